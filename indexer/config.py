@@ -1,0 +1,129 @@
+"""Typed, validated configuration of the indexer, read once from a TOML file.
+
+A wrong key or value fails at start-up with the key's dotted name (``model.batch_size: ...``)
+instead of surfacing later as a confusing error deep inside the model or the index.
+Relative paths are resolved against the configuration file's folder, so a config file and its
+data can be moved together.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from indexer.errors import ConfigError
+
+#: Sections of the shared config file that belong to other components (the Telegram bot).
+FOREIGN_SECTIONS = frozenset({"telegram"})
+
+Section = TypeVar("Section", bound=BaseModel)
+
+
+class StrictSection(BaseModel):
+    """A config section that rejects unknown keys, so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(StrictSection):
+    """Which CLIP model embeds pictures and queries, and how it runs."""
+
+    arch: str = "xlm-roberta-base-ViT-B-32"
+    pretrained: str | None = "laion5b_s13b_b90k"
+    checkpoint: Path | None = None
+    cache_dir: Path | None = None
+    device: str = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    batch_size: int = Field(default=32, ge=1, le=1024)
+
+    @field_validator("pretrained", "checkpoint", "cache_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """TOML has no null: an empty string means "not set"."""
+        return None if value == "" else value
+
+
+class StorageConfig(StrictSection):
+    """Where the SQLite database (the source of truth) and the FAISS files (a cache) live."""
+
+    data_dir: Path = Path("data")
+
+
+class IndexConfig(StrictSection):
+    """When a collection leaves exact search for an approximate FAISS index."""
+
+    flat_max: int = Field(default=20_000, ge=1)
+    save_interval_seconds: float = Field(default=10.0, gt=0)
+
+
+class LimitsConfig(StrictSection):
+    """Guards against inputs that would exhaust memory or time."""
+
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(default=60_000_000, ge=1)
+    max_query_chars: int = Field(default=1000, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class IndexerConfig(StrictSection):
+    """Everything the indexer reads from the configuration file."""
+
+    model: ModelConfig = ModelConfig()
+    storage: StorageConfig = StorageConfig()
+    index: IndexConfig = IndexConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], base_dir: Path) -> IndexerConfig:
+        """Validates the indexer's sections of a parsed config file; others are left alone."""
+        own = {key: value for key, value in data.items() if key not in FOREIGN_SECTIONS}
+        config = validate_section(cls, own)
+        return config.resolve_paths(base_dir)
+
+    def resolve_paths(self, base_dir: Path) -> IndexerConfig:
+        """Makes relative paths relative to ``base_dir`` (the config file's folder)."""
+
+        def resolve(path: Path | None) -> Path | None:
+            return None if path is None else (base_dir / path.expanduser()).resolve()
+
+        model = self.model.model_copy(
+            update={
+                "checkpoint": resolve(self.model.checkpoint),
+                "cache_dir": resolve(self.model.cache_dir),
+            }
+        )
+        storage = self.storage.model_copy(update={"data_dir": resolve(self.storage.data_dir)})
+        return self.model_copy(update={"model": model, "storage": storage})
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parses a TOML file, turning I/O and syntax errors into a ConfigError."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def validate_section(model: type[Section], data: dict[str, Any], prefix: str = "") -> Section:
+    """Builds ``model`` from ``data``; errors name the dotted key, e.g. ``model.batch_size``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+            problems.append(f"{key}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def load_indexer_config(path: Path | None) -> IndexerConfig:
+    """Loads the indexer's configuration; without a file, the documented defaults apply."""
+    if path is None:
+        return IndexerConfig().resolve_paths(Path.cwd())
+    return IndexerConfig.from_mapping(read_toml(path), path.resolve().parent)

@@ -1,0 +1,158 @@
+"""CLIP model loading and encoding of pictures and texts into normalised vectors.
+
+One :class:`Embedder` wraps one open_clip model. Its :attr:`Embedder.identity` names the exact
+weights (architecture + pretrained tag, or architecture + the checkpoint's sha256), and every
+stored vector carries it, so vectors of two models are never compared with each other.
+
+Encoding is synchronous and CPU-heavy; the service runs it in a worker thread so the bot's event
+loop keeps serving while pictures are embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from indexer.config import ModelConfig
+from indexer.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+#: The project's own model configs (the tiny test model) live beside this module.
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
+open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """An open_clip model with the preprocessing and tokenizer that belong to it."""
+
+    model: Any
+    preprocess: Any
+    tokenizer: Any
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks so multi-GB checkpoints need no memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_identity(config: ModelConfig) -> str:
+    """The name stored with every vector: it changes whenever the weights change."""
+    if config.checkpoint is not None:
+        return f"{config.arch}@sha256:{file_sha256(config.checkpoint)[:16]}"
+    return f"{config.arch}/{config.pretrained or 'random-init'}"
+
+
+def load_open_clip(config: ModelConfig) -> LoadedModel:
+    """Loads the model named by ``config``, or raises one :class:`ModelLoadError` saying why."""
+    if config.arch not in open_clip.list_models():
+        raise ModelLoadError(
+            f"unknown model architecture {config.arch!r} (model.arch); "
+            "`python -c 'import open_clip; print(open_clip.list_models())'` lists them"
+        )
+    if config.checkpoint is not None and not config.checkpoint.is_file():
+        raise ModelLoadError(f"model.checkpoint does not exist: {config.checkpoint}")
+    weights = str(config.checkpoint) if config.checkpoint is not None else config.pretrained
+    if config.checkpoint is None and config.pretrained is None:
+        log.warning("model %s has no pretrained weights: results will be random", config.arch)
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            config.arch,
+            pretrained=weights,
+            device=config.device,
+            cache_dir=str(config.cache_dir) if config.cache_dir else None,
+        )
+        tokenizer = open_clip.get_tokenizer(config.arch)
+    except Exception as exc:
+        tried = (
+            f"checkpoint file {config.checkpoint}"
+            if config.checkpoint is not None
+            else f"pretrained tag {config.pretrained!r} (downloaded from the model hub)"
+        )
+        hint = (
+            ""
+            if config.checkpoint is not None
+            else "; without network access, download the weights on another machine "
+            "and set model.checkpoint to the file"
+        )
+        raise ModelLoadError(
+            f"could not load model {config.arch!r} from {tried}: {exc}{hint}"
+        ) from exc
+    model.eval()
+    model.to(_DTYPES[config.precision])
+    return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
+
+
+class Embedder:
+    """Encodes pictures and texts with one CLIP model into L2-normalised float32 vectors."""
+
+    def __init__(self, loaded: LoadedModel, identity: str, config: ModelConfig) -> None:
+        self._model = loaded.model
+        self._preprocess = loaded.preprocess
+        self._tokenizer = loaded.tokenizer
+        self._device = torch.device(config.device)
+        self._dtype = _DTYPES[config.precision]
+        self.identity = identity
+        self.batch_size = config.batch_size
+        self.dim = int(self.encode_texts(["a"]).shape[1])
+
+    @classmethod
+    def load(cls, config: ModelConfig) -> Embedder:
+        """Loads the configured model; slow (seconds to minutes), so call it off the event loop."""
+        identity = model_identity(config)
+        log.info("loading CLIP model %s on %s (%s)", identity, config.device, config.precision)
+        return cls(load_open_clip(config), identity, config)
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """Resizes, crops and normalises one RGB picture into the model's input tensor."""
+        tensor: torch.Tensor = self._preprocess(image)
+        return tensor
+
+    def encode_pixels(self, pixels: Sequence[torch.Tensor]) -> np.ndarray:
+        """Encodes preprocessed pictures, in batches of ``batch_size``."""
+        return self._in_batches(
+            pixels,
+            lambda chunk: self._model.encode_image(
+                torch.stack(list(chunk)).to(self._device, self._dtype)
+            ),
+        )
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Encodes RGB pictures (preprocessing included)."""
+        return self.encode_pixels([self.preprocess(image) for image in images])
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Encodes texts; longer ones are cut at the model's context length by its tokenizer."""
+        return self._in_batches(
+            texts,
+            lambda chunk: self._model.encode_text(self._tokenizer(list(chunk)).to(self._device)),
+        )
+
+    def _in_batches(
+        self, items: Sequence[Any], encode: Callable[[Sequence[Any]], torch.Tensor]
+    ) -> np.ndarray:
+        """Runs ``encode`` over batches and returns the normalised float32 vectors."""
+        if len(items) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(items), self.batch_size):
+                features = encode(items[start : start + self.batch_size]).float()
+                outputs.append(torch.nn.functional.normalize(features, dim=-1).cpu().numpy())
+        return np.ascontiguousarray(np.concatenate(outputs), dtype=np.float32)

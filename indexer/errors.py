@@ -1,0 +1,41 @@
+"""Errors a caller can cause, each with a message a person can act on.
+
+The bot turns these into a short reply and the CLI into a one-line message and a non-zero exit,
+so every message here is written for the person who sent the picture or typed the query.
+"""
+
+
+class IndexerError(Exception):
+    """Base class of every error the indexer reports to its callers on purpose."""
+
+
+class ConfigError(IndexerError):
+    """The configuration file or environment has a wrong or missing value."""
+
+
+class ModelLoadError(IndexerError):
+    """The CLIP model could not be loaded; the message names what was tried."""
+
+
+class BadImageError(IndexerError):
+    """The bytes are not a picture the indexer can use (corrupt, empty, too large...)."""
+
+
+class BadQueryError(IndexerError):
+    """A search query that cannot be answered as given (empty, too long...)."""
+
+
+class UnknownCollectionError(IndexerError):
+    """The collection has never been indexed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown collection {name!r}: nothing has been indexed there yet")
+        self.name = name
+
+
+class ReindexInProgressError(IndexerError):
+    """A reindex of the same collection is already running."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a reindex of collection {name!r} is already running")
+        self.name = name

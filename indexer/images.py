@@ -1,0 +1,80 @@
+"""Safe decoding of untrusted picture bytes into RGB Pillow images.
+
+Group members post anything: truncated uploads, text files named ``.jpg``, decompression
+bombs, CMYK or 16-bit files, transparent PNGs, animated GIFs. Everything that is not a usable
+picture becomes a :class:`BadImageError` with a reason a person understands; everything that
+is becomes an upright RGB image, the only form the model takes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from indexer.errors import BadImageError
+
+#: Transparent areas are shown on white, as chat apps display them.
+_BACKGROUND = (255, 255, 255)
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decodes ``data`` into an upright RGB image, or raises :class:`BadImageError`.
+
+    The pixel count is checked from the header before any pixel is decoded, so a bomb costs
+    nothing. Animated images give their first frame.
+    """
+    if not data:
+        raise BadImageError("the file is empty")
+    if len(data) > max_bytes:
+        raise BadImageError(f"the file is too large ({len(data):,} bytes, at most {max_bytes:,})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise BadImageError(
+                    f"the picture is too large ({width}×{height} pixels, "
+                    f"at most {max_pixels:,} pixels)"
+                )
+            image.seek(0)
+            image.load()
+    except BadImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImageError(f"the picture is too large (more than {max_pixels:,} pixels)") from None
+    except UnidentifiedImageError:
+        raise BadImageError("the file is not a picture in a format this bot can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise BadImageError(f"the picture is damaged or incomplete ({exc})") from None
+    if width == 0 or height == 0:
+        raise BadImageError("the picture has no pixels")
+    return to_rgb(ImageOps.exif_transpose(image))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Converts any Pillow mode to 8-bit RGB, flattening transparency onto white."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        image = _scale_to_8bit(image)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, _BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def _scale_to_8bit(image: Image.Image) -> Image.Image:
+    """Maps a high-bit-depth greyscale image to 0–255 by its actual range.
+
+    Pillow's own conversion clips 16-bit values at 255, which turns most such pictures white.
+    """
+    pixels = np.asarray(image, dtype=np.float64)
+    low, high = float(pixels.min()), float(pixels.max())
+    scaled = np.zeros_like(pixels) if high <= low else (pixels - low) * (255.0 / (high - low))
+    return Image.fromarray(scaled.astype(np.uint8), mode="L")

@@ -1,0 +1,185 @@
+"""The in-memory FAISS index of every collection, kept consistent with SQLite.
+
+SQLite is the source of truth; FAISS files are a cache. At start-up each file is checked
+against the stored vectors and repaired (missing ids added, stale ids removed) or, if missing
+or unreadable, rebuilt from SQLite without running the model. Every change of an index happens
+under its collection's lock, together with the SQLite write that justifies it, so the two
+cannot drift apart while the service runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+
+from indexer.metadata import MetadataStore
+from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex, VectorStore
+
+log = logging.getLogger(__name__)
+
+
+class LiveIndexes:
+    """One :class:`VectorIndex` per collection for the current model, with locks and saving."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        store: VectorStore,
+        policy: IndexPolicy,
+        model_id: str,
+        dim: int,
+        save_interval: float,
+    ) -> None:
+        self._metadata = metadata
+        self._store = store
+        self._policy = policy
+        self._model_id = model_id
+        self._dim = dim
+        self._save_interval = save_interval
+        self._indexes: dict[int, VectorIndex] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._dirty: set[int] = set()
+        self._last_save = time.monotonic()
+
+    def _lock(self, collection_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(collection_id, asyncio.Lock())
+
+    @asynccontextmanager
+    async def editing(self, collection_id: int) -> AsyncIterator[VectorIndex]:
+        """Holds the collection's lock and yields its index; the index is saved later."""
+        async with self._lock(collection_id):
+            index = await self._get(collection_id)
+            yield index
+            self._dirty.add(collection_id)
+
+    async def search(
+        self, collection_id: int, queries: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) in one collection; empty if it has no vectors yet."""
+        async with self._lock(collection_id):
+            index = await self._get(collection_id)
+            if len(index) == 0:
+                empty = np.zeros((len(queries), 0))
+                return empty.astype(np.float32), empty.astype(np.int64)
+            return await asyncio.to_thread(index.search, queries, k)
+
+    async def describe(self, collection_id: int) -> tuple[IndexLayout, int, int]:
+        """(layout, number of vectors, bytes on disk) of the collection's index."""
+        async with self._lock(collection_id):
+            index = await self._get(collection_id)
+            return index.layout, len(index), self._store.size_on_disk(collection_id, self._model_id)
+
+    async def _get(self, collection_id: int) -> VectorIndex:
+        index = self._indexes.get(collection_id)
+        if index is None:
+            index = await self._load_or_rebuild(collection_id)
+            self._indexes[collection_id] = index
+        return index
+
+    async def load_all(self, collection_ids: list[int]) -> None:
+        """Checks every collection's FAISS file against SQLite at start-up."""
+        for collection_id in collection_ids:
+            async with self._lock(collection_id):
+                await self._get(collection_id)
+
+    async def _load_or_rebuild(self, collection_id: int) -> VectorIndex:
+        index = await asyncio.to_thread(self._store.load, collection_id, self._model_id)
+        if index is None or index.dim != self._dim:
+            path = self._store.path(collection_id, self._model_id)
+            reason = "missing" if index is None and not path.exists() else "unreadable"
+            if index is not None:
+                reason = f"of dimension {index.dim}, not {self._dim}"
+            index = await self.build(collection_id)
+            log.info(
+                "collection %d: FAISS file %s was %s; rebuilt from %d stored vectors",
+                collection_id,
+                path.name,
+                reason,
+                len(index),
+            )
+            await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
+            return index
+        added, removed = await self._reconcile(collection_id, index)
+        if added or removed:
+            log.info(
+                "collection %d: FAISS file was stale; added %d and removed %d ids from SQLite",
+                collection_id,
+                added,
+                removed,
+            )
+            self._dirty.add(collection_id)
+        if self._policy.needs_rebuild(index.layout, len(index)):
+            index = await self.build(collection_id)
+            self._dirty.add(collection_id)
+        return index
+
+    async def build(self, collection_id: int) -> VectorIndex:
+        """A fresh index from the vectors stored in SQLite, laid out for its size."""
+        ids, vectors = await self._metadata.vectors(collection_id, self._model_id)
+        layout = self._policy.layout_for(len(ids))
+        if len(ids) == 0:
+            vectors = np.zeros((0, self._dim), dtype=np.float32)
+        return await asyncio.to_thread(VectorIndex.build, ids, vectors, layout, self._dim)
+
+    async def _reconcile(self, collection_id: int, index: VectorIndex) -> tuple[int, int]:
+        """Makes ``index`` hold exactly the ids SQLite says it should; returns (added, removed)."""
+        live = await self._metadata.live_ids(collection_id, self._model_id)
+        held = index.ids()
+        missing = np.setdiff1d(live, held)
+        stale = np.setdiff1d(held, live)
+        index.remove(stale)
+        if len(missing):
+            vectors = await self._metadata.vectors_by_ids(missing.tolist(), self._model_id)
+            index.add(missing, vectors)
+        return len(missing), len(stale)
+
+    async def replace(self, collection_id: int, index: VectorIndex) -> None:
+        """Swaps in a rebuilt index, first catching up with changes made while it was built."""
+        async with self._lock(collection_id):
+            await self._reconcile(collection_id, index)
+            self._indexes[collection_id] = index
+            await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
+            self._dirty.discard(collection_id)
+
+    def delete_other_models(self, collection_id: int) -> None:
+        """Removes the collection's FAISS files of models other than the current one."""
+        self._store.delete_other_models(collection_id, self._model_id)
+
+    async def grow_if_needed(self, collection_id: int) -> None:
+        """Moves a collection to a bigger layout once it outgrew its current one."""
+        index = self._indexes.get(collection_id)
+        if index is None or not self._policy.needs_rebuild(index.layout, len(index)):
+            return
+        started = time.monotonic()
+        rebuilt = await self.build(collection_id)
+        await self.replace(collection_id, rebuilt)
+        log.info(
+            "collection %d: index moved from %s to %s at %d vectors (%.1f s)",
+            collection_id,
+            index.layout.name,
+            rebuilt.layout.name,
+            len(rebuilt),
+            time.monotonic() - started,
+        )
+
+    async def save_due(self, force: bool = False) -> None:
+        """Saves changed indexes, at most every ``save_interval`` seconds unless forced.
+
+        Saving is only an optimisation: an index that was not saved before a crash is repaired
+        from SQLite at the next start.
+        """
+        if not self._dirty or (
+            not force and time.monotonic() - self._last_save < self._save_interval
+        ):
+            return
+        for collection_id in sorted(self._dirty):
+            async with self._lock(collection_id):
+                index = self._indexes[collection_id]
+                await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
+                self._dirty.discard(collection_id)
+        self._last_save = time.monotonic()

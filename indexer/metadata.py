@@ -1,0 +1,606 @@
+"""The SQLite database: the source of truth for collections, pictures, vectors and pending work.
+
+Everything needed to rebuild a FAISS index lives here (vectors are stored as BLOBs beside the
+facts of each picture), so FAISS files are only a cache. A picture is *acknowledged* once its row
+is committed: from then on a crash or restart cannot lose it, because rows still ``pending`` are
+the indexer's work queue.
+
+The schema is written out once below with a version number; :meth:`MetadataStore.open` migrates
+older files forward and refuses files written by a newer version of the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+import numpy as np
+
+from indexer.errors import IndexerError
+
+SCHEMA_VERSION = 1
+
+#: Each entry upgrades the schema from version ``index`` to ``index + 1``.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE collections (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE images (
+        id              INTEGER PRIMARY KEY,
+        collection_id   INTEGER NOT NULL REFERENCES collections(id),
+        source          TEXT NOT NULL,
+        file_unique_id  TEXT,
+        sha256          TEXT,
+        size_bytes      INTEGER,
+        width           INTEGER,
+        height          INTEGER,
+        poster_id       INTEGER,
+        poster_name     TEXT,
+        posted_at       REAL,
+        message_id      INTEGER,
+        caption         TEXT,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('pending', 'indexed', 'repost', 'failed')),
+        error           TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_at        REAL,
+        repost_of       INTEGER REFERENCES images(id),
+        deleted         INTEGER NOT NULL DEFAULT 0,
+        added_at        REAL NOT NULL,
+        indexed_at      REAL
+    );
+    CREATE INDEX images_by_unique_id ON images(collection_id, file_unique_id);
+    CREATE INDEX images_by_sha256 ON images(collection_id, sha256);
+    CREATE INDEX images_by_source ON images(collection_id, source);
+    CREATE INDEX images_by_message ON images(collection_id, message_id);
+    CREATE INDEX images_by_poster ON images(collection_id, poster_id);
+    CREATE INDEX images_pending ON images(status) WHERE status = 'pending';
+    CREATE TABLE vectors (
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        model_id    TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (image_id, model_id)
+    );
+    CREATE TABLE pending_data (
+        image_id    INTEGER PRIMARY KEY REFERENCES images(id),
+        data        BLOB NOT NULL
+    );
+    CREATE TABLE opted_out (
+        collection_id   INTEGER NOT NULL REFERENCES collections(id),
+        poster_id       INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, poster_id)
+    );
+    """,
+]
+
+ImageStatus = Literal["pending", "indexed", "repost", "failed"]
+
+_IMAGE_COLUMNS = (
+    "images.id, collections.name, source, file_unique_id, sha256, size_bytes, width, height, "
+    "poster_id, poster_name, posted_at, message_id, caption, status, error, repost_of, "
+    "added_at, indexed_at"
+)
+#: The first retry of a picture whose fetch failed waits this long; each next one twice as long.
+_RETRY_PAUSE_SECONDS = 2.0
+#: An original picture that is (or will be) searchable: not a repost, not forgotten, not failed.
+_LIVE = "deleted = 0 AND repost_of IS NULL AND status IN ('pending', 'indexed')"
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the caller knows about a picture when it hands it over."""
+
+    source: str
+    file_unique_id: str | None = None
+    poster_id: int | None = None
+    poster_name: str | None = None
+    posted_at: float | None = None
+    message_id: int | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One stored picture (or repost) with everything known about it."""
+
+    id: int
+    collection: str
+    source: str
+    file_unique_id: str | None
+    sha256: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    poster_id: int | None
+    poster_name: str | None
+    posted_at: float | None
+    message_id: int | None
+    caption: str | None
+    status: ImageStatus
+    error: str | None
+    repost_of: int | None
+    added_at: float
+    indexed_at: float | None
+
+
+@dataclass(frozen=True)
+class PendingImage:
+    """A queued picture the worker still has to fetch and embed."""
+
+    id: int
+    collection_id: int
+    source: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class EmbeddedImage:
+    """The result of embedding one pending picture, ready to be committed."""
+
+    id: int
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class CollectionCounts:
+    """How many pictures of a collection are in each state."""
+
+    indexed: int
+    reposts: int
+    pending: int
+    failed: int
+    forgotten: int
+    without_vector: int
+    last_indexed_at: float | None
+
+
+class MetadataStore:
+    """Async access to the SQLite database; every write is one short transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> MetadataStore:
+        """Opens (creating or migrating) the database at ``path`` in WAL mode."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        store = cls(db)
+        try:
+            await store._migrate(path)
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Closes the connection; committed data is safe on disk."""
+        await self._db.close()
+
+    async def _migrate(self, path: Path) -> None:
+        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        row = await self._fetchone("SELECT version FROM schema_version")
+        version = 0 if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise IndexerError(
+                f"{path} was written by a newer clip-search-bot (schema {version}, this code "
+                f"knows up to {SCHEMA_VERSION}); upgrade clip-search-bot to open it"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            await self._db.executescript(
+                "BEGIN;" + _MIGRATIONS[step] + "DELETE FROM schema_version;"
+                f"INSERT INTO schema_version VALUES ({step + 1}); COMMIT;"
+            )
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int | None]:
+        """Runs statements in one transaction and returns each one's ``lastrowid``."""
+        async with self._write_lock:
+            rowids = []
+            try:
+                for sql, params in statements:
+                    cursor = await self._db.execute(sql, params)
+                    rowids.append(cursor.lastrowid)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+            return rowids
+
+    # Collections
+
+    async def collection_id(self, name: str) -> int | None:
+        """The id of collection ``name``, or None if it was never created."""
+        row = await self._fetchone("SELECT id FROM collections WHERE name = ?", (name,))
+        return None if row is None else int(row[0])
+
+    async def ensure_collection(self, name: str) -> int:
+        """The id of collection ``name``, creating it on first use."""
+        existing = await self.collection_id(name)
+        if existing is not None:
+            return existing
+        await self._write(
+            [
+                (
+                    "INSERT OR IGNORE INTO collections (name, created_at) VALUES (?, ?)",
+                    (name, time.time()),
+                )
+            ]
+        )
+        created = await self.collection_id(name)
+        assert created is not None
+        return created
+
+    async def collections(self) -> dict[str, int]:
+        """All collections, name → id."""
+        rows = await self._fetchall("SELECT name, id FROM collections ORDER BY name")
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    # Adding pictures
+
+    async def find_original(
+        self,
+        collection_id: int,
+        *,
+        file_unique_id: str | None = None,
+        sha256: str | None = None,
+        other_than: int | None = None,
+    ) -> int | None:
+        """The live original picture with this Telegram file id or content hash, if any."""
+        column, value = ("file_unique_id", file_unique_id) if file_unique_id else ("sha256", sha256)
+        if value is None:
+            return None
+        row = await self._fetchone(
+            f"SELECT id FROM images WHERE collection_id = ? AND {column} = ? AND {_LIVE} "
+            "AND id IS NOT ? ORDER BY id LIMIT 1",
+            (collection_id, value, other_than),
+        )
+        return None if row is None else int(row[0])
+
+    async def is_known_post(self, collection_id: int, facts: ImageFacts) -> bool:
+        """Whether this very post (same source, same message) was already handed over.
+
+        Telegram may deliver an update twice after a crash, and ``index DIR`` meets the same
+        files again on every run: neither must create a second row.
+        """
+        row = await self._fetchone(
+            "SELECT 1 FROM images WHERE collection_id = ? AND source = ? AND message_id IS ? "
+            "AND deleted = 0 LIMIT 1",
+            (collection_id, facts.source, facts.message_id),
+        )
+        return row is not None
+
+    async def add_image(
+        self,
+        collection_id: int,
+        facts: ImageFacts,
+        *,
+        data: bytes | None = None,
+        repost_of: int | None = None,
+    ) -> int:
+        """Records a picture, queued for embedding (or as a repost); returns its id.
+
+        When this returns, the picture is acknowledged: its row (and ``data``, if the source
+        cannot be fetched again) is committed.
+        """
+        status: ImageStatus = "pending" if repost_of is None else "repost"
+        now = time.time()
+        insert = (
+            "INSERT INTO images (collection_id, source, file_unique_id, poster_id, poster_name, "
+            "posted_at, message_id, caption, status, repost_of, added_at, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                collection_id,
+                facts.source,
+                facts.file_unique_id,
+                facts.poster_id,
+                facts.poster_name,
+                facts.posted_at,
+                facts.message_id,
+                facts.caption,
+                status,
+                repost_of,
+                now,
+                None if repost_of is None else now,
+            ),
+        )
+        statements = [insert]
+        if data is not None:
+            statements.append(
+                (
+                    "INSERT INTO pending_data (image_id, data) VALUES (last_insert_rowid(), ?)",
+                    (data,),
+                )
+            )
+        rowids = await self._write(statements)
+        assert rowids[0] is not None
+        return rowids[0]
+
+    # The work queue
+
+    async def next_pending(self, limit: int, schemes: Iterable[str]) -> list[PendingImage]:
+        """The oldest queued pictures that are due and can be fetched, across all collections.
+
+        A picture can be fetched if its bytes were handed over, or if its source scheme (the
+        part before ``:``) is one of ``schemes``.
+        """
+        schemes = list(schemes)
+        rows = await self._fetchall(
+            "SELECT id, collection_id, source, attempts FROM images "
+            "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
+            "AND (EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id) "
+            f"OR substr(source, 1, instr(source, ':') - 1) IN ({','.join('?' * len(schemes))})) "
+            "ORDER BY id LIMIT ?",
+            (time.time(), *schemes, limit),
+        )
+        return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    async def pending_data(self, image_id: int) -> bytes | None:
+        """The bytes handed over with a queued picture, if they were."""
+        row = await self._fetchone("SELECT data FROM pending_data WHERE image_id = ?", (image_id,))
+        return None if row is None else bytes(row[0])
+
+    async def count_pending(self, collection_id: int | None = None) -> int:
+        """Pictures still waiting to be embedded, in one collection or in all."""
+        where = "" if collection_id is None else " AND collection_id = ?"
+        params = () if collection_id is None else (collection_id,)
+        row = await self._fetchone(
+            f"SELECT count(*) FROM images WHERE status = 'pending' AND deleted = 0{where}", params
+        )
+        return int(row[0]) if row else 0
+
+    async def mark_indexed(self, embedded: Sequence[EmbeddedImage], model_id: str) -> None:
+        """Stores vectors and facts of embedded pictures and takes them off the queue."""
+        now = time.time()
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for item in embedded:
+            statements += [
+                (
+                    "UPDATE images SET status = 'indexed', sha256 = ?, size_bytes = ?, width = ?, "
+                    "height = ?, error = NULL, indexed_at = ? WHERE id = ?",
+                    (item.sha256, item.size_bytes, item.width, item.height, now, item.id),
+                ),
+                (
+                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) VALUES (?, ?, ?)",
+                    (item.id, model_id, _to_blob(item.vector)),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (item.id,)),
+            ]
+        await self._write(statements)
+
+    async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> None:
+        """Turns a queued picture into a repost of an already indexed one."""
+        await self._write(
+            [
+                (
+                    "UPDATE images SET status = 'repost', repost_of = ?, sha256 = ?, "
+                    "size_bytes = ?, indexed_at = ? WHERE id = ?",
+                    (original_id, sha256, size, time.time(), image_id),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+            ]
+        )
+
+    async def mark_attempt_failed(
+        self, image_id: int, error: str, *, permanent: bool, max_attempts: int
+    ) -> bool:
+        """Records a failed attempt; returns True when the picture is given up on.
+
+        Permanent errors (a corrupt file) fail at once; transient ones (a network error while
+        fetching) are retried, after a growing pause, until ``max_attempts``.
+        """
+        row = await self._fetchone("SELECT attempts FROM images WHERE id = ?", (image_id,))
+        attempts = (int(row[0]) if row else 0) + 1
+        give_up = permanent or attempts >= max_attempts
+        statements: list[tuple[str, Sequence[Any]]] = [
+            (
+                "UPDATE images SET attempts = ?, error = ?, status = ? WHERE id = ?",
+                (attempts, error, "failed" if give_up else "pending", image_id),
+            ),
+        ]
+        if give_up:
+            statements.append(("DELETE FROM pending_data WHERE image_id = ?", (image_id,)))
+        await self._write(statements)
+        return give_up
+
+    # Vectors
+
+    async def vectors(self, collection_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of the collection's searchable pictures embedded by ``model_id``."""
+        rows = await self._fetchall(
+            "SELECT images.id, vectors.vector FROM images JOIN vectors ON vectors.image_id = "
+            f"images.id WHERE collection_id = ? AND model_id = ? AND {_LIVE} ORDER BY images.id",
+            (collection_id, model_id),
+        )
+        ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        return ids, np.stack([_from_blob(r[1]) for r in rows])
+
+    async def live_ids(self, collection_id: int, model_id: str) -> np.ndarray:
+        """Ids of the pictures that the collection's index for ``model_id`` should hold."""
+        rows = await self._fetchall(
+            "SELECT images.id FROM images JOIN vectors ON vectors.image_id = images.id "
+            f"WHERE collection_id = ? AND model_id = ? AND {_LIVE}",
+            (collection_id, model_id),
+        )
+        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+    async def vectors_by_ids(self, ids: Sequence[int], model_id: str) -> np.ndarray:
+        """Vectors of the given pictures, in the given order."""
+        found: dict[int, np.ndarray] = {}
+        for chunk in _chunks(ids, 500):
+            rows = await self._fetchall(
+                f"SELECT image_id, vector FROM vectors WHERE model_id = ? AND image_id IN "
+                f"({','.join('?' * len(chunk))})",
+                (model_id, *chunk),
+            )
+            found.update((int(r[0]), _from_blob(r[1])) for r in rows)
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+
+    async def store_vectors(self, items: Sequence[EmbeddedImage], model_id: str) -> None:
+        """Stores re-computed vectors of already indexed pictures (used by reindex)."""
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) VALUES (?, ?, ?)",
+                (item.id, model_id, _to_blob(item.vector)),
+            )
+            for item in items
+        )
+
+    async def drop_other_models(self, collection_id: int, model_id: str) -> None:
+        """Deletes the collection's vectors of every model but ``model_id``."""
+        await self._write(
+            [
+                (
+                    "DELETE FROM vectors WHERE model_id != ? AND image_id IN "
+                    "(SELECT id FROM images WHERE collection_id = ?)",
+                    (model_id, collection_id),
+                )
+            ]
+        )
+
+    # Reading pictures
+
+    async def images(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
+        """The stored facts of the given pictures, by id (missing ids are left out)."""
+        records: dict[int, ImageRecord] = {}
+        for chunk in _chunks(ids, 500):
+            rows = await self._fetchall(
+                f"SELECT {_IMAGE_COLUMNS} FROM images JOIN collections ON collections.id = "
+                f"images.collection_id WHERE images.id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            records.update((int(r[0]), ImageRecord(*r)) for r in rows)
+        return records
+
+    async def reindex_targets(self, collection_id: int) -> list[tuple[int, str]]:
+        """(id, source) of every indexed original picture of the collection."""
+        rows = await self._fetchall(
+            "SELECT id, source FROM images WHERE collection_id = ? AND status = 'indexed' "
+            "AND deleted = 0 AND repost_of IS NULL ORDER BY id",
+            (collection_id,),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def counts(self, collection_id: int, model_id: str) -> CollectionCounts:
+        """How many pictures of a collection are in each state."""
+        row = await self._fetchone(
+            "SELECT "
+            "sum(deleted = 0 AND status = 'indexed'), sum(deleted = 0 AND status = 'repost'), "
+            "sum(deleted = 0 AND status = 'pending'), sum(deleted = 0 AND status = 'failed'), "
+            "sum(deleted = 1), max(indexed_at), "
+            "sum(deleted = 0 AND status = 'indexed' AND NOT EXISTS (SELECT 1 FROM vectors "
+            "WHERE image_id = images.id AND model_id = ?)) "
+            "FROM images WHERE collection_id = ?",
+            (model_id, collection_id),
+        )
+        assert row is not None
+        return CollectionCounts(
+            indexed=int(row[0] or 0),
+            reposts=int(row[1] or 0),
+            pending=int(row[2] or 0),
+            failed=int(row[3] or 0),
+            forgotten=int(row[4] or 0),
+            without_vector=int(row[6] or 0),
+            last_indexed_at=row[5],
+        )
+
+    # Forgetting
+
+    async def ids_of_message(self, collection_id: int, message_id: int) -> list[int]:
+        """Ids of the (not forgotten) pictures posted in one message."""
+        rows = await self._fetchall(
+            "SELECT id FROM images WHERE collection_id = ? AND message_id = ? AND deleted = 0",
+            (collection_id, message_id),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def ids_of_poster(self, collection_id: int, poster_id: int) -> list[int]:
+        """Ids of the (not forgotten) pictures one person posted in the collection."""
+        rows = await self._fetchall(
+            "SELECT id FROM images WHERE collection_id = ? AND poster_id = ? AND deleted = 0",
+            (collection_id, poster_id),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def forget(self, collection_id: int, ids: Sequence[int]) -> list[int]:
+        """Forgets pictures (and the reposts of each); returns every id forgotten.
+
+        Their vectors and any pending bytes are deleted, not just hidden: a forgotten picture
+        cannot come back in a search or a rebuilt index.
+        """
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = await self._fetchall(
+            f"SELECT id FROM images WHERE collection_id = ? AND deleted = 0 AND "
+            f"(id IN ({marks}) OR repost_of IN ({marks}))",
+            (collection_id, *ids, *ids),
+        )
+        forgotten = [int(r[0]) for r in rows]
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for chunk in _chunks(forgotten, 500):
+            marks = ",".join("?" * len(chunk))
+            statements += [
+                (f"UPDATE images SET deleted = 1 WHERE id IN ({marks})", tuple(chunk)),
+                (f"DELETE FROM vectors WHERE image_id IN ({marks})", tuple(chunk)),
+                (f"DELETE FROM pending_data WHERE image_id IN ({marks})", tuple(chunk)),
+            ]
+        await self._write(statements)
+        return forgotten
+
+    async def set_opted_out(self, collection_id: int, poster_id: int, opted_out: bool) -> None:
+        """Records whether a person's pictures may be indexed in the collection."""
+        sql = (
+            "INSERT OR IGNORE INTO opted_out (collection_id, poster_id) VALUES (?, ?)"
+            if opted_out
+            else "DELETE FROM opted_out WHERE collection_id = ? AND poster_id = ?"
+        )
+        await self._write([(sql, (collection_id, poster_id))])
+
+    async def is_opted_out(self, collection_id: int, poster_id: int) -> bool:
+        """Whether the person asked not to have their pictures indexed in the collection."""
+        row = await self._fetchone(
+            "SELECT 1 FROM opted_out WHERE collection_id = ? AND poster_id = ?",
+            (collection_id, poster_id),
+        )
+        return row is not None
+
+
+def _to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def _from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    """Splits id lists so that no statement exceeds SQLite's parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,460 @@
+"""The indexer's public API: what the bot and the CLI call, one collection at a time.
+
+A collection is a named set of pictures (the bot uses one per chat). Pictures handed to
+:meth:`IndexService.add_image` are acknowledged at once (committed to SQLite) and embedded by a
+background worker in micro-batches, so a burst of uploads neither blocks searches nor is lost
+on a crash. Searches only ever look inside the collections they name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from indexer.config import IndexerConfig
+from indexer.embedder import Embedder
+from indexer.errors import BadQueryError, ReindexInProgressError, UnknownCollectionError
+from indexer.live_indexes import LiveIndexes
+from indexer.metadata import EmbeddedImage, ImageFacts, ImageRecord, MetadataStore, PendingImage
+from indexer.pipeline import EmbeddingPipeline, Fetched, Fetcher
+from indexer.vector_store import IndexPolicy, VectorStore
+
+log = logging.getLogger(__name__)
+
+#: How long the worker waits for more pictures to arrive before embedding a partial batch.
+MICRO_BATCH_WINDOW_SECONDS = 0.05
+#: How often an idle worker looks for queued pictures whose retry pause has ended.
+_RETRY_POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What happened to a picture handed to :meth:`IndexService.add_image`."""
+
+    outcome: Literal["queued", "repost", "known", "opted_out"]
+    image_id: int | None = None
+    original_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: the picture's stored facts and its cosine similarity to the query."""
+
+    score: float
+    image: ImageRecord
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    """Progress of a running reindex, reported after every batch."""
+
+    done: int
+    total: int
+    failed: int
+    elapsed_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Pictures per second so far."""
+        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Estimated seconds left, once a rate is known."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """What ``stats`` reports about one collection."""
+
+    name: str
+    images: int
+    reposts: int
+    pending: int
+    failed: int
+    forgotten: int
+    needs_reindex: int
+    model: str
+    index_type: str
+    index_vectors: int
+    index_bytes: int
+    last_indexed_at: float | None
+
+
+ProgressCallback = Callable[[ReindexProgress], Awaitable[None]]
+
+
+class IndexService:
+    """Adds, searches, forgets and re-embeds pictures of named collections."""
+
+    def __init__(
+        self,
+        config: IndexerConfig,
+        pipeline: EmbeddingPipeline,
+        metadata: MetadataStore,
+        indexes: LiveIndexes,
+    ) -> None:
+        self.config = config
+        self._pipeline = pipeline
+        self._metadata = metadata
+        self._indexes = indexes
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._closing = False
+        self._reindexing: set[str] = set()
+        self._worker: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, config: IndexerConfig, embedder: Embedder | None = None) -> IndexService:
+        """Loads the model (unless given), opens the stores, checks every index, starts work."""
+        if embedder is None:
+            embedder = await asyncio.to_thread(Embedder.load, config.model)
+        data_dir = config.storage.data_dir
+        metadata = await MetadataStore.open(data_dir / "index.sqlite3")
+        indexes = LiveIndexes(
+            metadata,
+            VectorStore(data_dir / "faiss"),
+            IndexPolicy(flat_max=config.index.flat_max),
+            embedder.identity,
+            embedder.dim,
+            config.index.save_interval_seconds,
+        )
+        service = cls(config, EmbeddingPipeline(embedder, config.limits), metadata, indexes)
+        await service._check_collections()
+        service._worker = asyncio.create_task(service._work(), name="indexer-worker")
+        return service
+
+    async def __aenter__(self) -> IndexService:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Finishes the batch in progress, saves the indexes and closes the database.
+
+        Queued pictures stay queued in SQLite and are embedded after the next start.
+        """
+        self._closing = True
+        self._wake.set()
+        if self._worker is not None:
+            await self._worker
+        await self._indexes.save_due(force=True)
+        await self._metadata.close()
+        self._pipeline.close()
+
+    @property
+    def model_id(self) -> str:
+        """The identity of the model whose vectors this service searches."""
+        return self._pipeline.embedder.identity
+
+    def register_fetcher(self, scheme: str, fetcher: Fetcher) -> None:
+        """Teaches the worker to fetch sources ``scheme:...`` (e.g. Telegram file ids)."""
+        self._pipeline.register_fetcher(scheme, fetcher)
+        self._wake.set()
+
+    async def _check_collections(self) -> None:
+        collections = await self._metadata.collections()
+        await self._indexes.load_all(list(collections.values()))
+        for name, collection_id in collections.items():
+            counts = await self._metadata.counts(collection_id, self.model_id)
+            if counts.without_vector:
+                log.warning(
+                    "collection %s: %d pictures were embedded by another model than %s and are "
+                    "not searchable until it is reindexed",
+                    name,
+                    counts.without_vector,
+                    self.model_id,
+                )
+
+    async def _collection_id(self, name: str) -> int:
+        collection_id = await self._metadata.collection_id(name)
+        if collection_id is None:
+            raise UnknownCollectionError(name)
+        return collection_id
+
+    async def collections(self) -> list[str]:
+        """Names of every collection that was ever given a picture."""
+        return list(await self._metadata.collections())
+
+    # Adding
+
+    async def add_image(
+        self, collection: str, facts: ImageFacts, data: bytes | None = None
+    ) -> AddResult:
+        """Acknowledges a picture for indexing; returns once it is safely recorded.
+
+        ``data`` is needed only when ``facts.source`` cannot be fetched again later. A picture
+        already in the collection (same Telegram ``file_unique_id``) is recorded as a repost
+        without being fetched; identical bytes are detected after fetching.
+        """
+        collection_id = await self._metadata.ensure_collection(collection)
+        if facts.poster_id is not None and await self._metadata.is_opted_out(
+            collection_id, facts.poster_id
+        ):
+            return AddResult("opted_out")
+        if await self._metadata.is_known_post(collection_id, facts):
+            return AddResult("known")
+        original = await self._metadata.find_original(
+            collection_id, file_unique_id=facts.file_unique_id
+        )
+        image_id = await self._metadata.add_image(
+            collection_id, facts, data=data, repost_of=original
+        )
+        if original is not None:
+            return AddResult("repost", image_id, original)
+        self._idle.clear()
+        self._wake.set()
+        return AddResult("queued", image_id)
+
+    async def wait_idle(self) -> None:
+        """Waits until every queued picture that can be fetched now has been processed."""
+        while True:
+            await self._idle.wait()
+            if not await self._metadata.next_pending(1, self._pipeline.schemes):
+                return
+            self._idle.clear()
+            self._wake.set()
+
+    async def _work(self) -> None:
+        """The background worker: embeds queued pictures in micro-batches until closed."""
+        while not self._closing:
+            batch = await self._metadata.next_pending(
+                self._pipeline.embedder.batch_size, self._pipeline.schemes
+            )
+            if not batch:
+                self._idle.set()
+                await self._indexes.save_due(force=True)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), _RETRY_POLL_SECONDS)
+                if not self._closing:
+                    await asyncio.sleep(MICRO_BATCH_WINDOW_SECONDS)
+                continue
+            try:
+                await self._index_batch(batch)
+            except Exception:
+                log.exception("indexing a batch of %d pictures failed; will retry", len(batch))
+                for item in batch:
+                    await self._metadata.mark_attempt_failed(
+                        item.id,
+                        "internal error while indexing",
+                        permanent=False,
+                        max_attempts=self.config.limits.max_attempts,
+                    )
+            await self._indexes.save_due()
+
+    async def _index_batch(self, batch: Sequence[PendingImage]) -> None:
+        """Fetch, de-duplicate, embed, commit to SQLite, then add to FAISS."""
+        to_embed: list[tuple[int, bytes]] = []
+        first_of_hash: dict[tuple[int, str], int] = {}
+        for item, result in zip(batch, await self._bytes_of(batch), strict=True):
+            if result.data is None:
+                await self._fail(item.id, result.error or "unknown error", result.permanent)
+                continue
+            key = (item.collection_id, result.sha256)
+            original = first_of_hash.get(key) or await self._metadata.find_original(
+                item.collection_id, sha256=result.sha256, other_than=item.id
+            )
+            if original is not None:
+                await self._metadata.mark_repost(item.id, original, result.sha256, len(result.data))
+                continue
+            first_of_hash[key] = item.id
+            to_embed.append((item.id, result.data))
+        embedded, failures = await self._pipeline.embed(to_embed)
+        for image_id, error in failures.items():
+            await self._fail(image_id, error, permanent=True)
+        await self._commit(embedded, {item.id: item.collection_id for item in batch})
+
+    async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
+        """The bytes of each queued picture: handed over with it, or fetched from its source."""
+        stored = [await self._metadata.pending_data(item.id) for item in batch]
+        fetched = iter(
+            await self._pipeline.fetch_many(
+                [item.source for item, data in zip(batch, stored, strict=True) if data is None]
+            )
+        )
+        return [Fetched(data=data) if data is not None else next(fetched) for data in stored]
+
+    async def _fail(self, image_id: int, error: str, permanent: bool) -> None:
+        gave_up = await self._metadata.mark_attempt_failed(
+            image_id, error, permanent=permanent, max_attempts=self.config.limits.max_attempts
+        )
+        log.warning("picture %d %s: %s", image_id, "skipped" if gave_up else "will retry", error)
+
+    async def _commit(self, embedded: list[EmbeddedImage], collection_of: dict[int, int]) -> None:
+        """Stores vectors in SQLite and FAISS together, under each collection's lock."""
+        by_collection: dict[int, list[EmbeddedImage]] = {}
+        for item in embedded:
+            by_collection.setdefault(collection_of[item.id], []).append(item)
+        for collection_id, items in by_collection.items():
+            async with self._indexes.editing(collection_id) as index:
+                await self._metadata.mark_indexed(items, self.model_id)
+                index.add(
+                    np.array([item.id for item in items], dtype=np.int64),
+                    np.stack([item.vector for item in items]),
+                )
+            await self._indexes.grow_if_needed(collection_id)
+
+    # Searching
+
+    async def search_text(
+        self, collections: Sequence[str], query: str, *, k: int = 10, offset: int = 0
+    ) -> list[SearchHit]:
+        """The pictures of ``collections`` that best match a description, best first."""
+        query = query.strip()
+        limit = self.config.limits.max_query_chars
+        if not query:
+            raise BadQueryError("the query is empty: describe the picture you are looking for")
+        if len(query) > limit:
+            raise BadQueryError(
+                f"the query is too long ({len(query):,} characters, at most {limit:,})"
+            )
+        vector = await self._pipeline.embed_texts([query])
+        return await self._search(collections, vector, k=k, offset=offset)
+
+    async def search_image(
+        self, collections: Sequence[str], data: bytes, *, k: int = 10, offset: int = 0
+    ) -> list[SearchHit]:
+        """The pictures of ``collections`` most similar to a picture, best first.
+
+        The query picture itself (same bytes) is left out of its own results.
+        """
+        vector = await self._pipeline.embed_query_image(data)
+        hits = await self._search(collections, vector, k=k + 1, offset=offset)
+        sha256 = hashlib.sha256(data).hexdigest()
+        return [hit for hit in hits if hit.image.sha256 != sha256][:k]
+
+    async def _search(
+        self, collections: Sequence[str], vector: np.ndarray, *, k: int, offset: int
+    ) -> list[SearchHit]:
+        known = await self._metadata.collections()
+        collection_ids = [known[name] for name in collections if name in known]
+        if not collection_ids:
+            raise UnknownCollectionError(", ".join(collections) or "(none)")
+        wanted = k + offset
+        scored: list[tuple[float, int]] = []
+        for collection_id in collection_ids:
+            scores, ids = await self._indexes.search(collection_id, vector, wanted)
+            scored += [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        scored.sort(key=lambda pair: -pair[0])
+        page = scored[offset:wanted]
+        records = await self._metadata.images([image_id for _, image_id in page])
+        return [
+            SearchHit(score, records[image_id]) for score, image_id in page if image_id in records
+        ]
+
+    # Forgetting
+
+    async def forget(self, collection: str, image_ids: Sequence[int]) -> int:
+        """Removes pictures (and their reposts) from the collection; returns how many rows."""
+        collection_id = await self._collection_id(collection)
+        async with self._indexes.editing(collection_id) as index:
+            forgotten = await self._metadata.forget(collection_id, image_ids)
+            index.remove(np.array(forgotten, dtype=np.int64))
+        return len(forgotten)
+
+    async def forget_message(self, collection: str, message_id: int) -> int:
+        """Removes the pictures posted in one message; returns how many were removed."""
+        collection_id = await self._collection_id(collection)
+        return await self.forget(
+            collection, await self._metadata.ids_of_message(collection_id, message_id)
+        )
+
+    async def images_of_message(self, collection: str, message_id: int) -> list[ImageRecord]:
+        """The pictures posted in one message (e.g. to check who posted them)."""
+        collection_id = await self._collection_id(collection)
+        ids = await self._metadata.ids_of_message(collection_id, message_id)
+        return list((await self._metadata.images(ids)).values())
+
+    async def opt_out(self, collection: str, poster_id: int) -> int:
+        """Forgets everything a person posted and stops indexing their pictures."""
+        collection_id = await self._metadata.ensure_collection(collection)
+        await self._metadata.set_opted_out(collection_id, poster_id, True)
+        return await self.forget(
+            collection, await self._metadata.ids_of_poster(collection_id, poster_id)
+        )
+
+    async def opt_in(self, collection: str, poster_id: int) -> None:
+        """Lets a person's future pictures be indexed again."""
+        collection_id = await self._metadata.ensure_collection(collection)
+        await self._metadata.set_opted_out(collection_id, poster_id, False)
+
+    # Reindexing and statistics
+
+    async def reindex(
+        self, collection: str, progress: ProgressCallback | None = None
+    ) -> ReindexProgress:
+        """Re-embeds every picture of a collection with the current model.
+
+        Searches keep using the old index until the new one is complete; only one reindex
+        per collection runs at a time.
+        """
+        collection_id = await self._collection_id(collection)
+        if collection in self._reindexing:
+            raise ReindexInProgressError(collection)
+        self._reindexing.add(collection)
+        try:
+            return await self._reindex(collection_id, progress)
+        finally:
+            self._reindexing.discard(collection)
+
+    async def _reindex(
+        self, collection_id: int, progress: ProgressCallback | None
+    ) -> ReindexProgress:
+        targets = await self._metadata.reindex_targets(collection_id)
+        started = time.monotonic()
+        done = failed = 0
+        batch_size = self._pipeline.embedder.batch_size
+        for start in range(0, len(targets), batch_size):
+            batch = targets[start : start + batch_size]
+            fetched = await self._pipeline.fetch_many([source for _, source in batch])
+            ready = [
+                (image_id, f.data)
+                for (image_id, _), f in zip(batch, fetched, strict=True)
+                if f.data is not None
+            ]
+            embedded, _ = await self._pipeline.embed(ready)
+            await self._metadata.store_vectors(embedded, self.model_id)
+            done += len(batch)
+            failed += len(batch) - len(embedded)
+            report = ReindexProgress(done, len(targets), failed, time.monotonic() - started)
+            if progress is not None:
+                await progress(report)
+        await self._indexes.replace(collection_id, await self._indexes.build(collection_id))
+        if failed == 0:
+            await self._metadata.drop_other_models(collection_id, self.model_id)
+            self._indexes.delete_other_models(collection_id)
+        return ReindexProgress(done, len(targets), failed, time.monotonic() - started)
+
+    def is_reindexing(self, collection: str) -> bool:
+        return collection in self._reindexing
+
+    async def stats(self, collection: str) -> CollectionStats:
+        """Counts, model and index facts of one collection."""
+        collection_id = await self._collection_id(collection)
+        counts = await self._metadata.counts(collection_id, self.model_id)
+        layout, vectors, size = await self._indexes.describe(collection_id)
+        return CollectionStats(
+            name=collection,
+            images=counts.indexed,
+            reposts=counts.reposts,
+            pending=counts.pending,
+            failed=counts.failed,
+            forgotten=counts.forgotten,
+            needs_reindex=counts.without_vector,
+            model=self.model_id,
+            index_type=layout.name,
+            index_vectors=vectors,
+            index_bytes=size,
+            last_indexed_at=counts.last_indexed_at,
+        )
