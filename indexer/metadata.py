@@ -540,6 +540,21 @@ class MetadataStore:
         )
         return [int(r[0]) for r in rows]
 
+    async def ids_of_collection(self, collection_id: int) -> list[int]:
+        """Ids of every (not forgotten) picture of the collection."""
+        rows = await self._fetchall(
+            "SELECT id FROM images WHERE collection_id = ? AND deleted = 0", (collection_id,)
+        )
+        return [int(r[0]) for r in rows]
+
+    async def ids_of_source(self, collection_id: int, source: str) -> list[int]:
+        """Ids of the (not forgotten) pictures handed over from one source."""
+        rows = await self._fetchall(
+            "SELECT id FROM images WHERE collection_id = ? AND source = ? AND deleted = 0",
+            (collection_id, source),
+        )
+        return [int(r[0]) for r in rows]
+
     async def ids_of_poster(self, collection_id: int, poster_id: int) -> list[int]:
         """Ids of the (not forgotten) pictures one person posted in the collection."""
         rows = await self._fetchall(

@@ -370,6 +370,22 @@ class IndexService:
             collection, await self._metadata.ids_of_message(collection_id, message_id)
         )
 
+    async def forget_source(self, collection: str, source: str) -> int:
+        """Removes the pictures handed over from one source (e.g. ``file:/photos/a.jpg``)."""
+        collection_id = await self._collection_id(collection)
+        return await self.forget(
+            collection, await self._metadata.ids_of_source(collection_id, source)
+        )
+
+    async def forget_collection(self, collection: str) -> int:
+        """Removes every picture of a collection, queued ones included (e.g. on a purge)."""
+        collection_id = await self._collection_id(collection)
+        return await self.forget(collection, await self._metadata.ids_of_collection(collection_id))
+
+    async def images(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]:
+        """The stored facts of pictures by id, e.g. to report why some failed."""
+        return await self._metadata.images(image_ids)
+
     async def images_of_message(self, collection: str, message_id: int) -> list[ImageRecord]:
         """The pictures posted in one message (e.g. to check who posted them)."""
         collection_id = await self._collection_id(collection)

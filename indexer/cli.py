@@ -1,0 +1,229 @@
+"""The indexer's command line: index a folder, search it, keep it healthy, or try the demo.
+
+Every command works on one collection of the configured data folder, the same folder the bot
+uses, so pictures indexed here are searchable in the bot and the other way round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.config import IndexerConfig, load_indexer_config
+from indexer.errors import IndexerError
+from indexer.metadata import ImageFacts
+from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
+
+#: Files that ``index`` treats as pictures; anything else in the folder is left alone.
+PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer", description="Index pictures with CLIP and search them by meaning."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config file (default: $CLIP_SEARCH_CONFIG, else ./config.toml if present)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="index every picture under a folder")
+    index.add_argument("directory", type=Path)
+    index.add_argument("--collection", required=True)
+
+    search = commands.add_parser("search", help="search by description or by example picture")
+    search.add_argument("text", nargs="?", help="what the picture shows")
+    search.add_argument("--image", type=Path, help="find pictures similar to this one")
+    search.add_argument("--collection", required=True)
+    search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+
+    reindex = commands.add_parser("reindex", help="re-embed a collection with the current model")
+    reindex.add_argument("--collection", required=True)
+
+    stats = commands.add_parser("stats", help="counts, model and index of collections")
+    stats.add_argument("--collection", help="one collection (default: all)")
+
+    forget = commands.add_parser("forget", help="remove pictures from a collection")
+    forget.add_argument("--collection", required=True)
+    what = forget.add_mutually_exclusive_group(required=True)
+    what.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids")
+    what.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
+
+    demo = commands.add_parser("demo", help="offline demo on synthetic pictures")
+    demo.add_argument("--dir", type=Path, default=Path("demo"), help="where to put it (./demo)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("indexer").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        if args.command == "demo":
+            from indexer.demo import run_demo
+
+            return asyncio.run(run_demo(args.dir))
+        if args.command == "search" and (args.text is None) == (args.image is None):
+            raise IndexerError("search needs either a TEXT or --image PATH, not both")
+        config = load_indexer_config(_config_path(args.config))
+        return asyncio.run(_run(args, config))
+    except IndexerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; queued pictures are kept and finished next time", file=sys.stderr)
+        return 130
+
+
+def _config_path(given: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    from_env = os.environ.get("CLIP_SEARCH_CONFIG")
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
+    async with await IndexService.open(config) as service:
+        if args.command == "index":
+            return await index_directory(service, args.directory, args.collection)
+        if args.command == "search":
+            if args.image is not None:
+                hits = await service.search_image([args.collection], _read(args.image), k=args.k)
+            else:
+                hits = await service.search_text([args.collection], args.text, k=args.k)
+            print_hits(hits)
+            return 0
+        if args.command == "reindex":
+            return await _reindex(service, args.collection)
+        if args.command == "stats":
+            names = [args.collection] if args.collection else await service.collections()
+            for name in names:
+                _print_stats(await service.stats(name))
+            return 0
+        if args.command == "forget":
+            removed = 0
+            for image_id in args.ids or []:
+                removed += await service.forget(args.collection, [image_id])
+            for path in args.paths or []:
+                removed += await service.forget_source(args.collection, file_source(path))
+            print(f"forgot {removed} picture(s)")
+            return 0 if removed else 1
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def file_source(path: Path) -> str:
+    """The source string under which a local file is indexed."""
+    return f"file:{path.resolve()}"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IndexerError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def index_directory(service: IndexService, directory: Path, collection: str) -> int:
+    """Indexes every picture file under ``directory``; returns 1 if any failed."""
+    if not directory.is_dir():
+        raise IndexerError(f"not a folder: {directory}")
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
+    queued: list[int] = []
+    skipped = 0
+    for path in tqdm(files, desc="queueing", unit="file", disable=None, leave=False):
+        result = await service.add_image(
+            collection,
+            ImageFacts(source=file_source(path), posted_at=path.stat().st_mtime),
+        )
+        if result.outcome == "queued" and result.image_id is not None:
+            queued.append(result.image_id)
+        else:
+            skipped += 1
+    await _wait_with_progress(service, collection, len(queued))
+    records = await service.images(queued)
+    failed = [r for r in records.values() if r.status == "failed"]
+    reposts = sum(r.status == "repost" for r in records.values())
+    print(
+        f"{len(files)} files: {len(queued) - len(failed) - reposts} indexed, "
+        f"{reposts} duplicates, {skipped} already known, {len(failed)} failed"
+    )
+    for record in failed:
+        print(f"  failed: {record.source.partition(':')[2]}: {record.error}")
+    return 1 if failed else 0
+
+
+async def _wait_with_progress(service: IndexService, collection: str, total: int) -> None:
+    if total == 0:
+        await service.wait_idle()
+        return
+    idle = asyncio.create_task(service.wait_idle())
+    with tqdm(total=total, desc="embedding", unit="img", disable=None) as bar:
+        while not idle.done():
+            await asyncio.wait([idle], timeout=0.5)
+            pending = (await service.stats(collection)).pending
+            bar.update(max(0, total - pending) - bar.n)
+    await idle
+
+
+async def _reindex(service: IndexService, collection: str) -> int:
+    bar = tqdm(desc="reindexing", unit="img", disable=None)
+
+    async def report(progress: ReindexProgress) -> None:
+        bar.total = progress.total
+        bar.update(progress.done - bar.n)
+
+    result = await service.reindex(collection, report)
+    bar.close()
+    print(
+        f"reindexed {result.done - result.failed} of {result.total} pictures "
+        f"with {service.model_id}; {result.failed} could not be fetched or decoded"
+    )
+    return 1 if result.failed else 0
+
+
+def print_hits(hits: list[SearchHit]) -> None:
+    if not hits:
+        print("no matching pictures")
+    for rank, hit in enumerate(hits, 1):
+        image = hit.image
+        where = image.source.partition(":")[2] if image.source.startswith("file:") else image.source
+        extras = [f"id {image.id}"]
+        if image.caption:
+            extras.append(repr(image.caption))
+        print(f"{rank:2d}. {hit.score:.3f}  {where}  ({', '.join(extras)})")
+
+
+def _print_stats(stats: CollectionStats) -> None:
+    last = (
+        datetime.fromtimestamp(stats.last_indexed_at).isoformat(timespec="seconds")
+        if stats.last_indexed_at
+        else "never"
+    )
+    print(f"collection {stats.name}")
+    print(
+        f"  pictures {stats.images} (+{stats.reposts} reposts), pending {stats.pending}, "
+        f"failed {stats.failed}, forgotten {stats.forgotten}"
+    )
+    print(
+        f"  model {stats.model}"
+        + (f" ({stats.needs_reindex} pictures need `reindex`)" if stats.needs_reindex else "")
+    )
+    print(
+        f"  index {stats.index_type}, {stats.index_vectors} vectors, "
+        f"{stats.index_bytes:,} bytes on disk; last indexed {last}"
+    )
