@@ -1,0 +1,29 @@
+# clip-search-bot: CPU image. Build: docker build -t clip-search-bot .
+# Run:  docker run -e TELEGRAM_BOT_TOKEN=... -v $PWD/config.toml:/config/config.toml \
+#         -v clip-data:/data clip-search-bot
+# In the mounted config, set storage.data_dir = "/data" (and model.cache_dir = "/data/models"
+# so downloaded weights survive restarts).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    CLIP_SEARCH_CONFIG=/config/config.toml \
+    HF_HOME=/data/huggingface
+
+WORKDIR /app
+
+# The CPU build of torch first: the default wheels bundle CUDA and are several GB larger.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu \
+        torch==2.14.1 torchvision==0.29.1
+
+COPY pyproject.toml README.md ./
+COPY indexer ./indexer
+COPY bot ./bot
+RUN pip install .
+
+RUN useradd --create-home --uid 1000 bot && mkdir -p /data /config && chown bot /data
+USER bot
+VOLUME ["/data"]
+
+CMD ["python", "-m", "bot"]
