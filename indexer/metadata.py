@@ -418,8 +418,15 @@ class MetadataStore:
         give_up = permanent or attempts >= max_attempts
         statements: list[tuple[str, Sequence[Any]]] = [
             (
-                "UPDATE images SET attempts = ?, error = ?, status = ? WHERE id = ?",
-                (attempts, error, "failed" if give_up else "pending", image_id),
+                "UPDATE images SET attempts = ?, error = ?, status = ?, retry_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (
+                    attempts,
+                    error,
+                    "failed" if give_up else "pending",
+                    time.time() + _RETRY_PAUSE_SECONDS * 2**attempts,
+                    image_id,
+                ),
             ),
         ]
         if give_up:

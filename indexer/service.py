@@ -228,13 +228,13 @@ class IndexService:
     async def _work(self) -> None:
         """The background worker: embeds queued pictures in micro-batches until closed."""
         while not self._closing:
+            self._wake.clear()
             batch = await self._metadata.next_pending(
                 self._pipeline.embedder.batch_size, self._pipeline.schemes
             )
             if not batch:
                 self._idle.set()
                 await self._indexes.save_due(force=True)
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _RETRY_POLL_SECONDS)
                 if not self._closing:
