@@ -115,9 +115,9 @@ class Embedder:
     @classmethod
     def load(cls, config: ModelConfig) -> Embedder:
         """Loads the configured model; slow (seconds to minutes), so call it off the event loop."""
-        identity = model_identity(config)
-        log.info("loading CLIP model %s on %s (%s)", identity, config.device, config.precision)
-        return cls(load_open_clip(config), identity, config)
+        log.info("loading CLIP model %s on %s (%s)", config.arch, config.device, config.precision)
+        loaded = load_open_clip(config)
+        return cls(loaded, model_identity(config), config)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resizes, crops and normalises one RGB picture into the model's input tensor."""

@@ -95,13 +95,14 @@ class LiveIndexes:
             if index is not None:
                 reason = f"of dimension {index.dim}, not {self._dim}"
             index = await self.build(collection_id)
-            log.info(
-                "collection %d: FAISS file %s was %s; rebuilt from %d stored vectors",
-                collection_id,
-                path.name,
-                reason,
-                len(index),
-            )
+            if len(index) or reason != "missing":
+                log.info(
+                    "collection %d: FAISS file %s was %s; rebuilt from %d stored vectors",
+                    collection_id,
+                    path.name,
+                    reason,
+                    len(index),
+                )
             await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
             return index
         added, removed = await self._reconcile(collection_id, index)
