@@ -54,7 +54,7 @@ SHAPES: tuple[Shape, ...] = (
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    """What a picture shows: one shape of one colour. Equal specs mean "the same kind of picture"."""
+    """What a picture shows: one shape of one colour; equal specs mean the same kind of picture."""
 
     colour: Colour
     shape: Shape

@@ -28,17 +28,18 @@ Progress = Callable[[int, float], None]
 class TrainConfig:
     """How to train; the defaults suit a small model trained from scratch.
 
-    ``lr`` is the peak learning rate, reached after ``warmup_steps`` of linear warm-up and then
-    decayed to zero along a cosine over the remaining steps. Each training picture is flipped
-    left-right with probability one half (``hflip``) and turned by a uniform random angle of at
-    most ``max_rotation_degrees`` either way, with the edge pixels filling the corners.
+    ``lr`` is the peak learning rate, reached after a linear warm-up over the first
+    ``warmup_fraction`` of the steps and then decayed to zero along a cosine over the rest.
+    Each training picture is flipped left-right with probability one half (``hflip``) and turned
+    by a uniform random angle of at most ``max_rotation_degrees`` either way, with the edge
+    pixels filling the corners.
     """
 
     steps: int
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 50
+    warmup_fraction: float = 0.05
     seed: int = 0
     hflip: bool = True
     max_rotation_degrees: float = 0.0
@@ -50,8 +51,13 @@ class TrainConfig:
             raise ValueError(
                 f"batch_size must be at least 2 for a contrastive loss, got {self.batch_size}"
             )
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must be between 0 and steps, got {self.warmup_steps}")
+        if not 0 <= self.warmup_fraction <= 1:
+            raise ValueError(f"warmup_fraction must be between 0 and 1, got {self.warmup_fraction}")
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps of linear warm-up before the cosine decay."""
+        return round(self.warmup_fraction * self.steps)
 
 
 MAX_LOGIT_SCALE = math.log(100)
@@ -113,11 +119,11 @@ def train_contrastive(
     """Train ``model`` in place on ``pairs`` and return the loss of every step.
 
     ``model`` is an open_clip CLIP model (``encode_image``, ``encode_text``, ``logit_scale``);
-    ``preprocess`` and ``tokenizer`` are the ones it was created
-    with. Pictures are preprocessed once up front and kept as float16, so memory grows with
-    ``len(pairs) x 3 x image_size² x 2`` bytes. Batches are drawn at random without replacement,
-    epoch after epoch. With the same seed, pairs and thread count the result is the same.
-    The model is left in eval mode.
+    ``preprocess`` and ``tokenizer`` are the ones it was created with. Parameters with
+    ``requires_grad`` off (a locked tower) stay as they are. Pictures are preprocessed once up
+    front and kept as float16, so memory grows with ``len(pairs) x 3 x image_size² x 2`` bytes.
+    Batches are drawn at random without replacement, epoch after epoch. With the same seed,
+    pairs and thread count the result is the same. The model is left in eval mode.
     """
     if len(pairs) < config.batch_size:
         raise ValueError(f"need at least batch_size={config.batch_size} pairs, got {len(pairs)}")

@@ -1,0 +1,51 @@
+"""Indexing: every picture posted in a group is handed to the indexer, without a word."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot.chats import collection_of
+from bot.context import BotContext
+from bot.fetcher import TelegramPicture
+from bot.messages import message_of, sender_of
+from indexer.metadata import ImageFacts
+
+log = logging.getLogger(__name__)
+
+
+async def remember_group(update: Update, context: BotContext) -> None:
+    """Nothing visible: keeps the group's title and username for /groups and result links."""
+    assert update.effective_chat is not None
+    context.group.remember(update.effective_chat)
+
+
+async def index_picture(update: Update, context: BotContext) -> None:
+    """Nothing visible: queues a photo or picture file posted in the group for indexing."""
+    message = message_of(update)
+    picture = TelegramPicture.of_message(message)
+    if picture is None or not context.group.present:
+        return
+    if picture.file_size is not None and picture.file_size > context.settings.max_download_bytes:
+        log.info(
+            "chat %s message %s: skipped a %d-byte picture, over the download limit",
+            message.chat_id,
+            message.message_id,
+            picture.file_size,
+        )
+        return
+    poster_id, poster_name = sender_of(message)
+    result = await context.service.add_image(
+        collection_of(message.chat_id),
+        ImageFacts(
+            source=picture.source,
+            file_unique_id=picture.file_unique_id,
+            poster_id=poster_id,
+            poster_name=poster_name,
+            posted_at=message.date.timestamp(),
+            message_id=message.message_id,
+            caption=message.caption,
+        ),
+    )
+    log.debug("chat %s message %s: %s", message.chat_id, message.message_id, result.outcome)

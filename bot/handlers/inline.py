@@ -1,0 +1,74 @@
+"""Inline mode: "@bot <description>" in any chat offers the asker's matching pictures."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.context import BotContext, texts_of
+from bot.paging import Continuation
+from bot.ranking import Query, next_page
+from bot.replies import inline_result
+from indexer.errors import BadQueryError, UnknownCollectionError
+
+#: Results per inline answer; clients ask for the next ones (by ``next_offset``) on scrolling.
+PAGE_SIZE = 20
+#: Answers are personal (they depend on the asker's groups) and cached only briefly.
+CACHE_SECONDS = 10
+
+
+async def inline_search(update: Update, context: BotContext) -> None:
+    """Typing @bot and a description anywhere: the asker's matching pictures, to send."""
+    inline = update.inline_query
+    assert inline is not None
+    text = inline.query.strip()
+    continuation = await _continuation(context, inline.from_user.id, text, inline.offset)
+    if continuation is None:
+        await inline.answer([], cache_time=CACHE_SECONDS, is_personal=True)
+        return
+    try:
+        page = await next_page(
+            context.service,
+            continuation.query,
+            context.deps.relevance,
+            PAGE_SIZE,
+            continuation.seen,
+        )
+    except (BadQueryError, UnknownCollectionError):
+        await inline.answer([], cache_time=CACHE_SECONDS, is_personal=True)
+        return
+    texts = texts_of(update)
+    results = [
+        inline_result(texts, rank, hit, context.group_facts)
+        for rank, hit in enumerate(page.hits, start=page.first_rank)
+    ]
+    next_offset = (
+        context.deps.pages.save(Continuation(continuation.query, page.seen, inline.from_user.id))
+        if page.has_more
+        else ""
+    )
+    await inline.answer(
+        results, cache_time=CACHE_SECONDS, is_personal=True, next_offset=next_offset
+    )
+
+
+async def _continuation(
+    context: BotContext, user_id: int, text: str, offset: str
+) -> Continuation | None:
+    """Where this inline query starts: a fresh search, or the page after ``offset``.
+
+    None when there is nothing to search: an empty query, no groups, too many queries, or an
+    offset that expired.
+    """
+    if not text:
+        return None
+    if offset:
+        saved = context.deps.pages.take(offset)
+        if saved is None or saved.owner != user_id or saved.query.text != text:
+            return None
+        return saved
+    if context.deps.limiter.acquire(user_id):
+        return None
+    groups = await context.personal_groups(user_id)
+    if not groups:
+        return None
+    return Continuation(Query(groups, text=text), frozenset(), user_id)

@@ -1,0 +1,215 @@
+"""Searching: by description or by example picture, in a group or in a private chat.
+
+In a group, results come only from that group. In a private chat they come from the groups
+the asker is a member of now (or the one they chose with /groups).
+"""
+
+from __future__ import annotations
+
+from telegram import Chat, Message, Update
+from telegram.ext import filters
+
+from bot.context import BotContext, texts_of
+from bot.fetcher import TelegramPicture, download
+from bot.messages import command_argument, mentions_of, message_of
+from bot.paging import Continuation
+from bot.ranking import Query, next_page
+from bot.replies import ALL_GROUPS, MORE_PREFIX, ONLY_PREFIX, groups_keyboard, send_page, send_text
+from bot.texts import Texts
+from indexer.errors import BadImageError, BadQueryError, UnknownCollectionError
+
+
+class _MentionsBot(filters.MessageFilter):
+    """Messages whose text mentions this bot by @username."""
+
+    def filter(self, message: Message) -> bool:
+        return bool(mentions_of(message, message.get_bot().username))
+
+
+class _SimilarCaption(filters.MessageFilter):
+    """Pictures captioned with the /similar command (or /similar@thisbot)."""
+
+    def filter(self, message: Message) -> bool:
+        command, _, _ = (message.caption or "").partition(" ")
+        name, _, bot = command.partition("@")
+        return name == "/similar" and bot.lower() in ("", message.get_bot().username.lower())
+
+
+MENTIONS_BOT = _MentionsBot(name="MENTIONS_BOT")
+SIMILAR_CAPTION = _SimilarCaption(name="SIMILAR_CAPTION")
+
+
+async def search_command(update: Update, context: BotContext) -> None:
+    """/search <description> (or /s): the best matching pictures."""
+    message = message_of(update)
+    text = command_argument(message)
+    if not text:
+        await message.reply_text(texts_of(update).search_usage)
+        return
+    await _answer(update, context, text=text)
+
+
+async def search_mention(update: Update, context: BotContext) -> None:
+    """A message mentioning @bot with a description, in a group: the same as /search."""
+    message = message_of(update)
+    text = message.text or ""
+    for mention in mentions_of(message, message.get_bot().username):
+        text = text.replace(mention, " ")
+    if not text.strip():
+        await message.reply_text(texts_of(update).search_usage)
+        return
+    await _answer(update, context, text=" ".join(text.split()))
+
+
+async def search_private_text(update: Update, context: BotContext) -> None:
+    """Any text in a private chat: a search of the asker's groups."""
+    await _answer(update, context, text=message_of(update).text)
+
+
+async def search_private_picture(update: Update, context: BotContext) -> None:
+    """A photo or picture file in a private chat (forwarded too): similar pictures."""
+    await _answer(update, context, picture=TelegramPicture.of_message(message_of(update)))
+
+
+async def similar_reply(update: Update, context: BotContext) -> None:
+    """/similar as a reply to a picture: pictures similar to it."""
+    replied = message_of(update).reply_to_message
+    picture = TelegramPicture.of_message(replied) if replied is not None else None
+    if picture is None:
+        await message_of(update).reply_text(texts_of(update).similar_usage)
+        return
+    await _answer(update, context, picture=picture)
+
+
+async def similar_caption(update: Update, context: BotContext) -> None:
+    """A photo captioned /similar: pictures similar to it (the photo is indexed as well)."""
+    await _answer(update, context, picture=TelegramPicture.of_message(message_of(update)))
+
+
+async def more_results(update: Update, context: BotContext) -> None:
+    """The More button: the next page of the same search, without repeating a picture."""
+    button = update.callback_query
+    assert button is not None and isinstance(button.message, Message)
+    texts = texts_of(update)
+    wait = context.deps.limiter.acquire(button.from_user.id)
+    if wait:
+        await button.answer(texts.slow_down.format(seconds=wait))
+        return
+    continuation = context.deps.pages.take((button.data or "").removeprefix(MORE_PREFIX))
+    if continuation is None or continuation.owner != button.message.chat.id:
+        await button.answer(texts.expired, show_alert=True)
+        return
+    await button.answer()
+    await button.edit_message_reply_markup(None)
+    await _send_results(
+        context, button.message.chat, texts, continuation.query, continuation.seen, None
+    )
+
+
+async def list_groups(update: Update, context: BotContext) -> None:
+    """/groups in a private chat: the asker's groups, with buttons to search only one."""
+    user = update.effective_user
+    assert user is not None and context.user_data is not None
+    texts = texts_of(update)
+    groups = await context.searchable_groups(user.id)
+    if not groups:
+        await message_of(update).reply_text(texts.no_groups)
+        return
+    titles = {chat_id: _title(context, chat_id) for chat_id in groups}
+    await message_of(update).reply_text(
+        texts.groups_header.format(groups="\n".join(f"• {title}" for title in titles.values())),
+        reply_markup=groups_keyboard(texts, titles, context.user_data.only_group),
+    )
+
+
+async def choose_groups(update: Update, context: BotContext) -> None:
+    """A /groups button: from now on, search only that group, or all of them."""
+    button = update.callback_query
+    assert button is not None and context.user_data is not None
+    texts = texts_of(update)
+    choice = (button.data or "").removeprefix(ONLY_PREFIX)
+    await button.answer()
+    if choice == ALL_GROUPS:
+        context.user_data.only_group = None
+        await button.edit_message_text(texts.scope_all)
+        return
+    chat_id = int(choice)
+    if not await context.deps.permissions.is_member(chat_id, button.from_user.id):
+        await button.edit_message_text(texts.not_a_member)
+        return
+    context.user_data.only_group = chat_id
+    await button.edit_message_text(texts.scope_one.format(title=_title(context, chat_id)))
+
+
+async def _answer(
+    update: Update,
+    context: BotContext,
+    *,
+    text: str | None = None,
+    picture: TelegramPicture | None = None,
+) -> None:
+    """Checks the asker's rate and scope, then sends the first page of results."""
+    message = message_of(update)
+    user = update.effective_user
+    assert user is not None
+    texts = texts_of(update)
+    wait = context.deps.limiter.acquire(user.id)
+    if wait:
+        await message.reply_text(texts.slow_down.format(seconds=wait))
+        return
+    if message.chat.type == Chat.PRIVATE:
+        groups = await context.personal_groups(user.id)
+        if not groups:
+            await message.reply_text(texts.no_groups)
+            return
+    else:
+        groups = (message.chat.id,)
+    image = None
+    if picture is not None:
+        if (picture.file_size or 0) > context.settings.max_download_bytes:
+            await message.reply_text(texts.too_large)
+            return
+        image = await download(context.bot, picture.file_id)
+    query = Query(groups, text=text, image=image)
+    await _send_results(context, message.chat, texts, query, frozenset(), message.message_id)
+
+
+async def _send_results(
+    context: BotContext,
+    chat: Chat,
+    texts: Texts,
+    query: Query,
+    seen: frozenset[int],
+    reply_to: int | None,
+) -> None:
+    """Sends the next page of ``query`` to ``chat``, or says why there is none."""
+    try:
+        page = await next_page(
+            context.service, query, context.deps.relevance, context.settings.results_per_page, seen
+        )
+    except BadQueryError:
+        limit = context.service.config.limits.max_query_chars
+        await send_text(context.bot, chat.id, texts.query_too_long.format(limit=limit), reply_to)
+        return
+    except BadImageError:
+        await send_text(context.bot, chat.id, texts.bad_image, reply_to)
+        return
+    except UnknownCollectionError:
+        await send_text(context.bot, chat.id, texts.nothing_indexed, reply_to)
+        return
+    if not page.hits:
+        await send_text(context.bot, chat.id, texts.no_more if seen else texts.no_match, reply_to)
+        return
+    key = (
+        context.deps.pages.save(Continuation(query, page.seen, owner=chat.id))
+        if page.has_more
+        else None
+    )
+    await send_page(
+        context.bot, chat.id, texts, page, context.group_facts, more_key=key, reply_to=reply_to
+    )
+
+
+def _title(context: BotContext, chat_id: int) -> str:
+    facts = context.group_facts.get(chat_id)
+    return (facts.title if facts is not None else None) or str(chat_id)

@@ -1,0 +1,41 @@
+"""Reading what people sent: the message of an update, who sent it, a command's argument."""
+
+from __future__ import annotations
+
+from telegram import Message, MessageEntity, Update
+
+
+def message_of(update: Update) -> Message:
+    """The message a message handler was called for."""
+    message = update.effective_message
+    assert message is not None, "a message handler got an update without a message"
+    return message
+
+
+def sender_of(message: Message) -> tuple[int | None, str | None]:
+    """Who sent a message: a person, or a chat writing as itself (anonymous admin, channel)."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id, message.sender_chat.title
+    if message.from_user is not None:
+        return message.from_user.id, message.from_user.full_name
+    return None, None
+
+
+def command_argument(message: Message) -> str:
+    """The text after a leading /command (and its @botname), stripped."""
+    text = message.text or ""
+    command = next(
+        (e for e in message.entities if e.type == MessageEntity.BOT_COMMAND and e.offset == 0),
+        None,
+    )
+    return text[command.length :].strip() if command is not None else text.strip()
+
+
+def mentions_of(message: Message, username: str) -> list[str]:
+    """The "@username" mentions in a message's text, as written."""
+    wanted = f"@{username}".lower()
+    return [
+        value
+        for value in message.parse_entities([MessageEntity.MENTION]).values()
+        if value.lower() == wanted
+    ]

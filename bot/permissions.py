@@ -1,0 +1,107 @@
+"""Who may search which group, and who may administer it: asked of Telegram, cached briefly.
+
+A person may search a group's pictures only while they are a member of it (checked with
+getChatMember, so leaving a group ends access within ``membership_cache_seconds``). Admin
+commands need a chat administrator (getChatAdministrators) or an id from
+``telegram.admin_ids``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from telegram import Bot, ChatMember, ChatMemberRestricted, Message
+from telegram.error import BadRequest, Forbidden
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+
+_MEMBER_STATUSES = frozenset(
+    {ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER, ChatMember.RESTRICTED}
+)
+
+
+def is_present(member: ChatMember) -> bool:
+    """Whether a chat member is in the chat (restricted members count, leavers don't)."""
+    return member.status in _MEMBER_STATUSES and (
+        not isinstance(member, ChatMemberRestricted) or member.is_member
+    )
+
+
+class _TtlCache(Generic[Key, Value]):
+    """Remembers answers for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[Key, tuple[float, Value]] = {}
+
+    def get(self, key: Key) -> Value | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self._clock():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: Key, value: Value) -> None:
+        self._entries[key] = (self._clock() + self._ttl, value)
+
+
+class Permissions:
+    """Membership and admin checks against Telegram, cached for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        admin_ids: frozenset[int],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bot = bot
+        self._admin_ids = admin_ids
+        self._members: _TtlCache[tuple[int, int], bool] = _TtlCache(ttl, clock)
+        self._admins: _TtlCache[int, frozenset[int]] = _TtlCache(ttl, clock)
+
+    async def is_member(self, chat_id: int, user_id: int) -> bool:
+        """Whether the person is in the group now (restricted members count, leavers don't)."""
+        cached = self._members.get((chat_id, user_id))
+        if cached is not None:
+            return cached
+        try:
+            member = await self._bot.get_chat_member(chat_id, user_id)
+        except (BadRequest, Forbidden):
+            answer = False  # unknown user, or a chat the bot is no longer in
+        else:
+            answer = is_present(member)
+        self._members.put((chat_id, user_id), answer)
+        return answer
+
+    async def groups_of(self, user_id: int, chat_ids: Sequence[int]) -> list[int]:
+        """The groups among ``chat_ids`` that the person is a member of, in the same order."""
+        answers = await asyncio.gather(*(self.is_member(chat_id, user_id) for chat_id in chat_ids))
+        return [chat_id for chat_id, member in zip(chat_ids, answers, strict=True) if member]
+
+    async def is_admin(self, chat_id: int, user_id: int) -> bool:
+        """Whether the person administers the group, or is one of the bot's own admins."""
+        if user_id in self._admin_ids:
+            return True
+        admins = self._admins.get(chat_id)
+        if admins is None:
+            administrators = await self._bot.get_chat_administrators(chat_id)
+            admins = frozenset(admin.user.id for admin in administrators)
+            self._admins.put(chat_id, admins)
+        return user_id in admins
+
+    async def may_administer(self, message: Message) -> bool:
+        """Whether the sender of a group message may use admin commands there.
+
+        An anonymous admin writes as the group itself (``sender_chat`` is the group).
+        """
+        if message.sender_chat is not None:
+            return message.sender_chat.id == message.chat.id
+        return message.from_user is not None and await self.is_admin(
+            message.chat.id, message.from_user.id
+        )

@@ -1,0 +1,84 @@
+"""Turning a person's query into pages of results: which hits are relevant, and which are next.
+
+Relevance is relative: a hit is kept when it scores at least ``best − score_margin`` (and at
+least ``min_score``), where *best* is the top score of the whole search. CLIP's absolute
+cosine scores differ between models and between text and picture queries (a good text match
+may score 0.3, a good picture match 0.9), but a hit far below the best one is reliably a worse
+kind of match, so a margin below the best adapts to both. ``min_score`` (unset by default)
+can additionally drop everything when even the best hit is poor.
+
+Pages never repeat a picture: each page is the next ``size`` relevant hits not yet shown,
+searched afresh, so pictures added or forgotten between pages shift nothing already seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.chats import collection_of
+from indexer.service import IndexService, SearchHit
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a person asked, a description or a picture, and the groups it searches."""
+
+    groups: tuple[int, ...]
+    text: str | None = None
+    image: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """Which hits of a search are worth showing (see the module's docstring)."""
+
+    score_margin: float
+    min_score: float | None
+
+    def keep(self, hits: Sequence[SearchHit]) -> list[SearchHit]:
+        """The hits scoring close enough to the best one, best first."""
+        if not hits:
+            return []
+        floor = hits[0].score - self.score_margin
+        if self.min_score is not None:
+            floor = max(floor, self.min_score)
+        return [hit for hit in hits if hit.score >= floor]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results and what has been shown up to and including it."""
+
+    hits: list[SearchHit]
+    first_rank: int
+    has_more: bool
+    seen: frozenset[int]
+
+
+async def next_page(
+    service: IndexService,
+    query: Query,
+    relevance: Relevance,
+    size: int,
+    seen: frozenset[int] = frozenset(),
+) -> Page:
+    """The next ``size`` relevant pictures not in ``seen``.
+
+    Raises the indexer's errors a person can cause (BadQueryError, BadImageError,
+    UnknownCollectionError when none of the groups has pictures yet).
+    """
+    collections = [collection_of(chat_id) for chat_id in query.groups]
+    wanted = len(seen) + size + 1
+    if query.image is not None:
+        hits = await service.search_image(collections, query.image, k=wanted)
+    else:
+        hits = await service.search_text(collections, query.text or "", k=wanted)
+    fresh = [hit for hit in relevance.keep(hits) if hit.image.id not in seen]
+    page = fresh[:size]
+    return Page(
+        hits=page,
+        first_rank=len(seen) + 1,
+        has_more=len(fresh) > size,
+        seen=seen | {hit.image.id for hit in page},
+    )

@@ -1,0 +1,223 @@
+"""Everything the bot says, in English and Chinese; handlers never hard-code a sentence.
+
+A catalogue is one frozen :class:`Texts` per language, so a sentence missing from a language is
+a ``TypeError`` at import, not a surprise in a chat. Templates use ``str.format`` fields.
+People get the catalogue of their Telegram ``language_code``; anything but Chinese gets English.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The bot's sentences in one language."""
+
+    help_private: str
+    help_group: str
+    unknown_command: str
+    search_usage: str
+    similar_usage: str
+    no_groups: str
+    nothing_indexed: str
+    no_match: str
+    no_more: str
+    query_too_long: str
+    bad_image: str
+    too_large: str
+    slow_down: str
+    results_footer: str
+    more_button: str
+    expired: str
+    caption: str
+    someone: str
+    groups_header: str
+    all_groups_button: str
+    scope_one: str
+    scope_all: str
+    not_a_member: str
+    admin_only: str
+    group_only: str
+    reindex_started: str
+    reindex_progress: str
+    reindex_done: str
+    reindex_running: str
+    reindex_interrupted: str
+    stats: str
+    never: str
+    forget_usage: str
+    forget_not_allowed: str
+    forget_nothing: str
+    forgotten: str
+    opted_out: str
+    opted_in: str
+    sorry: str
+    private_commands: dict[str, str]
+    group_commands: dict[str, str]
+
+
+EN = Texts(
+    help_private=(
+        "I find pictures posted in your groups by what they show.\n\n"
+        "• Send me a description (any language), e.g. “a red bicycle”.\n"
+        "• Send me a photo to find similar ones.\n"
+        "• /groups: choose which of your groups to search.\n"
+        "• In any chat, type @{bot} and a description.\n\n"
+        "I only search groups you are a member of."
+    ),
+    help_group=(
+        "I index every picture posted here. To search:\n"
+        "• /search <description> (or /s, or mention me with a description)\n"
+        "• /similar as a reply to a photo, or as a photo's caption\n"
+        "• /forget as a reply to a picture removes it; /optout stops indexing yours "
+        "(/optin undoes it)\n"
+        "• /stats shows the index; admins can /reindex."
+    ),
+    unknown_command="I don't know that command. Send me a description, or /help.",
+    search_usage="Tell me what to look for, e.g. /search a red bicycle",
+    similar_usage="Reply /similar to a photo, or send a photo with the caption /similar.",
+    no_groups=(
+        "I don't know any group of yours yet. Add me to a group, post some pictures there, "
+        "then ask me again."
+    ),
+    nothing_indexed="Nothing has been indexed here yet. Post some pictures first!",
+    no_match="I found nothing that matches. Try describing it differently.",
+    no_more="That's all I found.",
+    query_too_long="Please describe it in at most {limit} characters.",
+    bad_image="I couldn't read that picture. Try another one.",
+    too_large="That file is too large for me to download.",
+    slow_down="You're searching a bit fast. Try again in {seconds} s.",
+    results_footer="Results {first}–{last}.",
+    more_button="More",
+    expired="This search has expired. Please search again.",
+    caption="#{rank} · score {score:.2f} · {poster} · {date}",
+    someone="someone",
+    groups_header="I search these groups of yours:\n{groups}\n\nTap one to search only there.",
+    all_groups_button="All groups",
+    scope_one="Now searching only in {title}.",
+    scope_all="Now searching all your groups.",
+    not_a_member="You're not a member of that group.",
+    admin_only="Only admins of this group can do that.",
+    group_only="Use this command in a group.",
+    reindex_started="Reindexing started…",
+    reindex_progress="Reindexing: {done}/{total} · {rate:.1f} pictures/s · about {eta} left",
+    reindex_done="Reindex finished: {done} pictures in {elapsed}, {failed} failed.",
+    reindex_running="A reindex of this group is already running.",
+    reindex_interrupted="Reindex interrupted at {done}/{total}; run /reindex again.",
+    stats=(
+        "Pictures: {images}\nReposts: {reposts}\nWaiting: {pending}\nFailed: {failed}\n"
+        "Model: {model}\nIndex: {index_type}, {vectors} vectors, {size}\nLast indexed: {last}"
+    ),
+    never="never",
+    forget_usage="Reply /forget to the picture you want me to forget.",
+    forget_not_allowed="Only the person who posted it or an admin can do that.",
+    forget_nothing="I have no picture of that message.",
+    forgotten="Done: I forgot {count} picture(s).",
+    opted_out=(
+        "Done: I forgot {count} of your pictures here and won't index new ones. /optin undoes this."
+    ),
+    opted_in="OK: I'll index the pictures you post here again.",
+    sorry="Sorry, something went wrong. Please try again later.",
+    private_commands={
+        "start": "How to search",
+        "help": "How to search",
+        "groups": "Choose which groups to search",
+        "search": "Find pictures by description",
+    },
+    group_commands={
+        "search": "Find pictures by description",
+        "s": "Short for /search",
+        "similar": "Find pictures similar to a photo",
+        "stats": "What is indexed here",
+        "forget": "Forget a picture (reply to it)",
+        "optout": "Stop indexing my pictures",
+        "optin": "Index my pictures again",
+        "reindex": "Rebuild the index (admins)",
+        "help": "How to search",
+    },
+)
+
+ZH = Texts(
+    help_private=(
+        "我能按内容找到你的群组里发过的图片。\n\n"
+        "• 发给我一段描述（任何语言），例如“一辆红色的自行车”。\n"
+        "• 发给我一张照片，查找相似的图片。\n"
+        "• /groups：选择要搜索的群组。\n"
+        "• 在任何聊天中输入 @{bot} 加描述。\n\n"
+        "我只搜索你所在的群组。"
+    ),
+    help_group=(
+        "我会索引这里发的每一张图片。搜索方法：\n"
+        "• /search <描述>（或 /s，或 @我 加描述）\n"
+        "• 回复一张照片 /similar，或把 /similar 作为照片的说明\n"
+        "• 回复图片 /forget 删除它；/optout 不再索引你的图片（/optin 恢复）\n"
+        "• /stats 查看索引；管理员可以 /reindex。"
+    ),
+    unknown_command="我不认识这个命令。请发给我一段描述，或发送 /help。",
+    search_usage="请告诉我要找什么，例如 /search 一辆红色的自行车",
+    similar_usage="请回复一张照片 /similar，或发送一张说明为 /similar 的照片。",
+    no_groups="我还不知道你的群组。请把我加入群组，在那里发一些图片，然后再问我。",
+    nothing_indexed="这里还没有索引任何图片。先发一些图片吧！",
+    no_match="没有找到相符的图片。换个说法试试。",
+    no_more="就这些了。",
+    query_too_long="描述请不要超过 {limit} 个字符。",
+    bad_image="我读不了这张图片，换一张试试。",
+    too_large="这个文件太大，我无法下载。",
+    slow_down="你搜索得有点快，请 {seconds} 秒后再试。",
+    results_footer="第 {first}–{last} 个结果。",
+    more_button="更多",
+    expired="这次搜索已过期，请重新搜索。",
+    caption="#{rank} · 相似度 {score:.2f} · {poster} · {date}",
+    someone="某人",
+    groups_header="我会搜索你的这些群组：\n{groups}\n\n点一个只在那里搜索。",
+    all_groups_button="所有群组",
+    scope_one="现在只在 {title} 中搜索。",
+    scope_all="现在搜索你所有的群组。",
+    not_a_member="你不是那个群组的成员。",
+    admin_only="只有本群管理员可以这样做。",
+    group_only="请在群组中使用这个命令。",
+    reindex_started="开始重建索引…",
+    reindex_progress="重建索引：{done}/{total} · 每秒 {rate:.1f} 张 · 约剩 {eta}",
+    reindex_done="重建索引完成：{elapsed} 内处理 {done} 张图片，{failed} 张失败。",
+    reindex_running="本群的索引已经在重建中。",
+    reindex_interrupted="重建索引在 {done}/{total} 处中断；请再次发送 /reindex。",
+    stats=(
+        "图片：{images}\n重复转发：{reposts}\n等待中：{pending}\n失败：{failed}\n"
+        "模型：{model}\n索引：{index_type}，{vectors} 个向量，{size}\n最近索引：{last}"
+    ),
+    never="从未",
+    forget_usage="请回复你要我删除的图片 /forget。",
+    forget_not_allowed="只有发图的人或管理员可以这样做。",
+    forget_nothing="那条消息没有我索引的图片。",
+    forgotten="完成：已删除 {count} 张图片。",
+    opted_out="完成：已删除你在这里的 {count} 张图片，以后不再索引。/optin 可以撤销。",
+    opted_in="好的：我会重新索引你在这里发的图片。",
+    sorry="抱歉，出了点问题。请稍后再试。",
+    private_commands={
+        "start": "使用说明",
+        "help": "使用说明",
+        "groups": "选择要搜索的群组",
+        "search": "按描述查找图片",
+    },
+    group_commands={
+        "search": "按描述查找图片",
+        "s": "/search 的简写",
+        "similar": "查找与照片相似的图片",
+        "stats": "这里索引了什么",
+        "forget": "删除一张图片（回复它）",
+        "optout": "不再索引我的图片",
+        "optin": "重新索引我的图片",
+        "reindex": "重建索引（管理员）",
+        "help": "使用说明",
+    },
+)
+
+#: Language codes with their own catalogue, for ``setMyCommands``; English is the default.
+TRANSLATIONS: dict[str, Texts] = {"zh": ZH}
+
+
+def texts_for(language_code: str | None) -> Texts:
+    """The catalogue for a Telegram ``language_code`` such as "en", "zh-hans" or "zh-hant"."""
+    base = (language_code or "").split("-")[0].lower()
+    return TRANSLATIONS.get(base, EN)

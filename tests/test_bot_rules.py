@@ -1,0 +1,78 @@
+"""The bot's small rules, without Telegram: relevance cut, paging keys, rate limit, links."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from bot.chats import message_link
+from bot.paging import Continuation, Pages
+from bot.ranking import Query, Relevance
+from bot.replies import byte_size, duration
+from bot.texts import EN, ZH, texts_for
+from bot.throttle import QueryLimiter
+from indexer.metadata import ImageRecord
+from indexer.service import SearchHit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def hit(score: float) -> SearchHit:
+    """A hit with a score and nothing else known (relevance looks only at scores)."""
+    return SearchHit(score, ImageRecord(**dict.fromkeys(f.name for f in fields(ImageRecord))))
+
+
+def test_hits_far_below_the_best_one_are_cut() -> None:
+    hits = [hit(0.31), hit(0.29), hit(0.22), hit(0.05)]
+
+    assert [h.score for h in Relevance(0.1, None).keep(hits)] == [0.31, 0.29, 0.22]
+    assert Relevance(0.1, 0.4).keep(hits) == []
+    assert Relevance(0.1, None).keep([]) == []
+
+
+def test_a_more_key_is_short_opaque_single_use_and_expires() -> None:
+    clock = Clock()
+    pages = Pages(ttl=60, clock=clock)
+    continuation = Continuation(Query((-100,), text="a red circle"), frozenset({1, 2}), -100)
+
+    key = pages.save(continuation)
+    other = pages.save(continuation)
+    clock.now += 61
+
+    assert len(key) <= 16 and "red" not in key
+    assert pages.take(key) is None and pages.take(other) is None
+    fresh = pages.save(continuation)
+    assert pages.take(fresh) == continuation
+    assert pages.take(fresh) is None
+
+
+def test_a_person_gets_queries_per_minute_in_any_sliding_minute() -> None:
+    clock = Clock()
+    limiter = QueryLimiter(per_minute=2, clock=clock)
+
+    assert [limiter.acquire(7), limiter.acquire(7), limiter.acquire(8)] == [0, 0, 0]
+    clock.now += 30
+    assert limiter.acquire(7) == 30
+    clock.now += 30
+    assert limiter.acquire(7) == 0
+
+
+def test_message_links_follow_the_kind_of_group() -> None:
+    assert message_link(-1001234567890, 42, None) == "https://t.me/c/1234567890/42"
+    assert message_link(-1001234567890, 42, "shapes") == "https://t.me/shapes/42"
+    assert message_link(-4001234, 42, None) is None
+
+
+def test_durations_and_sizes_read_the_same_in_every_language() -> None:
+    assert [duration(s) for s in (4.4, 185, 3720)] == ["4s", "3m05s", "1h02m"]
+    assert [byte_size(b) for b in (812, 4300, 17 * 1024 * 1024)] == ["812 B", "4.2 KiB", "17.0 MiB"]
+
+
+def test_chinese_language_codes_get_chinese_and_everything_else_english() -> None:
+    assert texts_for("zh-hans") is ZH and texts_for("zh") is ZH and texts_for("ZH-HANT") is ZH
+    assert texts_for("en") is EN and texts_for("de") is EN and texts_for(None) is EN
