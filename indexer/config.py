@@ -59,6 +59,13 @@ class IndexConfig(StrictSection):
     save_interval_seconds: float = Field(default=10.0, gt=0)
 
 
+class SearchConfig(StrictSection):
+    """How captions and tags join the pictures' own pixels in a text search."""
+
+    text_match_min: float = Field(default=0.9, ge=-1.0, le=1.0)
+    rank_fusion_k: int = Field(default=60, ge=1)
+
+
 class LimitsConfig(StrictSection):
     """Guards against inputs that would exhaust memory or time."""
 
@@ -74,6 +81,7 @@ class IndexerConfig(StrictSection):
     model: ModelConfig = ModelConfig()
     storage: StorageConfig = StorageConfig()
     index: IndexConfig = IndexConfig()
+    search: SearchConfig = SearchConfig()
     limits: LimitsConfig = LimitsConfig()
 
     @classmethod

@@ -25,6 +25,10 @@ class BadQueryError(IndexerError):
     """A search query that cannot be answered as given (empty, too long...)."""
 
 
+class PictureNotFoundError(IndexerError):
+    """The picture asked for is not (or no longer) in the collection."""
+
+
 class UnknownCollectionError(IndexerError):
     """The collection has never been indexed."""
 

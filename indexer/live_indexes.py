@@ -17,18 +17,22 @@ from contextlib import asynccontextmanager
 
 import numpy as np
 
-from indexer.metadata import MetadataStore
+from indexer.metadata import MetadataStore, VectorKind
 from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex, VectorStore
 
 log = logging.getLogger(__name__)
 
 
 class LiveIndexes:
-    """One :class:`VectorIndex` per collection for the current model, with locks and saving."""
+    """One :class:`VectorIndex` per collection for the current model, with locks and saving.
+
+    One instance serves one kind of vector (pictures, or captions and tags).
+    """
 
     def __init__(
         self,
         metadata: MetadataStore,
+        kind: VectorKind,
         store: VectorStore,
         policy: IndexPolicy,
         model_id: str,
@@ -36,6 +40,7 @@ class LiveIndexes:
         save_interval: float,
     ) -> None:
         self._metadata = metadata
+        self._kind = kind
         self._store = store
         self._policy = policy
         self._model_id = model_id
@@ -121,7 +126,7 @@ class LiveIndexes:
 
     async def build(self, collection_id: int) -> VectorIndex:
         """A fresh index from the vectors stored in SQLite, laid out for its size."""
-        ids, vectors = await self._metadata.vectors(collection_id, self._model_id)
+        ids, vectors = await self._metadata.vectors(collection_id, self._model_id, self._kind)
         layout = self._policy.layout_for(len(ids))
         if len(ids) == 0:
             vectors = np.zeros((0, self._dim), dtype=np.float32)
@@ -129,14 +134,14 @@ class LiveIndexes:
 
     async def _reconcile(self, collection_id: int, index: VectorIndex) -> tuple[int, int]:
         """Makes ``index`` hold exactly the ids SQLite says it should; returns (added, removed)."""
-        live = await self._metadata.live_ids(collection_id, self._model_id)
+        live = await self._metadata.live_ids(collection_id, self._model_id, self._kind)
         held = index.ids()
         missing = np.setdiff1d(live, held)
         stale = np.setdiff1d(held, live)
         index.remove(stale)
-        if len(missing):
-            vectors = await self._metadata.vectors_by_ids(missing.tolist(), self._model_id)
-            index.add(missing, vectors)
+        found = await self._metadata.vectors_by_ids(missing.tolist(), self._model_id, self._kind)
+        if found:
+            index.add(np.fromiter(found, np.int64, len(found)), np.stack(list(found.values())))
         return len(missing), len(stale)
 
     async def replace(self, collection_id: int, index: VectorIndex) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from indexer.errors import IndexerError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Each entry upgrades the schema from version ``index`` to ``index + 1``.
 _MIGRATIONS: list[str] = [
@@ -79,15 +79,38 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (collection_id, poster_id)
     );
     """,
+    # 2: captions and tags become searchable texts with vectors of their own.
+    """
+    CREATE TABLE texts (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        kind        TEXT NOT NULL CHECK (kind IN ('caption', 'tag')),
+        text        TEXT NOT NULL,
+        added_by    INTEGER,
+        added_at    REAL NOT NULL
+    );
+    CREATE INDEX texts_by_image ON texts(image_id);
+    CREATE TABLE text_vectors (
+        text_id     INTEGER NOT NULL REFERENCES texts(id),
+        model_id    TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (text_id, model_id)
+    );
+    INSERT INTO texts (image_id, kind, text, added_at)
+        SELECT id, 'caption', trim(caption), added_at FROM images
+        WHERE deleted = 0 AND repost_of IS NULL AND trim(coalesce(caption, '')) != '';
+    """,
 ]
 
 ImageStatus = Literal["pending", "indexed", "repost", "failed"]
+TextKind = Literal["caption", "tag"]
 
 _IMAGE_COLUMNS = (
     "images.id, collections.name, source, file_unique_id, sha256, size_bytes, width, height, "
     "poster_id, poster_name, posted_at, message_id, caption, status, error, repost_of, "
     "added_at, indexed_at"
 )
+_TEXT_COLUMNS = "texts.id, texts.image_id, images.collection_id, texts.kind, texts.text"
 #: The first retry of a picture whose fetch failed waits this long; each next one twice as long.
 _RETRY_PAUSE_SECONDS = 2.0
 #: An original picture that is (or will be) searchable: not a repost, not forgotten, not failed.
@@ -105,6 +128,35 @@ class ImageFacts:
     posted_at: float | None = None
     message_id: int | None = None
     caption: str | None = None
+
+
+@dataclass(frozen=True)
+class VectorKind:
+    """Where one kind of vector is stored: picture vectors, or caption and tag vectors.
+
+    ``joined`` reaches the ``images`` row the vector belongs to, so both kinds share one
+    definition of a searchable picture.
+    """
+
+    table: str
+    key: str
+    id_column: str
+    joined: str
+
+
+PICTURE_VECTORS = VectorKind(
+    table="vectors",
+    key="image_id",
+    id_column="images.id",
+    joined="images JOIN vectors ON vectors.image_id = images.id",
+)
+TEXT_VECTORS = VectorKind(
+    table="text_vectors",
+    key="text_id",
+    id_column="texts.id",
+    joined="texts JOIN text_vectors ON text_vectors.text_id = texts.id "
+    "JOIN images ON images.id = texts.image_id",
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +181,25 @@ class ImageRecord:
     repost_of: int | None
     added_at: float
     indexed_at: float | None
+
+
+@dataclass(frozen=True)
+class ImageText:
+    """A caption or tag of a picture: searchable words beside its pixels."""
+
+    id: int
+    image_id: int
+    collection_id: int
+    kind: TextKind
+    text: str
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a forget removed: picture ids and the ids of their captions and tags."""
+
+    images: list[int]
+    texts: list[int]
 
 
 @dataclass(frozen=True)
@@ -336,6 +407,16 @@ class MetadataStore:
                     (data,),
                 )
             )
+        caption = (facts.caption or "").strip()
+        if caption and repost_of is None:
+            # pending_data's rowid is the image id, so last_insert_rowid() still names the image.
+            statements.append(
+                (
+                    "INSERT INTO texts (image_id, kind, text, added_by, added_at) "
+                    "VALUES (last_insert_rowid(), 'caption', ?, ?, ?)",
+                    (caption, facts.poster_id, now),
+                )
+            )
         rowids = await self._write(statements)
         assert rowids[0] is not None
         return rowids[0]
@@ -436,11 +517,13 @@ class MetadataStore:
 
     # Vectors
 
-    async def vectors(self, collection_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and vectors of the collection's searchable pictures embedded by ``model_id``."""
+    async def vectors(
+        self, collection_id: int, model_id: str, kind: VectorKind
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of one kind for the collection's searchable pictures."""
         rows = await self._fetchall(
-            "SELECT images.id, vectors.vector FROM images JOIN vectors ON vectors.image_id = "
-            f"images.id WHERE collection_id = ? AND model_id = ? AND {_LIVE} ORDER BY images.id",
+            f"SELECT {kind.id_column}, {kind.table}.vector FROM {kind.joined} WHERE "
+            f"collection_id = ? AND model_id = ? AND {_LIVE} ORDER BY {kind.id_column}",
             (collection_id, model_id),
         )
         ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
@@ -448,26 +531,28 @@ class MetadataStore:
             return ids, np.zeros((0, 0), dtype=np.float32)
         return ids, np.stack([_from_blob(r[1]) for r in rows])
 
-    async def live_ids(self, collection_id: int, model_id: str) -> np.ndarray:
-        """Ids of the pictures that the collection's index for ``model_id`` should hold."""
+    async def live_ids(self, collection_id: int, model_id: str, kind: VectorKind) -> np.ndarray:
+        """Ids that the collection's index of this kind for ``model_id`` should hold."""
         rows = await self._fetchall(
-            "SELECT images.id FROM images JOIN vectors ON vectors.image_id = images.id "
+            f"SELECT {kind.id_column} FROM {kind.joined} "
             f"WHERE collection_id = ? AND model_id = ? AND {_LIVE}",
             (collection_id, model_id),
         )
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
-    async def vectors_by_ids(self, ids: Sequence[int], model_id: str) -> np.ndarray:
-        """Vectors of the given pictures, in the given order."""
+    async def vectors_by_ids(
+        self, ids: Sequence[int], model_id: str, kind: VectorKind
+    ) -> dict[int, np.ndarray]:
+        """Vectors of one kind by id; ids without a vector of ``model_id`` are left out."""
         found: dict[int, np.ndarray] = {}
         for chunk in _chunks(ids, 500):
             rows = await self._fetchall(
-                f"SELECT image_id, vector FROM vectors WHERE model_id = ? AND image_id IN "
-                f"({','.join('?' * len(chunk))})",
+                f"SELECT {kind.key}, vector FROM {kind.table} WHERE model_id = ? AND {kind.key} "
+                f"IN ({','.join('?' * len(chunk))})",
                 (model_id, *chunk),
             )
             found.update((int(r[0]), _from_blob(r[1])) for r in rows)
-        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+        return found
 
     async def store_vectors(self, items: Sequence[EmbeddedImage], model_id: str) -> None:
         """Stores re-computed vectors of already indexed pictures (used by reindex)."""
@@ -480,14 +565,20 @@ class MetadataStore:
         )
 
     async def drop_other_models(self, collection_id: int, model_id: str) -> None:
-        """Deletes the collection's vectors of every model but ``model_id``."""
+        """Deletes the collection's vectors (pictures and texts) of every model but ``model_id``."""
         await self._write(
             [
                 (
                     "DELETE FROM vectors WHERE model_id != ? AND image_id IN "
                     "(SELECT id FROM images WHERE collection_id = ?)",
                     (model_id, collection_id),
-                )
+                ),
+                (
+                    "DELETE FROM text_vectors WHERE model_id != ? AND text_id IN (SELECT "
+                    "texts.id FROM texts JOIN images ON images.id = texts.image_id "
+                    "WHERE collection_id = ?)",
+                    (model_id, collection_id),
+                ),
             ]
         )
 
@@ -537,6 +628,81 @@ class MetadataStore:
             last_indexed_at=row[5],
         )
 
+    # Captions and tags
+
+    async def live_originals(self, collection_id: int, ids: Sequence[int]) -> list[int]:
+        """The searchable originals of the given pictures or reposts, without duplicates."""
+        originals: list[int] = []
+        for chunk in _chunks(ids, 500):
+            rows = await self._fetchall(
+                f"SELECT DISTINCT originals.id FROM images AS posts JOIN images AS originals ON "
+                f"originals.id = coalesce(posts.repost_of, posts.id) WHERE posts.collection_id = ? "
+                f"AND posts.deleted = 0 AND posts.id IN ({','.join('?' * len(chunk))}) AND "
+                f"originals.deleted = 0 AND originals.status IN ('pending', 'indexed')",
+                (collection_id, *chunk),
+            )
+            originals += [int(r[0]) for r in rows if int(r[0]) not in originals]
+        return originals
+
+    async def add_tag(
+        self, collection_id: int, image_id: int, text: str, added_by: int | None
+    ) -> ImageText:
+        """Records a tag a person gave a picture."""
+        [text_id] = await self._write(
+            [
+                (
+                    "INSERT INTO texts (image_id, kind, text, added_by, added_at) "
+                    "VALUES (?, 'tag', ?, ?, ?)",
+                    (image_id, text, added_by, time.time()),
+                )
+            ]
+        )
+        assert text_id is not None
+        return ImageText(text_id, image_id, collection_id, "tag", text)
+
+    async def texts_without_vector(self, model_id: str, limit: int) -> list[ImageText]:
+        """Captions and tags of searchable pictures that ``model_id`` has not embedded yet."""
+        rows = await self._fetchall(
+            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = "
+            f"texts.image_id WHERE {_LIVE} AND NOT EXISTS (SELECT 1 FROM text_vectors "
+            "WHERE text_id = texts.id AND model_id = ?) ORDER BY texts.id LIMIT ?",
+            (model_id, limit),
+        )
+        return [_image_text(row) for row in rows]
+
+    async def store_text_vectors(
+        self, texts: Sequence[ImageText], vectors: np.ndarray, model_id: str
+    ) -> None:
+        """Stores the vectors of captions and tags."""
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO text_vectors (text_id, model_id, vector) VALUES (?, ?, ?)",
+                (text.id, model_id, _to_blob(vector)),
+            )
+            for text, vector in zip(texts, vectors, strict=True)
+        )
+
+    async def texts(self, text_ids: Sequence[int]) -> dict[int, ImageText]:
+        """Captions and tags by id (missing ids are left out)."""
+        found: dict[int, ImageText] = {}
+        for chunk in _chunks(text_ids, 500):
+            rows = await self._fetchall(
+                f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
+                f"WHERE texts.id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            found.update((int(row[0]), _image_text(row)) for row in rows)
+        return found
+
+    async def count_tags(self, collection_id: int) -> int:
+        """Tags given to the collection's searchable pictures."""
+        row = await self._fetchone(
+            "SELECT count(*) FROM texts JOIN images ON images.id = texts.image_id "
+            f"WHERE collection_id = ? AND kind = 'tag' AND {_LIVE}",
+            (collection_id,),
+        )
+        return int(row[0]) if row else 0
+
     # Forgetting
 
     async def ids_of_message(self, collection_id: int, message_id: int) -> list[int]:
@@ -570,31 +736,42 @@ class MetadataStore:
         )
         return [int(r[0]) for r in rows]
 
-    async def forget(self, collection_id: int, ids: Sequence[int]) -> list[int]:
-        """Forgets pictures (and the reposts of each); returns every id forgotten.
+    async def forget(self, collection_id: int, ids: Sequence[int]) -> Forgotten:
+        """Forgets pictures (and the reposts of each), with their captions and tags.
 
-        Their vectors and any pending bytes are deleted, not just hidden: a forgotten picture
+        Vectors, texts and any pending bytes are deleted, not just hidden: a forgotten picture
         cannot come back in a search or a rebuilt index.
         """
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = await self._fetchall(
-            f"SELECT id FROM images WHERE collection_id = ? AND deleted = 0 AND "
-            f"(id IN ({marks}) OR repost_of IN ({marks}))",
-            (collection_id, *ids, *ids),
-        )
-        forgotten = [int(r[0]) for r in rows]
+        forgotten: list[int] = []
+        for chunk in _chunks(ids, 400):
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                f"SELECT id FROM images WHERE collection_id = ? AND deleted = 0 AND "
+                f"(id IN ({marks}) OR repost_of IN ({marks}))",
+                (collection_id, *chunk, *chunk),
+            )
+            forgotten += [int(r[0]) for r in rows]
+        texts: list[int] = []
         statements: list[tuple[str, Sequence[Any]]] = []
         for chunk in _chunks(forgotten, 500):
             marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                f"SELECT id FROM texts WHERE image_id IN ({marks})", tuple(chunk)
+            )
+            texts += [int(r[0]) for r in rows]
             statements += [
                 (f"UPDATE images SET deleted = 1 WHERE id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM vectors WHERE image_id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM pending_data WHERE image_id IN ({marks})", tuple(chunk)),
+                (
+                    f"DELETE FROM text_vectors WHERE text_id IN "
+                    f"(SELECT id FROM texts WHERE image_id IN ({marks}))",
+                    tuple(chunk),
+                ),
+                (f"DELETE FROM texts WHERE image_id IN ({marks})", tuple(chunk)),
             ]
         await self._write(statements)
-        return forgotten
+        return Forgotten(images=forgotten, texts=texts)
 
     async def set_opted_out(self, collection_id: int, poster_id: int, opted_out: bool) -> None:
         """Records whether a person's pictures may be indexed in the collection."""
@@ -612,6 +789,10 @@ class MetadataStore:
             (collection_id, poster_id),
         )
         return row is not None
+
+
+def _image_text(row: aiosqlite.Row) -> ImageText:
+    return ImageText(int(row[0]), int(row[1]), int(row[2]), row[3], str(row[4]))
 
 
 def _to_blob(vector: np.ndarray) -> bytes:

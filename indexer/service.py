@@ -21,9 +21,26 @@ import numpy as np
 
 from indexer.config import IndexerConfig
 from indexer.embedder import Embedder
-from indexer.errors import BadQueryError, ReindexInProgressError, UnknownCollectionError
+from indexer.errors import (
+    BadQueryError,
+    PictureNotFoundError,
+    ReindexInProgressError,
+    UnknownCollectionError,
+)
+from indexer.fusion import expand_query, reciprocal_rank_fusion
 from indexer.live_indexes import LiveIndexes
-from indexer.metadata import EmbeddedImage, ImageFacts, ImageRecord, MetadataStore, PendingImage
+from indexer.metadata import (
+    PICTURE_VECTORS,
+    TEXT_VECTORS,
+    EmbeddedImage,
+    Forgotten,
+    ImageFacts,
+    ImageRecord,
+    ImageText,
+    MetadataStore,
+    PendingImage,
+    VectorKind,
+)
 from indexer.pipeline import EmbeddingPipeline, Fetched, Fetcher
 from indexer.vector_store import IndexPolicy, VectorStore
 
@@ -46,10 +63,15 @@ class AddResult:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One search result: the picture's stored facts and its cosine similarity to the query."""
+    """One search result: the picture's stored facts and how well it matched.
+
+    ``score`` is a cosine similarity: of the query to the caption or tag in ``matched_text``
+    when one matched, else of the query to the picture itself.
+    """
 
     score: float
     image: ImageRecord
+    matched_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,7 @@ class CollectionStats:
     failed: int
     forgotten: int
     needs_reindex: int
+    tags: int
     model: str
     index_type: str
     index_vectors: int
@@ -101,12 +124,14 @@ class IndexService:
         config: IndexerConfig,
         pipeline: EmbeddingPipeline,
         metadata: MetadataStore,
-        indexes: LiveIndexes,
+        pictures: LiveIndexes,
+        texts: LiveIndexes,
     ) -> None:
         self.config = config
         self._pipeline = pipeline
         self._metadata = metadata
-        self._indexes = indexes
+        self._indexes = pictures
+        self._texts = texts
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._closing = False
@@ -120,15 +145,25 @@ class IndexService:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
         data_dir = config.storage.data_dir
         metadata = await MetadataStore.open(data_dir / "index.sqlite3")
-        indexes = LiveIndexes(
+
+        def live_indexes(kind: VectorKind, prefix: str) -> LiveIndexes:
+            return LiveIndexes(
+                metadata,
+                kind,
+                VectorStore(data_dir / "faiss", prefix),
+                IndexPolicy(flat_max=config.index.flat_max),
+                embedder.identity,
+                embedder.dim,
+                config.index.save_interval_seconds,
+            )
+
+        service = cls(
+            config,
+            EmbeddingPipeline(embedder, config.limits),
             metadata,
-            VectorStore(data_dir / "faiss"),
-            IndexPolicy(flat_max=config.index.flat_max),
-            embedder.identity,
-            embedder.dim,
-            config.index.save_interval_seconds,
+            live_indexes(PICTURE_VECTORS, "collection"),
+            live_indexes(TEXT_VECTORS, "texts"),
         )
-        service = cls(config, EmbeddingPipeline(embedder, config.limits), metadata, indexes)
         await service._check_collections()
         service._worker = asyncio.create_task(service._work(), name="indexer-worker")
         return service
@@ -149,6 +184,7 @@ class IndexService:
         if self._worker is not None:
             await self._worker
         await self._indexes.save_due(force=True)
+        await self._texts.save_due(force=True)
         await self._metadata.close()
         self._pipeline.close()
 
@@ -165,6 +201,7 @@ class IndexService:
     async def _check_collections(self) -> None:
         collections = await self._metadata.collections()
         await self._indexes.load_all(list(collections.values()))
+        await self._texts.load_all(list(collections.values()))
         for name, collection_id in collections.items():
             counts = await self._metadata.counts(collection_id, self.model_id)
             if counts.without_vector:
@@ -220,7 +257,9 @@ class IndexService:
         """Waits until every queued picture that can be fetched now has been processed."""
         while True:
             await self._idle.wait()
-            if not await self._metadata.next_pending(1, self._pipeline.schemes):
+            if not await self._metadata.next_pending(
+                1, self._pipeline.schemes
+            ) and not await self._metadata.texts_without_vector(self.model_id, 1):
                 return
             self._idle.clear()
             self._wake.set()
@@ -232,9 +271,12 @@ class IndexService:
             batch = await self._metadata.next_pending(
                 self._pipeline.embedder.batch_size, self._pipeline.schemes
             )
+            if not batch and await self._embed_texts_backlog():
+                continue
             if not batch:
                 self._idle.set()
                 await self._indexes.save_due(force=True)
+                await self._texts.save_due(force=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _RETRY_POLL_SECONDS)
                 if not self._closing:
@@ -275,6 +317,33 @@ class IndexService:
             await self._fail(image_id, error, permanent=True)
         await self._commit(embedded, {item.id: item.collection_id for item in batch})
 
+    async def _embed_texts_backlog(self) -> bool:
+        """Embeds captions and tags that lack a vector of the current model; False if none.
+
+        New pictures' captions arrive here, and so do all texts after a model change: they
+        need no download, so they are re-embedded without a reindex.
+        """
+        texts = await self._metadata.texts_without_vector(
+            self.model_id, self._pipeline.embedder.batch_size
+        )
+        if not texts:
+            return False
+        vectors = await self._pipeline.embed_texts([text.text for text in texts])
+        await self._commit_texts(texts, vectors)
+        return True
+
+    async def _commit_texts(self, texts: Sequence[ImageText], vectors: np.ndarray) -> None:
+        """Stores text vectors in SQLite and FAISS together, under each collection's lock."""
+        by_collection: dict[int, list[int]] = {}
+        for position, text in enumerate(texts):
+            by_collection.setdefault(text.collection_id, []).append(position)
+        for collection_id, positions in by_collection.items():
+            async with self._texts.editing(collection_id) as index:
+                await self._metadata.store_text_vectors(
+                    [texts[p] for p in positions], vectors[positions], self.model_id
+                )
+                index.add(np.array([texts[p].id for p in positions], np.int64), vectors[positions])
+
     async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
         """The bytes of each queued picture: handed over with it, or fetched from its source."""
         stored = [await self._metadata.pending_data(item.id) for item in batch]
@@ -310,17 +379,32 @@ class IndexService:
     async def search_text(
         self, collections: Sequence[str], query: str, *, k: int = 10, offset: int = 0
     ) -> list[SearchHit]:
-        """The pictures of ``collections`` that best match a description, best first."""
-        query = query.strip()
-        limit = self.config.limits.max_query_chars
-        if not query:
-            raise BadQueryError("the query is empty: describe the picture you are looking for")
-        if len(query) > limit:
-            raise BadQueryError(
-                f"the query is too long ({len(query):,} characters, at most {limit:,})"
-            )
+        """The pictures of ``collections`` that best match a description, best first.
+
+        Captions and tags that match the query closely count too (see :mod:`indexer.fusion`).
+        """
+        query = self._checked_text(query, "query")
+        collection_ids = await self._collection_ids(collections)
         vector = await self._pipeline.embed_texts([query])
-        return await self._search(collections, vector, k=k, offset=offset)
+        depth = k + offset
+        texts = await self._matching_texts(collection_ids, vector, depth)
+        matched_ids = list(texts)
+        examples = await self._metadata.vectors_by_ids(matched_ids, self.model_id, PICTURE_VECTORS)
+        expanded = expand_query(vector, np.array(list(examples.values()), np.float32))
+        pictures = await self._ranked(self._indexes, collection_ids, expanded, depth + len(texts))
+        picture_scores = {image_id: score for score, image_id in pictures}
+        order = reciprocal_rank_fusion(
+            [matched_ids, [image_id for _, image_id in pictures]],
+            self.config.search.rank_fusion_k,
+        )[offset:depth]
+        records = await self._metadata.images(order)
+        return [
+            SearchHit(texts[i][0], records[i], texts[i][1])
+            if i in texts
+            else SearchHit(picture_scores[i], records[i])
+            for i in order
+            if i in records
+        ]
 
     async def search_image(
         self, collections: Sequence[str], data: bytes, *, k: int = 10, offset: int = 0
@@ -329,39 +413,107 @@ class IndexService:
 
         The query picture itself (same bytes) is left out of its own results.
         """
+        collection_ids = await self._collection_ids(collections)
         vector = await self._pipeline.embed_query_image(data)
-        hits = await self._search(collections, vector, k=k + 1, offset=offset)
+        ranked = await self._ranked(self._indexes, collection_ids, vector, k + offset + 1)
+        records = await self._metadata.images([image_id for _, image_id in ranked])
         sha256 = hashlib.sha256(data).hexdigest()
-        return [hit for hit in hits if hit.image.sha256 != sha256][:k]
+        hits = [
+            SearchHit(score, records[image_id])
+            for score, image_id in ranked
+            if image_id in records and records[image_id].sha256 != sha256
+        ]
+        return hits[offset : offset + k]
 
-    async def _search(
-        self, collections: Sequence[str], vector: np.ndarray, *, k: int, offset: int
-    ) -> list[SearchHit]:
+    def _checked_text(self, text: str, what: str) -> str:
+        """``text`` stripped, or a BadQueryError saying why it cannot be used."""
+        text = text.strip()
+        limit = self.config.limits.max_query_chars
+        if not text:
+            raise BadQueryError(f"the {what} is empty: describe the picture in words")
+        if len(text) > limit:
+            raise BadQueryError(
+                f"the {what} is too long ({len(text):,} characters, at most {limit:,})"
+            )
+        return text
+
+    async def _collection_ids(self, collections: Sequence[str]) -> list[int]:
+        """Ids of the named collections that exist; an error if none of them does."""
         known = await self._metadata.collections()
         collection_ids = [known[name] for name in collections if name in known]
         if not collection_ids:
             raise UnknownCollectionError(", ".join(collections) or "(none)")
-        wanted = k + offset
+        return collection_ids
+
+    async def _ranked(
+        self, indexes: LiveIndexes, collection_ids: Sequence[int], vector: np.ndarray, depth: int
+    ) -> list[tuple[float, int]]:
+        """The ``depth`` best (score, id) over several collections' indexes, best first."""
         scored: list[tuple[float, int]] = []
         for collection_id in collection_ids:
-            scores, ids = await self._indexes.search(collection_id, vector, wanted)
+            scores, ids = await indexes.search(collection_id, vector, depth)
             scored += [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         scored.sort(key=lambda pair: -pair[0])
-        page = scored[offset:wanted]
-        records = await self._metadata.images([image_id for _, image_id in page])
-        return [
-            SearchHit(score, records[image_id]) for score, image_id in page if image_id in records
+        return scored[:depth]
+
+    async def _matching_texts(
+        self, collection_ids: Sequence[int], vector: np.ndarray, depth: int
+    ) -> dict[int, tuple[float, str]]:
+        """Pictures whose caption or tag matches the query closely: id → (score, text)."""
+        ranked = await self._ranked(self._texts, collection_ids, vector, depth)
+        close = [(score, i) for score, i in ranked if score >= self.config.search.text_match_min]
+        texts = await self._metadata.texts([text_id for _, text_id in close])
+        matches: dict[int, tuple[float, str]] = {}
+        for score, text_id in close:
+            text = texts.get(text_id)
+            if text is not None and text.image_id not in matches:
+                matches[text.image_id] = (score, text.text)
+        return matches
+
+    # Tagging
+
+    async def tag_message(
+        self, collection: str, message_id: int, text: str, tagged_by: int | None = None
+    ) -> list[ImageText]:
+        """Tags the pictures posted in one message; searchable by the tag at once."""
+        collection_id = await self._collection_id(collection)
+        ids = await self._metadata.ids_of_message(collection_id, message_id)
+        return await self.tag(collection, ids, text, tagged_by)
+
+    async def tag(
+        self, collection: str, image_ids: Sequence[int], text: str, tagged_by: int | None = None
+    ) -> list[ImageText]:
+        """Gives pictures a tag (a name, a place, a joke); searchable by it at once.
+
+        A repost is tagged through its original. Raises PictureNotFoundError when none of the
+        ids is a searchable picture of the collection.
+        """
+        text = self._checked_text(text, "tag")
+        collection_id = await self._collection_id(collection)
+        originals = await self._metadata.live_originals(collection_id, image_ids)
+        if not originals:
+            raise PictureNotFoundError("there is no indexed picture there to tag")
+        tags = [
+            await self._metadata.add_tag(collection_id, image_id, text, tagged_by)
+            for image_id in originals
         ]
+        vectors = await self._pipeline.embed_texts([text] * len(tags))
+        await self._commit_texts(tags, vectors)
+        return tags
 
     # Forgetting
 
     async def forget(self, collection: str, image_ids: Sequence[int]) -> int:
-        """Removes pictures (and their reposts) from the collection; returns how many rows."""
+        """Removes pictures (their reposts, captions and tags too); returns how many pictures."""
         collection_id = await self._collection_id(collection)
-        async with self._indexes.editing(collection_id) as index:
-            forgotten = await self._metadata.forget(collection_id, image_ids)
-            index.remove(np.array(forgotten, dtype=np.int64))
-        return len(forgotten)
+        async with (
+            self._indexes.editing(collection_id) as pictures,
+            self._texts.editing(collection_id) as texts,
+        ):
+            forgotten: Forgotten = await self._metadata.forget(collection_id, image_ids)
+            pictures.remove(np.array(forgotten.images, dtype=np.int64))
+            texts.remove(np.array(forgotten.texts, dtype=np.int64))
+        return len(forgotten.images)
 
     async def forget_message(self, collection: str, message_id: int) -> int:
         """Removes the pictures posted in one message; returns how many were removed."""
@@ -450,6 +602,7 @@ class IndexService:
         if failed == 0:
             await self._metadata.drop_other_models(collection_id, self.model_id)
             self._indexes.delete_other_models(collection_id)
+            self._texts.delete_other_models(collection_id)
         return ReindexProgress(done, len(targets), failed, time.monotonic() - started)
 
     def is_reindexing(self, collection: str) -> bool:
@@ -468,6 +621,7 @@ class IndexService:
             failed=counts.failed,
             forgotten=counts.forgotten,
             needs_reindex=counts.without_vector,
+            tags=await self._metadata.count_tags(collection_id),
             model=self.model_id,
             index_type=layout.name,
             index_vectors=vectors,

@@ -150,15 +150,19 @@ class VectorIndex:
 
 
 class VectorStore:
-    """A folder of FAISS files, named by collection and model so models never mix."""
+    """A folder of FAISS files, named by collection and model so models never mix.
 
-    def __init__(self, directory: Path) -> None:
+    ``prefix`` tells apart the kinds of index kept in one folder (pictures, captions and tags).
+    """
+
+    def __init__(self, directory: Path, prefix: str = "collection") -> None:
         self._directory = directory
+        self._prefix = prefix
         directory.mkdir(parents=True, exist_ok=True)
 
     def path(self, collection_id: int, model_id: str) -> Path:
         model_tag = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id)[-80:]
-        return self._directory / f"collection-{collection_id}--{model_tag}.faiss"
+        return self._directory / f"{self._prefix}-{collection_id}--{model_tag}.faiss"
 
     def load(self, collection_id: int, model_id: str) -> VectorIndex | None:
         """The saved index, or None if it is missing or unreadable (the caller rebuilds it)."""
@@ -193,6 +197,6 @@ class VectorStore:
     def delete_other_models(self, collection_id: int, model_id: str) -> None:
         """Removes the collection's files of other models once a reindex replaced them."""
         keep = self.path(collection_id, model_id)
-        for path in self._directory.glob(f"collection-{collection_id}--*.faiss"):
+        for path in self._directory.glob(f"{self._prefix}-{collection_id}--*.faiss"):
             if path != keep:
                 path.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ async def indexed_before(
 
 
 def faiss_files(config: IndexerConfig) -> list[Path]:
-    return sorted((config.storage.data_dir / "faiss").glob("*.faiss"))
+    return sorted((config.storage.data_dir / "faiss").glob("collection-*.faiss"))
 
 
 async def test_close_and_reopen_gives_identical_results(
