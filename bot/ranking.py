@@ -1,7 +1,9 @@
 """Turning a person's query into pages of results: which hits are relevant, and which are next.
 
 Relevance is relative: a hit is kept when it scores at least ``best − score_margin`` (and at
-least ``min_score``), where *best* is the top score of the whole search. CLIP's absolute
+least ``min_score``), where *best* is the top score of the whole search. Hits found through a
+caption or tag (``matched_text``) are always kept, and the margin is measured from the best
+hit found by its pixels, because tag scores are text–text cosines on another scale. CLIP's absolute
 cosine scores differ between models and between text and picture queries (a good text match
 may score 0.3, a good picture match 0.9), but a hit far below the best one is reliably a worse
 kind of match, so a margin below the best adapts to both. ``min_score`` (unset by default)
@@ -37,13 +39,14 @@ class Relevance:
     min_score: float | None
 
     def keep(self, hits: Sequence[SearchHit]) -> list[SearchHit]:
-        """The hits scoring close enough to the best one, best first."""
-        if not hits:
-            return []
-        floor = hits[0].score - self.score_margin
+        """Caption and tag matches, and the hits scoring close enough to the best one."""
+        by_pixels = [hit for hit in hits if hit.matched_text is None]
+        if not by_pixels:
+            return list(hits)
+        floor = by_pixels[0].score - self.score_margin
         if self.min_score is not None:
             floor = max(floor, self.min_score)
-        return [hit for hit in hits if hit.score >= floor]
+        return [hit for hit in hits if hit.matched_text is not None or hit.score >= floor]
 
 
 @dataclass(frozen=True)

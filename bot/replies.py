@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from textwrap import shorten
 
 from telegram import (
     Bot,
@@ -32,6 +33,8 @@ from indexer.service import CollectionStats, SearchHit
 MORE_PREFIX = "more:"
 ONLY_PREFIX = "only:"
 ALL_GROUPS = "all"
+#: A matched caption is cut to this many characters, so a result caption stays short.
+MATCHED_TEXT_CHARS = 100
 
 
 def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFacts]) -> str:
@@ -43,6 +46,8 @@ def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFa
         poster=image.poster_name or texts.someone,
         date=_date(image.posted_at),
     )
+    if hit.matched_text is not None:
+        head += "\n" + texts.matched.format(text=shorten(hit.matched_text, MATCHED_TEXT_CHARS))
     chat_id = group_of(image.collection)
     if chat_id is None or image.message_id is None:
         return head
@@ -149,6 +154,7 @@ def stats_text(texts: Texts, stats: CollectionStats) -> str:
     return texts.stats.format(
         images=stats.images,
         reposts=stats.reposts,
+        tags=stats.tags,
         pending=stats.pending,
         failed=stats.failed,
         model=stats.model,

@@ -31,6 +31,7 @@ class Texts:
     more_button: str
     expired: str
     caption: str
+    matched: str
     someone: str
     groups_header: str
     all_groups_button: str
@@ -47,6 +48,8 @@ class Texts:
     stats: str
     never: str
     forget_usage: str
+    tag_usage: str
+    tagged: str
     forget_not_allowed: str
     forget_nothing: str
     forgotten: str
@@ -70,6 +73,7 @@ EN = Texts(
         "I index every picture posted here. To search:\n"
         "• /search <description> (or /s, or mention me with a description)\n"
         "• /similar as a reply to a photo, or as a photo's caption\n"
+        "• /tag <words> as a reply to a picture: those words find it (names, places)\n"
         "• /forget as a reply to a picture removes it; /optout stops indexing yours "
         "(/optin undoes it)\n"
         "• /stats shows the index; admins can /reindex."
@@ -92,6 +96,7 @@ EN = Texts(
     more_button="More",
     expired="This search has expired. Please search again.",
     caption="#{rank} · score {score:.2f} · {poster} · {date}",
+    matched="🏷 {text}",
     someone="someone",
     groups_header="I search these groups of yours:\n{groups}\n\nTap one to search only there.",
     all_groups_button="All groups",
@@ -106,11 +111,16 @@ EN = Texts(
     reindex_running="A reindex of this group is already running.",
     reindex_interrupted="Reindex interrupted at {done}/{total}; run /reindex again.",
     stats=(
-        "Pictures: {images}\nReposts: {reposts}\nWaiting: {pending}\nFailed: {failed}\n"
+        "Pictures: {images}\nReposts: {reposts}\nTags: {tags}\nWaiting: {pending}\n"
+        "Failed: {failed}\n"
         "Model: {model}\nIndex: {index_type}, {vectors} vectors, {size}\nLast indexed: {last}"
     ),
     never="never",
     forget_usage="Reply /forget to the picture you want me to forget.",
+    tag_usage=(
+        "Reply /tag <words> to a picture, e.g. /tag People's Square, so those words find it."
+    ),
+    tagged="Tagged: “{tag}” now finds {count} picture(s).",
     forget_not_allowed="Only the person who posted it or an admin can do that.",
     forget_nothing="I have no picture of that message.",
     forgotten="Done: I forgot {count} picture(s).",
@@ -130,6 +140,7 @@ EN = Texts(
         "s": "Short for /search",
         "similar": "Find pictures similar to a photo",
         "stats": "What is indexed here",
+        "tag": "Tag a picture with words (reply to it)",
         "forget": "Forget a picture (reply to it)",
         "optout": "Stop indexing my pictures",
         "optin": "Index my pictures again",
@@ -151,6 +162,7 @@ ZH = Texts(
         "我会索引这里发的每一张图片。搜索方法：\n"
         "• /search <描述>（或 /s，或 @我 加描述）\n"
         "• 回复一张照片 /similar，或把 /similar 作为照片的说明\n"
+        "• 回复图片 /tag <词语>：用这些词就能找到它（人名、地名）\n"
         "• 回复图片 /forget 删除它；/optout 不再索引你的图片（/optin 恢复）\n"
         "• /stats 查看索引；管理员可以 /reindex。"
     ),
@@ -169,6 +181,7 @@ ZH = Texts(
     more_button="更多",
     expired="这次搜索已过期，请重新搜索。",
     caption="#{rank} · 相似度 {score:.2f} · {poster} · {date}",
+    matched="🏷 {text}",
     someone="某人",
     groups_header="我会搜索你的这些群组：\n{groups}\n\n点一个只在那里搜索。",
     all_groups_button="所有群组",
@@ -183,11 +196,13 @@ ZH = Texts(
     reindex_running="本群的索引已经在重建中。",
     reindex_interrupted="重建索引在 {done}/{total} 处中断；请再次发送 /reindex。",
     stats=(
-        "图片：{images}\n重复转发：{reposts}\n等待中：{pending}\n失败：{failed}\n"
+        "图片：{images}\n重复转发：{reposts}\n标签：{tags}\n等待中：{pending}\n失败：{failed}\n"
         "模型：{model}\n索引：{index_type}，{vectors} 个向量，{size}\n最近索引：{last}"
     ),
     never="从未",
     forget_usage="请回复你要我删除的图片 /forget。",
+    tag_usage="请回复一张图片 /tag <词语>，例如 /tag 人民广场，之后用这些词就能找到它。",
+    tagged="已标记：“{tag}”现在能找到 {count} 张图片。",
     forget_not_allowed="只有发图的人或管理员可以这样做。",
     forget_nothing="那条消息没有我索引的图片。",
     forgotten="完成：已删除 {count} 张图片。",
@@ -205,6 +220,7 @@ ZH = Texts(
         "s": "/search 的简写",
         "similar": "查找与照片相似的图片",
         "stats": "这里索引了什么",
+        "tag": "给图片加标签（回复它）",
         "forget": "删除一张图片（回复它）",
         "optout": "不再索引我的图片",
         "optin": "重新索引我的图片",

@@ -62,8 +62,48 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids")
     what.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
 
+    tag = commands.add_parser("tag", help="give pictures a searchable tag (a name, a place)")
+    tag.add_argument("text", help="the tag, e.g. a place name")
+    tag.add_argument("--collection", required=True)
+    which = tag.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids")
+    which.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
+
     demo = commands.add_parser("demo", help="offline demo on synthetic pictures")
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="where to put it (./demo)")
+
+    finetune = commands.add_parser(
+        "finetune", help="teach the model a group's own words from (picture, caption) pairs"
+    )
+    finetune.add_argument(
+        "--pairs", type=Path, required=True, help="CSV or JSONL with image (path) and caption"
+    )
+    finetune.add_argument("--out", type=Path, required=True, help="new checkpoint file (.pt)")
+    finetune.add_argument("--epochs", type=int, default=5, help="passes over the pairs (5)")
+    finetune.add_argument("--batch-size", type=int, default=32, help="pairs per step (32)")
+    finetune.add_argument("--lr", type=float, default=1e-5, help="peak learning rate (1e-5)")
+    finetune.add_argument(
+        "--warmup", type=float, default=0.1, help="share of steps warming up, then cosine (0.1)"
+    )
+    finetune.add_argument(
+        "--lock-image", action="store_true", help="train the text tower only (LiT-style)"
+    )
+    finetune.add_argument(
+        "--held-out", type=float, default=0.1, help="share of pictures kept to measure on (0.1)"
+    )
+    finetune.add_argument(
+        "--general", type=Path, help="pairs unlike the training data, to catch forgetting"
+    )
+    finetune.add_argument("--seed", type=int, default=0, help="for the split and training (0)")
+    finetune.add_argument(
+        "--patience", type=int, help="stop after N epochs without held-out improvement"
+    )
+
+    evaluate = commands.add_parser("eval", help="recall@1/5/10 of the model on pairs")
+    evaluate.add_argument(
+        "--pairs", type=Path, required=True, help="CSV or JSONL with image (path) and caption"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -79,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "search" and (args.text is None) == (args.image is None):
             raise IndexerError("search needs either a TEXT or --image PATH, not both")
         config = load_indexer_config(_config_path(args.config))
+        if args.command == "finetune":
+            from indexer.finetune import finetune_command
+
+            return finetune_command(args, config)
+        if args.command == "eval":
+            from indexer.evaluation import eval_command
+
+            return eval_command(args, config)
         return asyncio.run(_run(args, config))
     except IndexerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -114,6 +162,13 @@ async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
             names = [args.collection] if args.collection else await service.collections()
             for name in names:
                 _print_stats(await service.stats(name))
+            return 0
+        if args.command == "tag":
+            ids = list(args.ids or [])
+            for path in args.paths or []:
+                ids += await service.ids_of_source(args.collection, file_source(path))
+            tags = await service.tag(args.collection, ids, args.text)
+            print(f"tagged {len(tags)} picture(s) with {args.text!r}")
             return 0
         if args.command == "forget":
             removed = 0

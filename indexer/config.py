@@ -62,7 +62,7 @@ class IndexConfig(StrictSection):
 class SearchConfig(StrictSection):
     """How captions and tags join the pictures' own pixels in a text search."""
 
-    text_match_min: float = Field(default=0.9, ge=-1.0, le=1.0)
+    text_match_min: float = Field(default=0.92, ge=-1.0, le=1.01)
     rank_fusion_k: int = Field(default=60, ge=1)
 
 

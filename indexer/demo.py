@@ -36,7 +36,10 @@ def write_demo_config(directory: Path, checkpoint: Path) -> Path:
         f'arch = "{TINY_MODEL_NAME}"\n'
         f'checkpoint = "{checkpoint.name}"\n'
         "\n[storage]\n"
-        'data_dir = "data"\n',
+        'data_dir = "data"\n'
+        "\n[search]\n"
+        "# The tiny model maps every text near one of its 30 shapes: match tags by words only.\n"
+        "text_match_min = 1.01\n",
         encoding="utf-8",
     )
     return path

@@ -43,3 +43,14 @@ class ReindexInProgressError(IndexerError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a reindex of collection {name!r} is already running")
         self.name = name
+
+
+# Fine-tuning and evaluation (indexer/pairs.py, indexer/finetune.py, indexer/evaluation.py).
+
+
+class BadPairsError(IndexerError):
+    """A file of (picture, caption) pairs cannot be used; the message lists every bad line."""
+
+
+class FinetuneError(IndexerError):
+    """Fine-tuning cannot start as asked (too few pairs for the batch, a clashing --out...)."""

@@ -1,8 +1,13 @@
 """Combining what a picture shows with what people wrote about it, for text searches.
 
-A text query is matched two ways: against the pictures' own vectors, and against the vectors
-of their captions and tags. Captions and tags are trusted only when they match closely
-(cosine ≥ ``search.text_match_min``), because CLIP rates any two short texts as fairly similar.
+A text query is matched two ways: against the pictures' own vectors, and against their
+captions and tags. A caption or tag matches when one of the two texts contains the other (any
+case: "人民广场" finds a picture tagged "人民广场夜景"), or when their vectors are very close
+(cosine ≥ ``search.text_match_min``, e.g. a translation). The vector test is strict because CLIP
+rates any two short texts as fairly similar, by an amount that depends on the model: the
+default 0.92 is a conservative guess for full-size models (not measured here: no weights could
+be downloaded); the tiny test model maps every text near one of its 30 concepts, so it needs
+the vector test off (a value above 1).
 
 The two rankings are fused by reciprocal-rank fusion (Cormack et al., 2009): a picture scores
 ``1 / (k + rank)`` in each list it appears in, with ``k = 60`` as in the paper. Ranks, not raw

@@ -253,6 +253,8 @@ class MetadataStore:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA foreign_keys=ON")
+        # SQLite's lower() only knows ASCII; tags and queries come in every script.
+        await db.create_function("casefold", 1, _casefold, deterministic=True)
         store = cls(db)
         try:
             await store._migrate(path)
@@ -280,11 +282,15 @@ class MetadataStore:
                 f"INSERT INTO schema_version VALUES ({step + 1}); COMMIT;"
             )
 
-    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+    async def _fetchone(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> aiosqlite.Row | None:
         async with self._db.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    async def _fetchall(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
         async with self._db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
@@ -694,6 +700,27 @@ class MetadataStore:
             found.update((int(row[0]), _image_text(row)) for row in rows)
         return found
 
+    async def texts_containing(
+        self, collection_ids: Sequence[int], query: str, limit: int
+    ) -> list[ImageText]:
+        """Captions and tags that contain the query, or that the query contains (any case).
+
+        The contained side must be at least two characters, so a one-letter tag does not
+        match every query. A scan of the collections' texts: fine for the tens of thousands
+        of captions a group has.
+        """
+        names = {f"c{i}": collection_id for i, collection_id in enumerate(collection_ids)}
+        rows = await self._fetchall(
+            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
+            f"WHERE images.collection_id IN ({','.join(':' + name for name in names)}) "
+            f"AND {_LIVE} AND ("
+            "(length(:query) >= 2 AND instr(casefold(texts.text), casefold(:query)) > 0) OR "
+            "(length(texts.text) >= 2 AND instr(casefold(:query), casefold(texts.text)) > 0)"
+            ") ORDER BY texts.id LIMIT :limit",
+            {**names, "query": query, "limit": limit},
+        )
+        return [_image_text(row) for row in rows]
+
     async def count_tags(self, collection_id: int) -> int:
         """Tags given to the collection's searchable pictures."""
         row = await self._fetchone(
@@ -789,6 +816,10 @@ class MetadataStore:
             (collection_id, poster_id),
         )
         return row is not None
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
 
 
 def _image_text(row: aiosqlite.Row) -> ImageText:

@@ -387,7 +387,7 @@ class IndexService:
         collection_ids = await self._collection_ids(collections)
         vector = await self._pipeline.embed_texts([query])
         depth = k + offset
-        texts = await self._matching_texts(collection_ids, vector, depth)
+        texts = await self._matching_texts(collection_ids, query, vector, depth)
         matched_ids = list(texts)
         examples = await self._metadata.vectors_by_ids(matched_ids, self.model_id, PICTURE_VECTORS)
         expanded = expand_query(vector, np.array(list(examples.values()), np.float32))
@@ -457,17 +457,27 @@ class IndexService:
         return scored[:depth]
 
     async def _matching_texts(
-        self, collection_ids: Sequence[int], vector: np.ndarray, depth: int
+        self, collection_ids: Sequence[int], query: str, vector: np.ndarray, depth: int
     ) -> dict[int, tuple[float, str]]:
-        """Pictures whose caption or tag matches the query closely: id → (score, text)."""
+        """Pictures whose caption or tag matches the query: id → (score, text), best first.
+
+        A text matches when one contains the other (any case), or when their vectors are at
+        least ``search.text_match_min`` alike. The score is the cosine of the two vectors;
+        texts not embedded yet do not match.
+        """
         ranked = await self._ranked(self._texts, collection_ids, vector, depth)
-        close = [(score, i) for score, i in ranked if score >= self.config.search.text_match_min]
-        texts = await self._metadata.texts([text_id for _, text_id in close])
+        semantic = [i for score, i in ranked if score >= self.config.search.text_match_min]
+        lexical = await self._metadata.texts_containing(collection_ids, query, depth)
+        texts = await self._metadata.texts(semantic)
+        texts.update((text.id, text) for text in lexical)
+        vectors = await self._metadata.vectors_by_ids(list(texts), self.model_id, TEXT_VECTORS)
+        scored = sorted(
+            ((float(vectors[i] @ vector[0]), texts[i]) for i in texts if i in vectors),
+            key=lambda pair: -pair[0],
+        )
         matches: dict[int, tuple[float, str]] = {}
-        for score, text_id in close:
-            text = texts.get(text_id)
-            if text is not None and text.image_id not in matches:
-                matches[text.image_id] = (score, text.text)
+        for score, text in scored:
+            matches.setdefault(text.image_id, (score, text.text))
         return matches
 
     # Tagging
@@ -522,12 +532,13 @@ class IndexService:
             collection, await self._metadata.ids_of_message(collection_id, message_id)
         )
 
+    async def ids_of_source(self, collection: str, source: str) -> list[int]:
+        """Ids of the pictures handed over from one source (e.g. ``file:/photos/a.jpg``)."""
+        return await self._metadata.ids_of_source(await self._collection_id(collection), source)
+
     async def forget_source(self, collection: str, source: str) -> int:
-        """Removes the pictures handed over from one source (e.g. ``file:/photos/a.jpg``)."""
-        collection_id = await self._collection_id(collection)
-        return await self.forget(
-            collection, await self._metadata.ids_of_source(collection_id, source)
-        )
+        """Removes the pictures handed over from one source."""
+        return await self.forget(collection, await self.ids_of_source(collection, source))
 
     async def forget_collection(self, collection: str) -> int:
         """Removes every picture of a collection, queued ones included (e.g. on a purge)."""

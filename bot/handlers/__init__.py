@@ -38,6 +38,7 @@ from bot.handlers.search import (
     similar_caption,
     similar_reply,
 )
+from bot.handlers.tagging import tag
 from bot.replies import MORE_PREFIX, ONLY_PREFIX
 
 #: The update types the bot asks Telegram for (no edits: an edited /search is not a new one).
@@ -49,6 +50,7 @@ _GROUP_COMMANDS = {
     "stats": stats,
     "reindex": reindex,
     "forget": forget,
+    "tag": tag,
     "optout": opt_out,
     "optin": opt_in,
 }

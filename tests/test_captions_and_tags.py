@@ -1,0 +1,204 @@
+"""Captions and tags are searchable beside the pixels: a group's own names work at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from pathlib import Path
+
+import pytest
+
+from indexer.config import IndexerConfig, ModelConfig
+from indexer.embedder import Embedder
+from indexer.errors import BadQueryError, IndexerError, PictureNotFoundError
+from indexer.metadata import _MIGRATIONS, ImageFacts
+from indexer.service import IndexService
+from indexer.synthetic import ShapeSpec
+from tests.conftest import make_config
+from tests.helpers import index_pictures, precision
+
+LOCAL_NAME = "人民广场"
+
+
+@pytest.fixture
+async def shapes(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> dict[int, ShapeSpec]:
+    return await index_pictures(service, "chat", held_out_pictures)
+
+
+def first_of(labels: dict[int, ShapeSpec], slug: str) -> int:
+    return next(image_id for image_id, spec in labels.items() if spec.slug == slug)
+
+
+async def test_a_tag_finds_its_picture_at_once_and_look_alikes_follow(
+    service: IndexService, shapes: dict[int, ShapeSpec]
+) -> None:
+    tagged = first_of(shapes, "purple_circle")
+    before = await service.search_text(["chat"], LOCAL_NAME, k=5)
+    assert precision(before, shapes, shapes[tagged]) <= 0.2, "the base model knows the name"
+
+    [tag] = await service.tag("chat", [tagged], LOCAL_NAME, tagged_by=7)
+    assert tag.kind == "tag" and tag.text == LOCAL_NAME
+
+    after = await service.search_text(["chat"], LOCAL_NAME, k=5)
+    assert after[0].image.id == tagged
+    assert after[0].matched_text == LOCAL_NAME and after[0].score == pytest.approx(1.0, abs=1e-3)
+    assert precision(after[1:], shapes, shapes[tagged]) >= 0.75
+    assert all(hit.matched_text is None for hit in after[1:])
+    assert (await service.stats("chat")).tags == 1
+
+
+async def test_tags_matched_by_words_do_not_disturb_other_searches(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    """With the vector test off (the tiny model's text space is collapsed), only words match."""
+    config = make_config(tmp_path / "data", model_config, search={"text_match_min": 1.01})
+    async with await IndexService.open(config, embedder) as service:
+        shapes = await index_pictures(service, "chat", held_out_pictures)
+        await service.tag("chat", [first_of(shapes, "purple_circle")], LOCAL_NAME)
+        scores = []
+        for spec in {spec for spec in shapes.values()}:
+            hits = await service.search_text(["chat"], spec.caption_en, k=5)
+            assert all(hit.matched_text is None for hit in hits)
+            scores.append(precision(hits, shapes, spec))
+        assert statistics.mean(scores) >= 0.8
+        hits = await service.search_text(["chat"], f"{LOCAL_NAME}的夜景", k=1)
+        assert hits[0].matched_text == LOCAL_NAME
+
+
+async def test_a_tag_in_another_language_matches_by_meaning(
+    service: IndexService, shapes: dict[int, ShapeSpec]
+) -> None:
+    tagged = first_of(shapes, "blue_star")
+    await service.tag("chat", [tagged], "一个绿色的圆形")
+    hits = await service.search_text(["chat"], "a green circle", k=5)
+    assert hits[0].image.id == tagged and hits[0].matched_text == "一个绿色的圆形"
+
+
+async def test_a_caption_is_searchable_once_embedded(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    labels = await index_pictures(service, "chat", held_out_pictures[:40])
+    data, _ = held_out_pictures[100]
+    added = await service.add_image(
+        "chat", ImageFacts(source="upload:captioned", caption="  Zorblat Plaza  "), data=data
+    )
+    await service.wait_idle()
+    hits = await service.search_text(["chat"], "Zorblat Plaza", k=3)
+    assert hits[0].image.id == added.image_id
+    assert hits[0].matched_text == "Zorblat Plaza"
+    assert hits[0].image.caption == "  Zorblat Plaza  "
+    assert len(labels) == 40
+
+
+async def test_a_tag_in_one_chat_does_not_leak_into_another(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    chat_a = await index_pictures(service, "a", held_out_pictures[:30])
+    await index_pictures(service, "b", held_out_pictures[30:60])
+    await service.tag("a", [next(iter(chat_a))], LOCAL_NAME)
+    hits = await service.search_text(["b"], LOCAL_NAME, k=5)
+    assert all(hit.matched_text is None and hit.image.collection == "b" for hit in hits)
+
+
+async def test_forgetting_a_picture_forgets_its_tags(
+    service: IndexService, shapes: dict[int, ShapeSpec]
+) -> None:
+    tagged = first_of(shapes, "green_star")
+    await service.tag("chat", [tagged], LOCAL_NAME)
+    assert await service.forget("chat", [tagged]) == 1
+    hits = await service.search_text(["chat"], LOCAL_NAME, k=10)
+    assert tagged not in {hit.image.id for hit in hits}
+    assert all(hit.matched_text is None for hit in hits)
+    assert (await service.stats("chat")).tags == 0
+
+
+async def test_tagging_a_repost_tags_its_original(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    data = held_out_pictures[0][0]
+    first = await service.add_image(
+        "chat", ImageFacts(source="upload:1", message_id=1, file_unique_id="x"), data=data
+    )
+    await service.add_image("chat", ImageFacts(source="upload:2", message_id=2, file_unique_id="x"))
+    await service.wait_idle()
+    [tag] = await service.tag_message("chat", 2, LOCAL_NAME)
+    assert tag.image_id == first.image_id
+
+
+async def test_bad_tags_are_refused(service: IndexService, shapes: dict[int, ShapeSpec]) -> None:
+    with pytest.raises(BadQueryError, match="the tag is empty"):
+        await service.tag("chat", [next(iter(shapes))], "   ")
+    with pytest.raises(BadQueryError, match="the tag is too long"):
+        await service.tag("chat", [next(iter(shapes))], "x" * 5000)
+    with pytest.raises(PictureNotFoundError):
+        await service.tag("chat", [10**9], LOCAL_NAME)
+    with pytest.raises(PictureNotFoundError):
+        await service.tag_message("chat", 424242, LOCAL_NAME)
+
+
+async def test_a_version_1_database_is_migrated_and_its_captions_become_searchable(
+    indexer_config: IndexerConfig, embedder: Embedder, held_out_pictures: list
+) -> None:
+    database = indexer_config.storage.data_dir / "index.sqlite3"
+    database.parent.mkdir(parents=True)
+    with sqlite3.connect(database) as db:
+        db.executescript(_MIGRATIONS[0])
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+        db.execute("INSERT INTO collections (id, name, created_at) VALUES (1, 'old', 0)")
+        db.execute(
+            "INSERT INTO images (collection_id, source, caption, status, added_at) "
+            "VALUES (1, 'upload:x', 'Zorblat Plaza', 'pending', 0)"
+        )
+        db.execute(
+            "INSERT INTO pending_data (image_id, data) VALUES (1, ?)", (held_out_pictures[0][0],)
+        )
+    async with await IndexService.open(indexer_config, embedder) as service:
+        await service.wait_idle()
+        hits = await service.search_text(["old"], "Zorblat Plaza", k=1)
+        assert hits[0].matched_text == "Zorblat Plaza"
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchone() == (2,)
+
+
+async def test_a_database_from_a_newer_version_is_refused(
+    indexer_config: IndexerConfig, embedder: Embedder
+) -> None:
+    database = indexer_config.storage.data_dir / "index.sqlite3"
+    database.parent.mkdir(parents=True)
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        db.execute("INSERT INTO schema_version VALUES (99)")
+    with pytest.raises(IndexerError, match="newer clip-search-bot"):
+        await IndexService.open(indexer_config, embedder)
+
+
+def test_cli_tags_a_file(tmp_path: Path, model_config, held_out_pictures, capsys) -> None:  # type: ignore[no-untyped-def]
+    from indexer.cli import main
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for number, (data, spec) in enumerate(held_out_pictures[:20]):
+        (folder / f"{spec.slug}_{number}.jpg").write_bytes(data)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
+    )
+    victim = sorted(folder.iterdir())[3]
+    assert main(["--config", str(config), "index", str(folder), "--collection", "c"]) == 0
+    assert (
+        main(
+            ["--config", str(config), "tag", LOCAL_NAME, "--collection", "c", "--path", str(victim)]
+        )
+        == 0
+    )
+    assert (
+        main(["--config", str(config), "search", LOCAL_NAME, "--collection", "c", "-k", "1"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "tagged 1 picture(s)" in out and victim.name in out.splitlines()[-1]
