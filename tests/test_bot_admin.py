@@ -101,7 +101,9 @@ async def test_stats_reports_what_is_indexed(
     world.fake.send_text(group, alice, "/stats")
     text = (await world.text_in(group)).params["text"]
 
-    assert text.startswith("Pictures: 6\nReposts: 0\nTags: 0\nWaiting: 0\nFailed: 0\nModel: tiny-clip")
+    assert text.startswith(
+        "Pictures: 6\nReposts: 0\nTags: 0\nWaiting: 0\nFailed: 0\nModel: tiny-clip"
+    )
     assert "Index: Flat, 6 vectors, " in text
 
 
