@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; queued pictures are kept and finished next time", file=sys.stderr)
+        print("interrupted; nothing half-written is kept", file=sys.stderr)
         return 130
 
 
