@@ -132,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; nothing half-written is kept", file=sys.stderr)
+        print(
+            "interrupted: queued pictures resume next time; no file is left half-written",
+            file=sys.stderr,
+        )
         return 130
 
 
