@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -186,10 +186,15 @@ async def _until_stopped() -> None:
 
 
 def configure_logging() -> None:
-    """INFO logs to stderr; httpx's request lines are silenced, as their URLs hold the token."""
+    """The bot's, the indexer's and PTB's INFO logs to stderr; other libraries' warnings only.
+
+    httpx's request lines stay silenced, as their URLs hold the token.
+    """
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for name in ("bot", "indexer", "telegram"):
+        logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -204,4 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (IndexerError, InvalidToken) as exc:
         print(f"clip-search-bot: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except NetworkError as exc:
+        print(
+            f"clip-search-bot: cannot reach the Telegram Bot API at "
+            f"{config.telegram.base_url}: {exc.message}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
