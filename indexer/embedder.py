@@ -99,6 +99,47 @@ def load_open_clip(config: ModelConfig) -> LoadedModel:
     return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
 
 
+def can_trim_text(model: Any) -> bool:
+    """Whether :func:`encode_text_trimmed` gives ``model.encode_text``'s vectors.
+
+    True for open_clip's own text tower (:class:`open_clip.CLIP`): it is causally masked and
+    pools at the end-of-text token (the argmax of the token ids), so no output it pools depends
+    on the padding after that token. Hugging Face text towers (``CustomTextCLIP``, e.g.
+    xlm-roberta) attend in both directions and are left alone.
+    """
+    return (
+        isinstance(model, open_clip.CLIP)
+        and model.text_pool_type == "argmax"
+        and model.attn_mask is not None
+    )
+
+
+def encode_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """``open_clip.CLIP.encode_text`` run only up to the batch's last end-of-text token.
+
+    Queries are a few tokens long and padded to the context length (77 for ViT-B-32); cutting
+    the padding saves most of the text tower's work and, by :func:`can_trim_text`'s argument,
+    changes no vector beyond float rounding. The steps mirror open_clip 3.x's ``encode_text``
+    with the positional embedding and causal mask sliced to the shorter length.
+    """
+    length = int(tokens.argmax(dim=-1).max()) + 1
+    tokens = tokens[:, :length]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast_dtype)
+    x = x + model.positional_embedding[:length].to(cast_dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
+
+def _encode_text_full(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    return model.encode_text(tokens)
+
+
 class Embedder:
     """Encodes pictures and texts with one CLIP model into L2-normalised float32 vectors."""
 
@@ -108,9 +149,14 @@ class Embedder:
         self._tokenizer = loaded.tokenizer
         self._device = torch.device(config.device)
         self._dtype = _DTYPES[config.precision]
+        self._encode_tokens = (
+            encode_text_trimmed if can_trim_text(self._model) else _encode_text_full
+        )
         self.identity = identity
         self.batch_size = config.batch_size
         self.dim = int(self.encode_texts(["a"]).shape[1])
+        #: The shorter side of the model's input; decoding pictures larger than this is waste.
+        self.input_side = int(min(self.preprocess(Image.new("RGB", (8, 8))).shape[-2:]))
 
     @classmethod
     def load(cls, config: ModelConfig) -> Embedder:
@@ -141,7 +187,9 @@ class Embedder:
         """Encodes texts; longer ones are cut at the model's context length by its tokenizer."""
         return self._in_batches(
             texts,
-            lambda chunk: self._model.encode_text(self._tokenizer(list(chunk)).to(self._device)),
+            lambda chunk: self._encode_tokens(
+                self._model, self._tokenizer(list(chunk)).to(self._device)
+            ),
         )
 
     def _in_batches(

@@ -26,6 +26,20 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     The pixel count is checked from the header before any pixel is decoded, so a bomb costs
     nothing. Animated images give their first frame.
     """
+    image, _ = decode_scaled(data, max_bytes=max_bytes, max_pixels=max_pixels, min_side=None)
+    return image
+
+
+def decode_scaled(
+    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int | None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Like :func:`decode_image`, but JPEGs may be decoded at reduced scale.
+
+    With ``min_side`` set, a JPEG is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT
+    scaling, far cheaper than decoding every pixel and resizing afterwards) as long as both its
+    sides stay at least ``min_side`` pixels, so a model that resizes to ``min_side`` still gets
+    enough pixels. Returns the image and the full picture's upright (width, height).
+    """
     if not data:
         raise BadImageError("the file is empty")
     if len(data) > max_bytes:
@@ -41,6 +55,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
                     f"at most {max_pixels:,} pixels)"
                 )
             image.seek(0)
+            if min_side is not None and image.format == "JPEG":
+                image.draft(None, (min_side, min_side))
             image.load()
     except BadImageError:
         raise
@@ -52,7 +68,10 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
         raise BadImageError(f"the picture is damaged or incomplete ({exc})") from None
     if width == 0 or height == 0:
         raise BadImageError("the picture has no pixels")
-    return to_rgb(ImageOps.exif_transpose(image))
+    stored_size = image.size
+    upright = ImageOps.exif_transpose(image)
+    turned = upright.size != stored_size
+    return to_rgb(upright), (height, width) if turned else (width, height)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -22,7 +22,7 @@ import torch
 from indexer.config import LimitsConfig
 from indexer.embedder import Embedder
 from indexer.errors import BadImageError
-from indexer.images import decode_image
+from indexer.images import decode_scaled
 from indexer.metadata import EmbeddedImage
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,13 @@ class EmbeddingPipeline:
 
     def decode(self, data: bytes) -> _Decoded:
         """Decodes and preprocesses one picture; raises BadImageError for unusable bytes."""
-        image = decode_image(
-            data, max_bytes=self._limits.max_image_bytes, max_pixels=self._limits.max_image_pixels
+        image, (width, height) = decode_scaled(
+            data,
+            max_bytes=self._limits.max_image_bytes,
+            max_pixels=self._limits.max_image_pixels,
+            min_side=self.embedder.input_side,
         )
-        return _Decoded(self.embedder.preprocess(image), image.width, image.height)
+        return _Decoded(self.embedder.preprocess(image), width, height)
 
     async def embed(
         self, items: Sequence[tuple[int, bytes]]

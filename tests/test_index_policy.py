@@ -9,7 +9,7 @@ import pytest
 
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
-from indexer.images import decode_image
+from indexer.images import decode_scaled
 from indexer.service import IndexService
 from indexer.synthetic import make_dataset
 from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex
@@ -59,7 +59,12 @@ async def test_switch_to_ivf_keeps_recall_at_10_against_exact_search(
         labels = await index_pictures(service, "big", pictures)
         stats = await service.stats("big")
         assert stats.index_type.startswith("IVF") and stats.index_vectors == 900
-        images = [decode_image(data, max_bytes=10**8, max_pixels=10**8) for data, _ in pictures]
+        # The exact index gets the very pixels the service embedded (JPEGs decoded at reduced
+        # scale), so the comparison measures IVF alone, not two decodings.
+        images = [
+            decode_scaled(data, max_bytes=10**8, max_pixels=10**8, min_side=embedder.input_side)[0]
+            for data, _ in pictures
+        ]
         exact = VectorIndex.build(
             np.array(list(labels)), embedder.encode_images(images), IndexLayout(), embedder.dim
         )

@@ -1,0 +1,281 @@
+"""Embedding throughput on this CPU: pictures end to end from JPEG bytes, and text queries.
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.embed           # full run (a few minutes on 2 cores)
+    .venv/bin/python -m benchmarks.embed --quick   # fewer repeats and pictures
+
+Measures, in one process so the numbers share the machine's state:
+
+* the CPU's matmul ceiling (2048³, fp32 and bf16), to read model speed as a fraction of it;
+* pictures/second from JPEG bytes (decode + preprocess + encode) through :class:`Embedder`,
+  for ViT-B-32 (random weights: throughput does not depend on them) and the tiny test model,
+  at batch sizes 1/8/32, fp32 and bf16, with whole and scaled JPEG decoding (what the
+  service's pipeline does), plus the model-only part of the same batches;
+* a plain open_clip loop (``Image.open`` → ``preprocess`` → ``encode_image`` one at a time,
+  fp32) as the baseline;
+* text-query latency with ViT-B-32's text tower, batch 1, fp32/bf16, trimmed/untrimmed.
+
+All figures are medians over repeats; the machine may be shared, so single runs are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+from indexer.config import ModelConfig
+from indexer.embedder import (
+    Embedder,
+    LoadedModel,
+    encode_text_trimmed,
+    load_open_clip,
+    model_identity,
+)
+from indexer.images import decode_image, decode_scaled
+from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from tests.conftest import CACHE_DIR
+
+#: Telegram sends photos at most 1280 px on the long side; that is what the bot decodes.
+PHOTO_SIZE = (1280, 960)
+MAX_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 60_000_000
+QUERY = "a dog running on the beach at sunset"
+
+
+def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``run`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
+    """GFLOP/s of one 2048³ matrix product: this CPU's practical ceiling for dense layers."""
+    n = 2048
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    seconds = median_seconds(lambda: a @ b, repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def photo_jpegs(count: int, seed: int = 0) -> list[bytes]:
+    """Photo-sized JPEGs with smooth colour fields and noise, so they compress like photos."""
+    rng = np.random.default_rng(seed)
+    width, height = PHOTO_SIZE
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    pictures = []
+    for _ in range(count):
+        fx, fy, phase = [*rng.uniform(0.002, 0.02, 2).tolist(), rng.uniform(0, 6.3)]
+        base = np.stack(
+            [127 + 100 * np.sin(fx * x * (c + 1) + fy * y + phase + c) for c in range(3)],
+            axis=-1,
+        )
+        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+        pictures.append(buffer.getvalue())
+    return pictures
+
+
+def image_gflop(embedder: Embedder) -> float:
+    """GFLOP of one picture through the image tower, counted by torch (2 per multiply-add).
+
+    Counted with autograd on: under ``inference_mode`` torch takes a fused attention kernel
+    that the counter does not see, and would miss a third of ViT-B-32's work.
+    """
+    size = embedder.preprocess(Image.new("RGB", (64, 64))).shape
+    pixels = torch.zeros(1, *size, dtype=torch.float32)
+    with FlopCounterMode(display=False) as counter:
+        embedder._model.float().encode_image(pixels)
+    embedder._model.to(embedder._dtype)
+    return counter.get_total_flops() / 1e9
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    model: str
+    precision: str
+    batch: int
+    whole_decode: float
+    end_to_end: float
+    model_only: float
+    gflop_per_image: float
+    gflops: float
+    ceiling: float
+
+
+def measure_images(
+    name: str,
+    config: ModelConfig,
+    jpegs: Sequence[bytes],
+    batches: Sequence[int],
+    repeats: int,
+    ceilings: dict[str, float],
+) -> list[ImageRow]:
+    """Pictures/second end to end and model-only, per batch size, for one model and precision."""
+    embedder = Embedder(load_open_clip(config), model_identity(config), config)
+    gflop = image_gflop(embedder)
+    rows = []
+    for batch in batches:
+        chunk = list(jpegs[: max(batch, 8)])
+
+        def end_to_end(
+            chunk: Sequence[bytes] = chunk, batch: int = batch, scaled: bool = True
+        ) -> None:
+            for start in range(0, len(chunk), batch):
+                images = [
+                    decode_scaled(
+                        data,
+                        max_bytes=MAX_BYTES,
+                        max_pixels=MAX_PIXELS,
+                        min_side=embedder.input_side if scaled else None,
+                    )[0]
+                    for data in chunk[start : start + batch]
+                ]
+                embedder.encode_pixels([embedder.preprocess(image) for image in images])
+
+        pixels = [
+            embedder.preprocess(decode_image(data, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS))
+            for data in chunk[:batch]
+        ]
+        embedder.batch_size = batch
+        whole = len(chunk) / median_seconds(lambda: end_to_end(scaled=False), repeats)
+        e2e = len(chunk) / median_seconds(end_to_end, repeats)
+        model_only = batch / median_seconds(lambda p=pixels: embedder.encode_pixels(p), repeats)
+        rows.append(
+            ImageRow(
+                model=name,
+                precision=config.precision,
+                batch=batch,
+                whole_decode=whole,
+                end_to_end=e2e,
+                model_only=model_only,
+                gflop_per_image=gflop,
+                gflops=model_only * gflop,
+                ceiling=ceilings[config.precision],
+            )
+        )
+        print(f"  {name} {config.precision} batch {batch}: {e2e:.1f} img/s", flush=True)
+    return rows
+
+
+def plain_open_clip_baseline(jpegs: Sequence[bytes], repeats: int) -> float:
+    """Pictures/second of the textbook open_clip loop: one picture at a time, fp32."""
+    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    model.eval()
+    chunk = list(jpegs[:8])
+
+    def loop() -> None:
+        with torch.no_grad():
+            for data in chunk:
+                image = Image.open(io.BytesIO(data)).convert("RGB")
+                model.encode_image(preprocess(image).unsqueeze(0))
+
+    return len(chunk) / median_seconds(loop, repeats)
+
+
+def _untrimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    return model.encode_text(tokens)
+
+
+def text_latencies(repeats: int) -> list[tuple[str, str, float]]:
+    """Median milliseconds to tokenize and encode one query with ViT-B-32's text tower."""
+    rows = []
+    for precision in ("fp32", "bf16"):
+        config = ModelConfig(arch="ViT-B-32", pretrained=None, precision=precision)
+        loaded = load_open_clip(config)
+        for label, encode in (("untrimmed", _untrimmed), ("trimmed", encode_text_trimmed)):
+
+            def once(
+                encode: Callable[[Any, torch.Tensor], torch.Tensor] = encode,
+                loaded: LoadedModel = loaded,
+            ) -> None:
+                with torch.inference_mode():
+                    encode(loaded.model, loaded.tokenizer([QUERY]))
+
+            rows.append((precision, label, 1000 * median_seconds(once, repeats, warmup=3)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller batches")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 5
+    batches = (1, 8) if args.quick else (1, 8, 32)
+    torch.manual_seed(0)
+
+    print(
+        f"torch {torch.__version__}, open_clip {open_clip.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}",
+        flush=True,
+    )
+    ceilings = {
+        "fp32": matmul_gflops(torch.float32, repeats),
+        "bf16": matmul_gflops(torch.bfloat16, repeats),
+    }
+    print(f"matmul 2048³: fp32 {ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f}")
+
+    jpegs = photo_jpegs(max(*batches, 8))
+    baseline = plain_open_clip_baseline(jpegs, repeats)
+    print(f"plain open_clip batch-1 loop, ViT-B-32 fp32: {baseline:.2f} img/s", flush=True)
+
+    tiny = ensure_tiny_model(CACHE_DIR)
+    models = {
+        "ViT-B-32": ModelConfig(arch="ViT-B-32", pretrained=None),
+        "tiny": ModelConfig(arch=TINY_MODEL_NAME, pretrained=None, checkpoint=tiny),
+    }
+    rows: list[ImageRow] = []
+    for name, config in models.items():
+        for precision in ("fp32", "bf16"):
+            rows += measure_images(
+                name,
+                config.model_copy(update={"precision": precision}),
+                jpegs,
+                batches,
+                repeats,
+                ceilings,
+            )
+    texts = text_latencies(max(20, repeats))
+
+    print()
+    print(
+        "| model | precision | batch | end to end, whole decode img/s "
+        "| end to end, scaled decode img/s | × baseline | model-only img/s "
+        "| GFLOP/image | model GFLOP/s | % of matmul ceiling |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| ViT-B-32 (plain open_clip loop) | fp32 | 1 | {baseline:.2f} | | 1.00 | | | | |")
+    for r in rows:
+        print(
+            f"| {r.model} | {r.precision} | {r.batch} | {r.whole_decode:.2f} | {r.end_to_end:.2f} "
+            f"| {r.end_to_end / baseline:.2f} | {r.model_only:.2f} | {r.gflop_per_image:.3g} "
+            f"| {r.gflops:.1f} | {100 * r.gflops / r.ceiling:.1f}% |"
+        )
+    print()
+    print("| text tower (ViT-B-32, batch 1) | padding | median ms |")
+    print("|---|---|---:|")
+    for precision, label, ms in texts:
+        print(f"| {precision} | {label} | {ms:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
