@@ -19,14 +19,11 @@ import argparse
 import io
 import json
 import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import open_clip
 import torch
@@ -34,6 +31,7 @@ from open_clip.utils import freeze_batch_norm_2d
 from tqdm import tqdm
 
 from indexer import synthetic
+from indexer.atomic import atomic_file
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder, LoadedModel, load_open_clip, model_identity
 from indexer.errors import FinetuneError
@@ -486,7 +484,7 @@ def _write(
     arch = facts["base_model"]["arch"]
     held_path = held_out_path(out) if held_out else None
     try:
-        with _atomic_file(out) as (handle, temporary):
+        with atomic_file(out) as (handle, temporary):
             torch.save(state, handle)
             handle.flush()
             checkpoint = ModelConfig(arch=arch, pretrained=None, checkpoint=temporary)
@@ -496,36 +494,15 @@ def _write(
                 "total_seconds": round(time.perf_counter() - started, 1),
             }
             if held_path is not None:
-                with _atomic_file(held_path) as (held_handle, _):
+                with atomic_file(held_path) as (held_handle, _):
                     held_handle.write(pairs_jsonl(held_out))
             else:
                 held_out_path(out).unlink(missing_ok=True)
-            with _atomic_file(card_path(out)) as (card_handle, _):
+            with atomic_file(card_path(out)) as (card_handle, _):
                 card_handle.write((json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode())
     except OSError as exc:
         raise FinetuneError(f"cannot write {exc.filename or out}: {exc.strerror}") from None
     return FinetuneResult(out, card_path(out), held_path, card)
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
-    """A temporary file beside ``path`` that replaces it only if the block ends without error.
-
-    Readers never see a partial file, and a failed run leaves the old file (if any) in place.
-    The file ends up readable by all (mkstemp makes it private).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle, temporary
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.chmod(0o644)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _say_summary(

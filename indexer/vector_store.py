@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from indexer.atomic import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -177,18 +178,8 @@ class VectorStore:
 
     def save(self, collection_id: int, model_id: str, index: VectorIndex) -> None:
         """Writes atomically: a crash leaves either the old file or the new one, never half."""
-        path = self.path(collection_id, model_id)
-        temporary = path.with_suffix(".faiss.tmp")
-        with temporary.open("wb") as handle:
+        with atomic_file(self.path(collection_id, model_id)) as (handle, _):
             handle.write(index.to_bytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        directory = os.open(self._directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
     def size_on_disk(self, collection_id: int, model_id: str) -> int:
         path = self.path(collection_id, model_id)
