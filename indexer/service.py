@@ -271,7 +271,7 @@ class IndexService:
             batch = await self._metadata.next_pending(
                 self._pipeline.embedder.batch_size, self._pipeline.schemes
             )
-            if not batch and await self._embed_texts_backlog():
+            if not batch and await self._embed_texts_backlog_safely():
                 continue
             if not batch:
                 self._idle.set()
@@ -317,6 +317,17 @@ class IndexService:
             await self._fail(image_id, error, permanent=True)
         await self._commit(embedded, {item.id: item.collection_id for item in batch})
 
+    async def _embed_texts_backlog_safely(self) -> bool:
+        """The text backlog, where an unexpected error is logged and retried later.
+
+        The worker must outlive any one failure: pictures keep being indexed meanwhile.
+        """
+        try:
+            return await self._embed_texts_backlog()
+        except Exception:
+            log.exception("embedding captions and tags failed; will retry")
+            return False
+
     async def _embed_texts_backlog(self) -> bool:
         """Embeds captions and tags that lack a vector of the current model; False if none.
 
@@ -343,6 +354,7 @@ class IndexService:
                     [texts[p] for p in positions], vectors[positions], self.model_id
                 )
                 index.add(np.array([texts[p].id for p in positions], np.int64), vectors[positions])
+            await self._texts.grow_if_needed(collection_id)
 
     async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
         """The bytes of each queued picture: handed over with it, or fetched from its source."""

@@ -14,6 +14,7 @@ from indexer.errors import BadQueryError, IndexerError, PictureNotFoundError
 from indexer.metadata import _MIGRATIONS, ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
+from indexer.vector_store import VectorStore
 from tests.conftest import make_config
 from tests.helpers import index_pictures, precision
 
@@ -202,3 +203,22 @@ def test_cli_tags_a_file(tmp_path: Path, model_config, held_out_pictures, capsys
     )
     out = capsys.readouterr().out
     assert "tagged 1 picture(s)" in out and victim.name in out.splitlines()[-1]
+
+
+async def test_the_caption_index_grows_into_ivf_like_the_picture_index(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    config = make_config(tmp_path / "data", model_config, index={"flat_max": 100})
+    async with await IndexService.open(config, embedder) as service:
+        for number, (data, spec) in enumerate(held_out_pictures):
+            facts = ImageFacts(source=f"upload:{number}", caption=f"{spec.caption_en} no. {number}")
+            await service.add_image("chat", facts, data=data)
+        await service.wait_idle()
+        hits = await service.search_text(["chat"], "no. 123", k=1)
+        assert hits[0].matched_text is not None and hits[0].matched_text.endswith("no. 123")
+        model_id = service.model_id
+    saved = VectorStore(config.storage.data_dir / "faiss", "texts").load(1, model_id)
+    assert saved is not None and not saved.layout.is_exact and len(saved) == 240
