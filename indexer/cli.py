@@ -75,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     finetune = commands.add_parser(
         "finetune", help="teach the model a group's own words from (picture, caption) pairs"
     )
-    finetune.add_argument(
-        "--pairs", type=Path, required=True, help="CSV or JSONL with image (path) and caption"
+    data = finetune.add_mutually_exclusive_group(required=True)
+    data.add_argument("--pairs", type=Path, help="CSV or JSONL with image (path) and caption")
+    data.add_argument(
+        "--collection", help="the captioned and tagged pictures of a collection indexed from files"
     )
     finetune.add_argument("--out", type=Path, required=True, help="new checkpoint file (.pt)")
     finetune.add_argument("--epochs", type=int, default=5, help="passes over the pairs (5)")

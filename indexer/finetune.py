@@ -16,6 +16,7 @@ the training loop keeps its batches there.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import math
@@ -42,6 +43,7 @@ from indexer.evaluation import (
     evaluate_retrieval,
     format_reports,
 )
+from indexer.metadata import DATABASE_FILE
 from indexer.pairs import (
     LoadedPair,
     Pair,
@@ -49,6 +51,7 @@ from indexer.pairs import (
     decode_pairs,
     model_input_side,
     pairs_jsonl,
+    read_collection_pairs,
     read_pairs_file,
     split_held_out,
 )
@@ -552,7 +555,13 @@ def finetune_command(args: argparse.Namespace, config: IndexerConfig) -> int:
         seed=args.seed,
         patience=args.patience,
     )
-    source = read_pairs_file(args.pairs)
+    source = (
+        read_pairs_file(args.pairs)
+        if args.pairs is not None
+        else asyncio.run(
+            read_collection_pairs(config.storage.data_dir / DATABASE_FILE, args.collection)
+        )
+    )
     general = (
         read_pairs_file(args.general)
         if args.general is not None

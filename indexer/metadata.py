@@ -24,6 +24,8 @@ import numpy as np
 from indexer.errors import IndexerError
 
 SCHEMA_VERSION = 2
+#: The database's file name inside ``storage.data_dir``.
+DATABASE_FILE = "index.sqlite3"
 
 #: Each entry upgrades the schema from version ``index`` to ``index + 1``.
 _MIGRATIONS: list[str] = [
@@ -720,6 +722,16 @@ class MetadataStore:
             {**names, "query": query, "limit": limit},
         )
         return [_image_text(row) for row in rows]
+
+    async def text_pairs(self, collection_id: int) -> list[tuple[str, str]]:
+        """(source, caption or tag) of the collection's indexed pictures, oldest first."""
+        rows = await self._fetchall(
+            "SELECT images.source, texts.text FROM texts JOIN images ON images.id = "
+            f"texts.image_id WHERE images.collection_id = ? AND {_LIVE} AND status = 'indexed' "
+            "ORDER BY texts.id",
+            (collection_id,),
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
 
     async def count_tags(self, collection_id: int) -> int:
         """Tags given to the collection's searchable pictures."""

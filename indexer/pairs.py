@@ -23,8 +23,9 @@ from PIL import Image
 
 from indexer.config import LimitsConfig
 from indexer.embedder import file_sha256
-from indexer.errors import BadImageError, BadPairsError
+from indexer.errors import BadImageError, BadPairsError, UnknownCollectionError
 from indexer.images import decode_image
+from indexer.metadata import MetadataStore
 
 #: The columns (CSV) or keys (JSONL) a pairs file must have; other columns are ignored.
 IMAGE_KEY = "image"
@@ -101,6 +102,34 @@ def read_pairs_file(path: Path) -> PairSource:
     if not pairs and not problems:
         raise BadPairsError(f"{path}: no pairs in the file")
     return PairSource(pairs, problems, {"file": str(path.resolve()), "sha256": file_sha256(path)})
+
+
+async def read_collection_pairs(database: Path, collection: str) -> PairSource:
+    """The captioned and tagged pictures of a collection, one pair per caption or tag.
+
+    Only pictures indexed from files (``python -m indexer index``) are used: the indexer cannot
+    download pictures that live in Telegram without the bot, so those are left out.
+    """
+    if not database.exists():
+        raise BadPairsError(f"no index database at {database}")
+    store = await MetadataStore.open(database)
+    try:
+        collection_id = await store.collection_id(collection)
+        if collection_id is None:
+            raise UnknownCollectionError(collection)
+        texts = await store.text_pairs(collection_id)
+    finally:
+        await store.close()
+    pairs = [
+        Pair(Path(source.removeprefix("file:")), caption, f"caption {number} ({source})")
+        for number, (source, caption) in enumerate(texts, start=1)
+        if source.startswith("file:")
+    ]
+    if not pairs:
+        raise BadPairsError(
+            f"collection {collection!r} has no captioned or tagged pictures indexed from files"
+        )
+    return PairSource(pairs, [], {"collection": collection, "database": str(database)})
 
 
 Row = tuple[int, tuple[str, str] | str]

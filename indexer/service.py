@@ -30,6 +30,7 @@ from indexer.errors import (
 from indexer.fusion import expand_query, reciprocal_rank_fusion
 from indexer.live_indexes import LiveIndexes
 from indexer.metadata import (
+    DATABASE_FILE,
     PICTURE_VECTORS,
     TEXT_VECTORS,
     EmbeddedImage,
@@ -144,7 +145,7 @@ class IndexService:
         if embedder is None:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
         data_dir = config.storage.data_dir
-        metadata = await MetadataStore.open(data_dir / "index.sqlite3")
+        metadata = await MetadataStore.open(data_dir / DATABASE_FILE)
 
         def live_indexes(kind: VectorKind, prefix: str) -> LiveIndexes:
             return LiveIndexes(
