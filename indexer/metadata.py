@@ -416,13 +416,14 @@ class MetadataStore:
                 )
             )
         caption = (facts.caption or "").strip()
-        if caption and repost_of is None:
-            # pending_data's rowid is the image id, so last_insert_rowid() still names the image.
+        if caption:
+            # A repost's caption describes the same picture, so it belongs to the original.
+            # Else pending_data's rowid is the image id, so last_insert_rowid() names the image.
             statements.append(
                 (
                     "INSERT INTO texts (image_id, kind, text, added_by, added_at) "
-                    "VALUES (last_insert_rowid(), 'caption', ?, ?, ?)",
-                    (caption, facts.poster_id, now),
+                    "VALUES (coalesce(?, last_insert_rowid()), 'caption', ?, ?, ?)",
+                    (repost_of, caption, facts.poster_id, now),
                 )
             )
         rowids = await self._write(statements)
@@ -482,7 +483,10 @@ class MetadataStore:
         await self._write(statements)
 
     async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> None:
-        """Turns a queued picture into a repost of an already indexed one."""
+        """Turns a queued picture into a repost of an already indexed one.
+
+        Its caption moves to the original: it describes the same picture.
+        """
         await self._write(
             [
                 (
@@ -491,6 +495,7 @@ class MetadataStore:
                     (original_id, sha256, size, time.time(), image_id),
                 ),
                 ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+                ("UPDATE texts SET image_id = ? WHERE image_id = ?", (original_id, image_id)),
             ]
         )
 

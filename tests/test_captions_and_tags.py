@@ -222,3 +222,26 @@ async def test_the_caption_index_grows_into_ivf_like_the_picture_index(
         model_id = service.model_id
     saved = VectorStore(config.storage.data_dir / "faiss", "texts").load(1, model_id)
     assert saved is not None and not saved.layout.is_exact and len(saved) == 240
+
+
+@pytest.mark.parametrize("same", ["telegram file", "bytes"])
+async def test_a_reposts_caption_finds_the_original(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]], same: str
+) -> None:
+    await index_pictures(service, "chat", held_out_pictures[10:40])
+    data = held_out_pictures[0][0]
+    first = await service.add_image(
+        "chat", ImageFacts(source="upload:1", message_id=1, file_unique_id="x"), data=data
+    )
+    await service.wait_idle()
+    unique_id = "x" if same == "telegram file" else "y"
+    repost = await service.add_image(
+        "chat",
+        ImageFacts(source="upload:2", message_id=2, file_unique_id=unique_id, caption="Zorblat"),
+        data=data,
+    )
+    await service.wait_idle()
+    assert repost.image_id is not None
+    assert (await service.images([repost.image_id]))[repost.image_id].status == "repost"
+    hits = await service.search_text(["chat"], "Zorblat", k=1)
+    assert hits[0].image.id == first.image_id and hits[0].matched_text == "Zorblat"
