@@ -49,6 +49,7 @@ class LiveIndexes:
         self._indexes: dict[int, VectorIndex] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._dirty: set[int] = set()
+        self._growing: dict[int, asyncio.Task[None]] = {}
         self._last_save = time.monotonic()
 
     def _lock(self, collection_id: int) -> asyncio.Lock:
@@ -156,18 +157,51 @@ class LiveIndexes:
         """Removes the collection's FAISS files of models other than the current one."""
         self._store.delete_other_models(collection_id, self._model_id)
 
-    async def grow_if_needed(self, collection_id: int) -> None:
-        """Moves a collection to a bigger layout once it outgrew its current one."""
+    def grow_if_needed(self, collection_id: int) -> None:
+        """Starts moving a collection to a bigger layout, in the background, once it outgrew
+        its current one.
+
+        Training a large IVF index takes minutes; meanwhile the old index keeps serving and
+        taking new vectors, and :meth:`replace` catches the new one up before the swap.
+        """
         index = self._indexes.get(collection_id)
-        if index is None or not self._policy.needs_rebuild(index.layout, len(index)):
+        if (
+            collection_id in self._growing
+            or index is None
+            or not self._policy.needs_rebuild(index.layout, len(index))
+        ):
             return
+        task = asyncio.create_task(self._grow(collection_id, index.layout))
+        self._growing[collection_id] = task
+        task.add_done_callback(lambda _: self._growing.pop(collection_id, None))
+
+    async def wait_growth(self) -> None:
+        """Waits for the layout changes in progress (tests and ``wait_idle``)."""
+        while self._growing:
+            await asyncio.gather(*self._growing.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Abandons layout changes in progress; the next start finishes them."""
+        for task in list(self._growing.values()):
+            task.cancel()
+        await asyncio.gather(*self._growing.values(), return_exceptions=True)
+
+    async def _grow(self, collection_id: int, layout: IndexLayout) -> None:
+        try:
+            await self._rebuild_larger(collection_id, layout)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("collection %d: moving to a larger index failed", collection_id)
+
+    async def _rebuild_larger(self, collection_id: int, old: IndexLayout) -> None:
         started = time.monotonic()
         rebuilt = await self.build(collection_id)
         await self.replace(collection_id, rebuilt)
         log.info(
             "collection %d: index moved from %s to %s at %d vectors (%.1f s)",
             collection_id,
-            index.layout.name,
+            old.name,
             rebuilt.layout.name,
             len(rebuilt),
             time.monotonic() - started,

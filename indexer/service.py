@@ -184,6 +184,8 @@ class IndexService:
         self._wake.set()
         if self._worker is not None:
             await self._worker
+        await self._indexes.close()
+        await self._texts.close()
         await self._indexes.save_due(force=True)
         await self._texts.save_due(force=True)
         await self._metadata.close()
@@ -261,6 +263,8 @@ class IndexService:
             if not await self._metadata.next_pending(
                 1, self._pipeline.schemes
             ) and not await self._metadata.texts_without_vector(self.model_id, 1):
+                await self._indexes.wait_growth()
+                await self._texts.wait_growth()
                 return
             self._idle.clear()
             self._wake.set()
@@ -355,7 +359,7 @@ class IndexService:
                     [texts[p] for p in positions], vectors[positions], self.model_id
                 )
                 index.add(np.array([texts[p].id for p in positions], np.int64), vectors[positions])
-            await self._texts.grow_if_needed(collection_id)
+            self._texts.grow_if_needed(collection_id)
 
     async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
         """The bytes of each queued picture: handed over with it, or fetched from its source."""
@@ -385,7 +389,7 @@ class IndexService:
                     np.array([item.id for item in items], dtype=np.int64),
                     np.stack([item.vector for item in items]),
                 )
-            await self._indexes.grow_if_needed(collection_id)
+            self._indexes.grow_if_needed(collection_id)
 
     # Searching
 
