@@ -29,7 +29,7 @@ from telegram.ext import (
 )
 
 from bot.chats import ChatFacts, group_of
-from bot.config import BotConfig, TelegramConfig, config_path, load_config
+from bot.config import BotConfig, TelegramConfig, load_config
 from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, install_deps
 from bot.fetcher import SCHEME, telegram_fetcher
 from bot.handlers import ALLOWED_UPDATES, register_handlers
@@ -38,6 +38,7 @@ from bot.permissions import Permissions
 from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
 from bot.throttle import QueryLimiter
+from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
 from indexer.service import IndexService
 

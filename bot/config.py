@@ -18,13 +18,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from indexer.config import IndexerConfig, StrictSection, read_toml, validate_section
+from indexer.config import (
+    IndexerConfig,
+    StrictSection,
+    read_toml,
+    validate_section,
+)
 from indexer.errors import ConfigError
 
-#: Where the config file is looked for when neither ``--config`` nor this variable names one.
-CONFIG_ENV = "CLIP_SEARCH_CONFIG"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
-DEFAULT_CONFIG_PATH = Path("config.toml")
 
 #: The Bot API refuses downloads above this size unless it is a self-hosted server.
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
@@ -108,13 +110,6 @@ class BotConfig:
                 " (with url and secret_token)"
             )
         return cls(telegram, IndexerConfig.from_mapping(dict(data), base_dir))
-
-
-def config_path(argument: Path | None, environ: Mapping[str, str]) -> Path:
-    """The config file to read: ``--config``, else ``$CLIP_SEARCH_CONFIG``, else ./config.toml."""
-    if argument is not None:
-        return argument
-    return Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else DEFAULT_CONFIG_PATH
 
 
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> BotConfig:

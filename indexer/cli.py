@@ -17,14 +17,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.config import IndexerConfig, load_indexer_config
+from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
 from indexer.errors import IndexerError
 from indexer.metadata import ImageFacts
 from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
 
 #: Files that ``index`` treats as pictures; anything else in the folder is left alone.
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
-DEFAULT_CONFIG = Path("config.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,12 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config_path(given: Path | None) -> Path | None:
-    if given is not None:
-        return given
-    from_env = os.environ.get("CLIP_SEARCH_CONFIG")
-    if from_env:
-        return Path(from_env)
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    """The config file, or None to use the defaults when ./config.toml does not exist."""
+    path = config_path(given, os.environ)
+    return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
 
 
 async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:

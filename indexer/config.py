@@ -9,6 +9,7 @@ data can be moved together.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -16,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from indexer.errors import ConfigError
 
+#: Names the config file when ``--config`` does not.
+CONFIG_ENV = "CLIP_SEARCH_CONFIG"
+#: The config file used when neither ``--config`` nor ``$CLIP_SEARCH_CONFIG`` names one.
+DEFAULT_CONFIG_PATH = Path("config.toml")
 #: Sections of the shared config file that belong to other components (the Telegram bot).
 FOREIGN_SECTIONS = frozenset({"telegram"})
 
@@ -105,6 +110,13 @@ class IndexerConfig(StrictSection):
         )
         storage = self.storage.model_copy(update={"data_dir": resolve(self.storage.data_dir)})
         return self.model_copy(update={"model": model, "storage": storage})
+
+
+def config_path(argument: Path | None, environ: Mapping[str, str]) -> Path:
+    """The config file to read: ``--config``, else ``$CLIP_SEARCH_CONFIG``, else ./config.toml."""
+    if argument is not None:
+        return argument
+    return Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else DEFAULT_CONFIG_PATH
 
 
 def read_toml(path: Path) -> dict[str, Any]:

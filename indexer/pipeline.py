@@ -107,9 +107,7 @@ class EmbeddingPipeline:
             return Fetched(error=f"no way to fetch {source!r}")
         try:
             data = await fetcher(source)
-        except SourceGoneError as exc:
-            return Fetched(error=str(exc), permanent=True)
-        except BadImageError as exc:
+        except (SourceGoneError, BadImageError) as exc:
             return Fetched(error=str(exc), permanent=True)
         except Exception as exc:
             log.warning("fetching %s failed: %r", source, exc)

@@ -18,8 +18,8 @@ from fake_telegram import FakeTelegram
 
 from bot.app import configure_logging, main
 from bot.chats import collection_of
-from bot.config import config_path, load_config
-from indexer.config import ModelConfig
+from bot.config import load_config
+from indexer.config import ModelConfig, config_path
 from indexer.embedder import Embedder
 from indexer.errors import ConfigError
 from indexer.service import IndexService
