@@ -751,32 +751,24 @@ class MetadataStore:
 
     async def ids_of_message(self, collection_id: int, message_id: int) -> list[int]:
         """Ids of the (not forgotten) pictures posted in one message."""
-        rows = await self._fetchall(
-            "SELECT id FROM images WHERE collection_id = ? AND message_id = ? AND deleted = 0",
-            (collection_id, message_id),
-        )
-        return [int(r[0]) for r in rows]
+        return await self._ids_where(collection_id, "message_id = ?", message_id)
 
     async def ids_of_collection(self, collection_id: int) -> list[int]:
         """Ids of every (not forgotten) picture of the collection."""
-        rows = await self._fetchall(
-            "SELECT id FROM images WHERE collection_id = ? AND deleted = 0", (collection_id,)
-        )
-        return [int(r[0]) for r in rows]
+        return await self._ids_where(collection_id, "1 = ?", 1)
 
     async def ids_of_source(self, collection_id: int, source: str) -> list[int]:
         """Ids of the (not forgotten) pictures handed over from one source."""
-        rows = await self._fetchall(
-            "SELECT id FROM images WHERE collection_id = ? AND source = ? AND deleted = 0",
-            (collection_id, source),
-        )
-        return [int(r[0]) for r in rows]
+        return await self._ids_where(collection_id, "source = ?", source)
 
     async def ids_of_poster(self, collection_id: int, poster_id: int) -> list[int]:
         """Ids of the (not forgotten) pictures one person posted in the collection."""
+        return await self._ids_where(collection_id, "poster_id = ?", poster_id)
+
+    async def _ids_where(self, collection_id: int, condition: str, value: object) -> list[int]:
         rows = await self._fetchall(
-            "SELECT id FROM images WHERE collection_id = ? AND poster_id = ? AND deleted = 0",
-            (collection_id, poster_id),
+            f"SELECT id FROM images WHERE collection_id = ? AND deleted = 0 AND {condition}",
+            (collection_id, value),
         )
         return [int(r[0]) for r in rows]
 
