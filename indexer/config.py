@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from indexer.errors import ConfigError
 
@@ -57,11 +57,36 @@ class StorageConfig(StrictSection):
     data_dir: Path = Path("data")
 
 
-class IndexConfig(StrictSection):
-    """When a collection leaves exact search for an approximate FAISS index."""
+class MilvusConfig(StrictSection):
+    """Where Milvus runs and how it indexes, for ``index.backend = "milvus"``."""
 
+    #: ``http://host:19530`` for a server or cluster; a file path (``milvus.db``) for Milvus Lite.
+    uri: str = "http://127.0.0.1:19530"
+    #: Read from ``$MILVUS_TOKEN`` when empty; never logged.
+    token: SecretStr = SecretStr("")
+    #: Starts the names of this installation's Milvus collections, so several can share a server.
+    name_prefix: str = Field(default="clip_search", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,100}$")
+    index_type: Literal["IVF_SQ8", "HNSW", "FLAT"] = "IVF_SQ8"
+    nlist: int = Field(default=1024, ge=1, le=65536)
+    nprobe: int = Field(default=32, ge=1, le=65536)
+    hnsw_m: int = Field(default=16, ge=2, le=2048)
+    hnsw_ef_construction: int = Field(default=200, ge=1)
+    hnsw_ef: int = Field(default=64, ge=1)
+
+    def resolve_paths(self, base_dir: Path) -> MilvusConfig:
+        """A Milvus Lite file path is relative to the config file; server addresses stay."""
+        if "://" in self.uri:
+            return self
+        return self.model_copy(update={"uri": str((base_dir / self.uri).resolve())})
+
+
+class IndexConfig(StrictSection):
+    """Which vector store holds the vectors, and when FAISS leaves exact search."""
+
+    backend: Literal["faiss", "milvus"] = "faiss"
     flat_max: int = Field(default=20_000, ge=1)
     save_interval_seconds: float = Field(default=10.0, gt=0)
+    milvus: MilvusConfig = MilvusConfig()
 
 
 class SearchConfig(StrictSection):
@@ -109,7 +134,8 @@ class IndexerConfig(StrictSection):
             }
         )
         storage = self.storage.model_copy(update={"data_dir": resolve(self.storage.data_dir)})
-        return self.model_copy(update={"model": model, "storage": storage})
+        index = self.index.model_copy(update={"milvus": self.index.milvus.resolve_paths(base_dir)})
+        return self.model_copy(update={"model": model, "storage": storage, "index": index})
 
 
 def config_path(argument: Path | None, environ: Mapping[str, str]) -> Path:

@@ -74,11 +74,12 @@ class LiveIndexes:
                 return empty.astype(np.float32), empty.astype(np.int64)
             return await asyncio.to_thread(index.search, queries, k)
 
-    async def describe(self, collection_id: int) -> tuple[IndexLayout, int, int]:
-        """(layout, number of vectors, bytes on disk) of the collection's index."""
+    async def describe(self, collection_id: int) -> tuple[str, int, int]:
+        """(layout name, number of vectors, bytes on disk) of the collection's index."""
         async with self._lock(collection_id):
             index = await self._get(collection_id)
-            return index.layout, len(index), self._store.size_on_disk(collection_id, self._model_id)
+            size = self._store.size_on_disk(collection_id, self._model_id)
+            return index.layout.name, len(index), size
 
     async def _get(self, collection_id: int) -> VectorIndex:
         index = self._indexes.get(collection_id)
@@ -153,7 +154,11 @@ class LiveIndexes:
             await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
             self._dirty.discard(collection_id)
 
-    def delete_other_models(self, collection_id: int) -> None:
+    async def rebuild(self, collection_id: int) -> None:
+        """Swaps in an index built afresh from SQLite (after a reindex)."""
+        await self.replace(collection_id, await self.build(collection_id))
+
+    async def delete_other_models(self, collection_id: int) -> None:
         """Removes the collection's FAISS files of models other than the current one."""
         self._store.delete_other_models(collection_id, self._model_id)
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from indexer.backends import VectorBackend, open_backend
 from indexer.config import IndexerConfig
 from indexer.embedder import Embedder
 from indexer.errors import (
@@ -28,7 +29,6 @@ from indexer.errors import (
     UnknownCollectionError,
 )
 from indexer.fusion import expand_query, reciprocal_rank_fusion
-from indexer.live_indexes import LiveIndexes
 from indexer.metadata import (
     DATABASE_FILE,
     PICTURE_VECTORS,
@@ -43,7 +43,6 @@ from indexer.metadata import (
     VectorKind,
 )
 from indexer.pipeline import EmbeddingPipeline, Fetched, Fetcher
-from indexer.vector_store import IndexPolicy, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +124,8 @@ class IndexService:
         config: IndexerConfig,
         pipeline: EmbeddingPipeline,
         metadata: MetadataStore,
-        pictures: LiveIndexes,
-        texts: LiveIndexes,
+        pictures: VectorBackend,
+        texts: VectorBackend,
     ) -> None:
         self.config = config
         self._pipeline = pipeline
@@ -144,26 +143,17 @@ class IndexService:
         """Loads the model (unless given), opens the stores, checks every index, starts work."""
         if embedder is None:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
-        data_dir = config.storage.data_dir
-        metadata = await MetadataStore.open(data_dir / DATABASE_FILE)
+        metadata = await MetadataStore.open(config.storage.data_dir / DATABASE_FILE)
 
-        def live_indexes(kind: VectorKind, prefix: str) -> LiveIndexes:
-            return LiveIndexes(
-                metadata,
-                kind,
-                VectorStore(data_dir / "faiss", prefix),
-                IndexPolicy(flat_max=config.index.flat_max),
-                embedder.identity,
-                embedder.dim,
-                config.index.save_interval_seconds,
-            )
+        async def backend(kind: VectorKind) -> VectorBackend:
+            return await open_backend(config, metadata, kind, embedder.identity, embedder.dim)
 
         service = cls(
             config,
             EmbeddingPipeline(embedder, config.limits),
             metadata,
-            live_indexes(PICTURE_VECTORS, "collection"),
-            live_indexes(TEXT_VECTORS, "texts"),
+            await backend(PICTURE_VECTORS),
+            await backend(TEXT_VECTORS),
         )
         await service._check_collections()
         service._worker = asyncio.create_task(service._work(), name="indexer-worker")
@@ -463,7 +453,7 @@ class IndexService:
         return collection_ids
 
     async def _ranked(
-        self, indexes: LiveIndexes, collection_ids: Sequence[int], vector: np.ndarray, depth: int
+        self, indexes: VectorBackend, collection_ids: Sequence[int], vector: np.ndarray, depth: int
     ) -> list[tuple[float, int]]:
         """The ``depth`` best (score, id) over several collections' indexes, best first."""
         scored: list[tuple[float, int]] = []
@@ -626,11 +616,11 @@ class IndexService:
             report = ReindexProgress(done, len(targets), failed, time.monotonic() - started)
             if progress is not None:
                 await progress(report)
-        await self._indexes.replace(collection_id, await self._indexes.build(collection_id))
+        await self._indexes.rebuild(collection_id)
         if failed == 0:
             await self._metadata.drop_other_models(collection_id, self.model_id)
-            self._indexes.delete_other_models(collection_id)
-            self._texts.delete_other_models(collection_id)
+            await self._indexes.delete_other_models(collection_id)
+            await self._texts.delete_other_models(collection_id)
         return ReindexProgress(done, len(targets), failed, time.monotonic() - started)
 
     def is_reindexing(self, collection: str) -> bool:
@@ -640,7 +630,7 @@ class IndexService:
         """Counts, model and index facts of one collection."""
         collection_id = await self._collection_id(collection)
         counts = await self._metadata.counts(collection_id, self.model_id)
-        layout, vectors, size = await self._indexes.describe(collection_id)
+        index_type, vectors, size = await self._indexes.describe(collection_id)
         return CollectionStats(
             name=collection,
             images=counts.indexed,
@@ -651,7 +641,7 @@ class IndexService:
             needs_reindex=counts.without_vector,
             tags=await self._metadata.count_tags(collection_id),
             model=self.model_id,
-            index_type=layout.name,
+            index_type=index_type,
             index_vectors=vectors,
             index_bytes=size,
             last_indexed_at=counts.last_indexed_at,

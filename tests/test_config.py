@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.config import load_indexer_config
+from indexer.config import IndexConfig, load_indexer_config
 from indexer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,6 +23,7 @@ def test_example_config_is_valid_and_documents_the_defaults() -> None:
     assert config.model.arch == "xlm-roberta-base-ViT-B-32"
     assert config.model.pretrained == "laion5b_s13b_b90k"
     assert config.model.checkpoint is None
+    assert config.index == IndexConfig()
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,8 @@ def test_example_config_is_valid_and_documents_the_defaults() -> None:
         ("[model]\nprecision = 'fp8'\n", "model.precision"),
         ("[model]\narchitecture = 'ViT-B-32'\n", "model.architecture"),
         ("[index]\nflat_max = 'many'\n", "index.flat_max"),
+        ("[index]\nbackend = 'qdrant'\n", "index.backend"),
+        ("[index.milvus]\nindex_type = 'DISKANN'\n", "index.milvus.index_type"),
         ("[storage]\ndata_dir = 3\n", "storage.data_dir"),
         ("[modle]\narch = 'x'\n", "modle"),
     ],
@@ -59,3 +62,23 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
 def test_empty_string_means_unset(tmp_path: Path) -> None:
     config = load_indexer_config(write(tmp_path, "[model]\npretrained = ''\ncheckpoint = ''\n"))
     assert config.model.pretrained is None and config.model.checkpoint is None
+
+
+def test_a_milvus_lite_file_is_relative_to_the_config_but_a_server_address_is_kept(
+    tmp_path: Path,
+) -> None:
+    lite = load_indexer_config(
+        write(tmp_path, "[index]\nbackend = 'milvus'\n[index.milvus]\nuri = 'data/milvus.db'\n")
+    )
+    server = load_indexer_config(
+        write(tmp_path, "[index.milvus]\nuri = 'http://milvus.internal:19530'\n")
+    )
+    assert lite.index.backend == "milvus"
+    assert lite.index.milvus.uri == str(tmp_path / "data" / "milvus.db")
+    assert server.index.milvus.uri == "http://milvus.internal:19530"
+
+
+def test_the_milvus_token_never_shows_in_the_printed_config(tmp_path: Path) -> None:
+    config = load_indexer_config(write(tmp_path, "[index.milvus]\ntoken = 'root:Milvus-s3cret'\n"))
+    assert config.index.milvus.token.get_secret_value() == "root:Milvus-s3cret"
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.model_dump())
