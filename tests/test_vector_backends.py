@@ -203,3 +203,28 @@ async def wait_for_index(client: MilvusClient, name: str) -> None:
             return
         await asyncio.sleep(0.5)
     raise AssertionError(f"Milvus did not index {name}: {described}")
+
+
+async def test_switching_from_faiss_to_milvus_sends_the_stored_vectors_without_the_model(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    faiss_config = make_config(tmp_path / "data", model_config)
+    async with await IndexService.open(faiss_config, embedder) as service:
+        labels = await index_pictures(service, "group", held_out_pictures[:60])
+        on_faiss = await service.search_text(["group"], RED_CIRCLE_QUERY, k=5)
+
+    milvus = {"backend": "milvus", "milvus": {"uri": str(tmp_path / "milvus.db")}}
+    milvus_config = make_config(tmp_path / "data", model_config, index=milvus)
+    async with await IndexService.open(milvus_config, embedder) as service:
+        stats = await service.stats("group")
+        on_milvus = await service.search_text(["group"], RED_CIRCLE_QUERY, k=5)
+
+    assert (stats.index_type, stats.index_vectors, stats.needs_reindex) == (
+        "Milvus IVF_SQ8",
+        len(labels),
+        0,
+    )
+    assert [hit.image.id for hit in on_milvus] == [hit.image.id for hit in on_faiss]
