@@ -2,7 +2,8 @@
 
 ``python -m bot [--config PATH]`` reads the config (``--config``, else ``$CLIP_SEARCH_CONFIG``,
 else ./config.toml), opens the indexer, and serves updates by long polling, or with PTB's own
-webhook server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM.
+webhook server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM. With ``--worker`` it
+embeds queued pictures instead (see :mod:`bot.worker`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bot.permissions import Permissions
 from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
 from bot.throttle import QueryLimiter
+from bot.worker import working
 from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
 from indexer.service import IndexService
@@ -176,6 +178,11 @@ async def _serve(config: BotConfig) -> None:
         await _until_stopped()
 
 
+async def _work(config: BotConfig) -> None:
+    async with working(config):
+        await _until_stopped()
+
+
 async def _until_stopped() -> None:
     """Waits for Ctrl-C or SIGTERM."""
     stop = asyncio.Event()
@@ -202,11 +209,16 @@ def configure_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="the config file (default: ./config.toml)")
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help='embed the pictures queued by a bot whose config says index.embedding = "worker"',
+    )
     args = parser.parse_args(argv)
     configure_logging()
     try:
         config = load_config(config_path(args.config, os.environ))
-        asyncio.run(_serve(config))
+        asyncio.run(_work(config) if args.worker else _serve(config))
     except (IndexerError, InvalidToken) as exc:
         print(f"clip-search-bot: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from indexer.errors import ConfigError
 
@@ -84,9 +92,18 @@ class IndexConfig(StrictSection):
     """Which vector store holds the vectors, and when FAISS leaves exact search."""
 
     backend: Literal["faiss", "milvus"] = "faiss"
+    #: ``"worker"``: the bot only queues pictures; ``python -m bot --worker`` embeds them.
+    embedding: Literal["in_process", "worker"] = "in_process"
     flat_max: int = Field(default=20_000, ge=1)
     save_interval_seconds: float = Field(default=10.0, gt=0)
     milvus: MilvusConfig = MilvusConfig()
+
+    @model_validator(mode="after")
+    def _worker_needs_a_shared_store(self) -> IndexConfig:
+        """A separate worker cannot add to FAISS indexes that live in the bot's memory."""
+        if self.embedding == "worker" and self.backend != "milvus":
+            raise ValueError('embedding = "worker" needs backend = "milvus"')
+        return self
 
 
 class SearchConfig(StrictSection):

@@ -139,8 +139,14 @@ class IndexService:
         self._worker: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, config: IndexerConfig, embedder: Embedder | None = None) -> IndexService:
-        """Loads the model (unless given), opens the stores, checks every index, starts work."""
+    async def open(
+        cls, config: IndexerConfig, embedder: Embedder | None = None, *, embed: bool | None = None
+    ) -> IndexService:
+        """Loads the model (unless given), opens the stores, checks every index, starts work.
+
+        ``embed`` says whether this process embeds queued pictures; by default it does unless
+        ``index.embedding = "worker"`` leaves that to a worker process.
+        """
         if embedder is None:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
         metadata = await MetadataStore.open(config.storage.data_dir / DATABASE_FILE)
@@ -156,7 +162,10 @@ class IndexService:
             await backend(TEXT_VECTORS),
         )
         await service._check_collections()
-        service._worker = asyncio.create_task(service._work(), name="indexer-worker")
+        if embed is None:
+            embed = config.index.embedding == "in_process"
+        if embed:
+            service._worker = asyncio.create_task(service._work(), name="indexer-worker")
         return service
 
     async def __aenter__(self) -> IndexService:

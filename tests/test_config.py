@@ -34,6 +34,7 @@ def test_example_config_is_valid_and_documents_the_defaults() -> None:
         ("[model]\narchitecture = 'ViT-B-32'\n", "model.architecture"),
         ("[index]\nflat_max = 'many'\n", "index.flat_max"),
         ("[index]\nbackend = 'qdrant'\n", "index.backend"),
+        ("[index]\nembedding = 'worker'\n", "index: Value error"),
         ("[index.milvus]\nindex_type = 'DISKANN'\n", "index.milvus.index_type"),
         ("[storage]\ndata_dir = 3\n", "storage.data_dir"),
         ("[modle]\narch = 'x'\n", "modle"),
