@@ -3,6 +3,8 @@
 #         -v clip-data:/data clip-search-bot
 # In the mounted config, set storage.data_dir = "/data" (and model.cache_dir = "/data/models"
 # so downloaded weights survive restarts).
+# A separate embedding worker (index.embedding = "worker"): the same image with
+#   docker run ... clip-search-bot python -m bot --worker
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,7 +22,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu \
 COPY pyproject.toml README.md ./
 COPY indexer ./indexer
 COPY bot ./bot
-RUN pip install .
+# With the Milvus client, so index.backend = "milvus" needs no rebuild (docs/SCALING.md).
+RUN pip install ".[milvus]"
 
 RUN useradd --create-home --uid 1000 bot && mkdir -p /data /config && chown bot /data
 USER bot
