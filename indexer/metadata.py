@@ -334,6 +334,27 @@ class MetadataStore:
         assert created is not None
         return created
 
+    async def rename_collection(self, collection_id: int, name: str) -> None:
+        await self._write([("UPDATE collections SET name = ? WHERE id = ?", (name, collection_id))])
+
+    async def merge_collections(self, source_id: int, target_id: int) -> None:
+        """Moves every picture and opt-out of ``source_id`` into ``target_id``, then drops it."""
+        await self._write(
+            [
+                (
+                    "UPDATE images SET collection_id = ? WHERE collection_id = ?",
+                    (target_id, source_id),
+                ),
+                (
+                    "INSERT OR IGNORE INTO opted_out (collection_id, poster_id) "
+                    "SELECT ?, poster_id FROM opted_out WHERE collection_id = ?",
+                    (target_id, source_id),
+                ),
+                ("DELETE FROM opted_out WHERE collection_id = ?", (source_id,)),
+                ("DELETE FROM collections WHERE id = ?", (source_id,)),
+            ]
+        )
+
     async def collections(self) -> dict[str, int]:
         """All collections, name → id."""
         rows = await self._fetchall("SELECT name, id FROM collections ORDER BY name")

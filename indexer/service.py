@@ -561,6 +561,24 @@ class IndexService:
         collection_id = await self._collection_id(collection)
         return await self.forget(collection, await self._metadata.ids_of_collection(collection_id))
 
+    async def move_collection(self, old: str, new: str) -> None:
+        """Gives a collection a new name, merging it into ``new`` if that exists already.
+
+        A Telegram group that becomes a supergroup gets a new chat id; its pictures follow.
+        A plain rename keeps the collection's id, so its indexes stay as they are; a merge
+        rebuilds both collections' indexes from SQLite (no re-embedding).
+        """
+        known = await self._metadata.collections()
+        if old not in known or old == new:
+            return
+        if new not in known:
+            await self._metadata.rename_collection(known[old], new)
+            return
+        await self._metadata.merge_collections(known[old], known[new])
+        for backend in (self._indexes, self._texts):
+            await backend.rebuild(known[old])
+            await backend.rebuild(known[new])
+
     async def images(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]:
         """The stored facts of pictures by id, e.g. to report why some failed."""
         return await self._metadata.images(image_ids)

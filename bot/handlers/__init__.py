@@ -24,7 +24,7 @@ from bot.handlers.errors import apologize
 from bot.handlers.help import group_only, help_command, unknown_command
 from bot.handlers.indexing import index_picture, remember_group
 from bot.handlers.inline import inline_search
-from bot.handlers.membership import track_membership
+from bot.handlers.membership import follow_migration, track_membership
 from bot.handlers.search import (
     MENTIONS_BOT,
     SIMILAR_CAPTION,
@@ -67,7 +67,13 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         ],
         group=_BOOKKEEPING,
     )
-    application.add_handler(MessageHandler(groups & pictures, index_picture), group=_INDEXING)
+    application.add_handlers(
+        [
+            MessageHandler(groups & pictures, index_picture),
+            MessageHandler(filters.StatusUpdate.MIGRATE, follow_migration),
+        ],
+        group=_INDEXING,
+    )
     application.add_handlers(
         [
             CommandHandler(["start", "help"], help_command),

@@ -33,3 +33,14 @@ async def track_membership(update: Update, context: BotContext) -> None:
         except UnknownCollectionError:
             return
         log.info("chat %s: purged %d pictures", chat.id, forgotten)
+
+
+async def follow_migration(update: Update, context: BotContext) -> None:
+    """Nothing visible: a group that became a supergroup keeps its pictures and settings."""
+    message = update.effective_message
+    if message is None or message.migrate_to_chat_id is None:
+        return
+    old, new = message.chat.id, message.migrate_to_chat_id
+    await context.service.move_collection(collection_of(old), collection_of(new))
+    context.application.migrate_chat_data(message=message)
+    log.info("chat %s became supergroup %s: its pictures moved along", old, new)

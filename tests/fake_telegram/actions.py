@@ -246,6 +246,18 @@ class UserActions:
         new_status = "kicked" if chat.type == "supergroup" else "left"
         self.world.change_bot_status(chat, by_user, new_status)
 
+    def upgrade_to_supergroup(self, group: Chat, by_user: User) -> Chat:
+        """A basic group becomes a supergroup: a new chat id with the same members; Telegram
+        posts ``migrate_to_chat_id`` in the old chat and ``migrate_from_chat_id`` in the new."""
+        supergroup = self.add_group(
+            group.title or "", bot_status=self.world.status(group.id, self.bot_user.id)
+        )
+        for user_id, status in self.world.members[group.id].items():
+            self.world.set_status(supergroup.id, user_id, status)
+        self._post(group, by_user, {"migrate_to_chat_id": supergroup.id}, None)
+        self._post(supergroup, by_user, {"migrate_from_chat_id": group.id}, None)
+        return supergroup
+
     # Shared by the posting helpers
 
     def _post(self, chat: Chat, user: User, content: dict[str, Any], reply_to: int | None) -> int:
@@ -284,8 +296,12 @@ class UserActions:
             text.startswith("/")
             or f"@{self.bot_user.username}".lower() in text.lower()
             or (replied is not None and self.world.is_from_bot(replied))
-            or "new_chat_members" in message
+            or not SERVICE_FIELDS.isdisjoint(message)
         )
+
+
+#: Service messages, which a bot in privacy mode receives too.
+SERVICE_FIELDS = frozenset({"new_chat_members", "migrate_to_chat_id", "migrate_from_chat_id"})
 
 
 def _caption(caption: str | None) -> dict[str, Any]:
