@@ -25,11 +25,15 @@ def test_policy_is_exact_up_to_flat_max_then_ivf_sized_by_count() -> None:
     assert policy.layout_for(1_000_000).nprobe >= 64
 
 
-def test_ivf_is_retrained_only_when_the_size_changes_fourfold() -> None:
+def test_ivf_is_retrained_when_its_ideal_list_count_doubles_or_quarters() -> None:
     policy = IndexPolicy(flat_max=1000)
-    current = policy.layout_for(10_000)
-    assert not policy.needs_rebuild(current, 30_000)
-    assert policy.needs_rebuild(current, 200_000)
+    current = policy.layout_for(100_000)
+    assert current.nlist == 1024
+    assert not policy.needs_rebuild(current, 120_000)
+    assert policy.needs_rebuild(current, 150_000)
+    assert policy.layout_for(150_000).nlist == 2048
+    assert not policy.needs_rebuild(current, 20_000)
+    assert policy.needs_rebuild(current, 5_000)
     assert policy.needs_rebuild(current, 900)
 
 
