@@ -1,17 +1,22 @@
 """Turning picture sources into vectors: fetch the bytes, decode, preprocess, embed.
 
 Fetching is I/O (a file read, a Telegram download) and runs concurrently on the event loop;
-decoding and preprocessing run in a small thread pool; the model runs in one dedicated thread,
-so encoding never blocks the event loop and two batches never fight over the CPU's cores.
+decoding and preprocessing run in a small thread pool; the model runs in one dedicated thread
+(:class:`ModelThread`), so encoding never blocks the event loop and two batches never fight
+over the CPU's cores. That thread serves search queries before queued indexing work, and the
+texts of queries that arrive together are encoded in one call (:class:`_TextBatcher`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
+import queue
+import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,11 +38,18 @@ Fetcher = Callable[[str], Awaitable[bytes]]
 Result = TypeVar("Result")
 
 _CONCURRENT_FETCHES = 8
-#: Pictures per model call while indexing. The model thread serves calls in order, so a search
-#: arriving during a burst waits for at most this many pictures (ViT-B-32 fp32 on 2 cores:
-#: query p50 0.3 s instead of 1.4 s), for about 8 % less throughput than calls of 32
-#: (docs/BENCHMARKS.md).
+#: Pictures per model call while indexing. A search arriving during a burst jumps the queued
+#: calls but still waits for the one running, so for at most this many pictures (ViT-B-32 fp32
+#: on 2 cores: query p50 0.3 s instead of 1.4 s with calls of 32), for about 8 % less throughput
+#: than calls of 32 (docs/BENCHMARKS.md).
 MODEL_CALL_PICTURES = 8
+
+#: Model-thread priorities: a lower number runs first, equal ones in the order submitted.
+#: Someone waits for a query's answer (a search, a query picture, a new tag) ...
+QUERY = 0
+#: ... while indexing work (picture calls, the caption backlog) can wait a few hundred ms.
+BULK = 1
+_STOP = 2
 
 
 class SourceGoneError(Exception):
@@ -74,6 +86,125 @@ class _Decoded:
     height: int
 
 
+class ModelThread:
+    """The one thread that runs the model, serving queries before queued indexing work.
+
+    A ``ThreadPoolExecutor(1)`` serves calls in order, so a search arriving during a burst of
+    uploads would wait for every picture call queued before it. Here every call carries a
+    priority (:data:`QUERY` or :data:`BULK`) and a query waits only for the call already
+    running. It is still one thread: model calls never compete for the CPU's cores, and torch
+    is never entered from two threads at once.
+    """
+
+    def __init__(self, name: str = "clip-model") -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, priority: int, function: Callable[..., Result], *args: Any) -> Future[Result]:
+        """Queues ``function(*args)``; raises RuntimeError once closed."""
+        future: Future[Result] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the model thread is closed")
+            self._queue.put((priority, next(self._order), _Job(future, function, args)))
+        return future
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for the thread (not counting the one running)."""
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        """Runs what is queued, then stops the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put((_STOP, next(self._order), None))
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            _, _, job = self._queue.get()
+            if job is None:
+                return
+            if job.future.set_running_or_notify_cancel():  # False: the caller gave up
+                try:
+                    job.future.set_result(job.function(*job.args))
+                except BaseException as exc:
+                    job.future.set_exception(exc)
+
+
+@dataclass(frozen=True)
+class _Job:
+    future: Future[Any]
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+class _TextBatcher:
+    """Encodes the texts of queries that arrive together in one model call.
+
+    A query's texts wait in a list; the first to arrive also queues one job in the model
+    thread's query lane, and that job, when the thread reaches it, encodes every text waiting by
+    then. So a query that finds the model idle is encoded at once (no fixed wait), while queries
+    that arrive while the model is busy (with a picture call or the previous text call) share
+    the next call: one call of 8 short texts costs far less than 8 calls of one. Identical texts
+    are encoded once. When a shared call fails, each query is retried alone, so one bad query
+    fails only its own caller.
+
+    A fixed collection window was measured and left out: 2–5 ms more for every lone query bought
+    at most ~9 % more queries/s under load (docs/BENCHMARKS.md, "Query latency").
+    """
+
+    def __init__(self, model: ModelThread, encode: Callable[[list[str]], np.ndarray]) -> None:
+        self._model = model
+        self._encode = encode
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[list[str], Future[np.ndarray]]] = []
+        self._scheduled = False
+
+    def submit(self, texts: list[str]) -> Future[np.ndarray]:
+        future: Future[np.ndarray] = Future()
+        with self._lock:
+            if not self._scheduled:
+                self._model.submit(QUERY, self._encode_waiting)
+                self._scheduled = True
+            self._waiting.append((texts, future))
+        return future
+
+    def _encode_waiting(self) -> None:
+        """Runs in the model thread: encodes everything waiting, answers each caller."""
+        with self._lock:
+            waiting, self._waiting, self._scheduled = self._waiting, [], False
+        waiting = [(texts, f) for texts, f in waiting if f.set_running_or_notify_cancel()]
+        if len(waiting) > 1:
+            try:
+                rows = self._rows_of([texts for texts, _ in waiting])
+            except Exception as exc:
+                log.warning("a call of %d queries failed (%r); retrying each", len(waiting), exc)
+            else:
+                for (_, future), vectors in zip(waiting, rows, strict=True):
+                    future.set_result(vectors)
+                return
+        for texts, future in waiting:
+            try:
+                future.set_result(self._rows_of([texts])[0])
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def _rows_of(self, requests: list[list[str]]) -> list[np.ndarray]:
+        """One model call for all requests; each gets its own rows."""
+        unique = list(dict.fromkeys(text for texts in requests for text in texts))
+        vectors = self._encode(unique)
+        row = {text: number for number, text in enumerate(unique)}
+        return [vectors[[row[text] for text in texts]] for texts in requests]
+
+
 class EmbeddingPipeline:
     """Fetches, decodes and embeds batches of pictures for the service."""
 
@@ -81,8 +212,11 @@ class EmbeddingPipeline:
         self.embedder = embedder
         self._limits = limits
         self._fetchers: dict[str, Fetcher] = {"file": read_file_source}
-        self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="clip-model")
+        self._model_thread = ModelThread()
         self._decode_threads = ThreadPoolExecutor(2, thread_name_prefix="image-decode")
+        self._texts = _TextBatcher(self._model_thread, embedder.encode_texts)
+        #: Whether concurrent queries' texts share model calls (benchmarks switch it off).
+        self.batch_queries = True
 
     def register_fetcher(self, scheme: str, fetcher: Fetcher) -> None:
         """Lets sources ``scheme:...`` be fetched (the bot registers ``telegram``)."""
@@ -92,13 +226,20 @@ class EmbeddingPipeline:
     def schemes(self) -> list[str]:
         return list(self._fetchers)
 
+    @property
+    def queued_model_calls(self) -> int:
+        """Model calls waiting for the model thread, of any priority."""
+        return self._model_thread.queued
+
     def close(self) -> None:
-        self._model_thread.shutdown(wait=True)
+        self._model_thread.close()
         self._decode_threads.shutdown(wait=True)
 
-    async def run_model(self, function: Callable[..., Result], *args: Any) -> Result:
-        """Runs a model call in the model's own thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._model_thread, function, *args)
+    async def run_model(
+        self, function: Callable[..., Result], *args: Any, priority: int = BULK
+    ) -> Result:
+        """Runs a model call in the model's own thread, :data:`QUERY` calls first."""
+        return await asyncio.wrap_future(self._model_thread.submit(priority, function, *args))
 
     async def fetch(self, source: str) -> Fetched:
         """Gets the bytes of one source; failures are returned, not raised."""
@@ -163,13 +304,18 @@ class EmbeddingPipeline:
         ]
         if not good:
             return [], failures
+        # All calls are queued at once: the model thread never idles between them, and a
+        # query arriving meanwhile still runs right after the call in progress.
         pixels = [d.pixels for *_, d in good]
-        calls = [
-            pixels[start : start + MODEL_CALL_PICTURES]
-            for start in range(0, len(pixels), MODEL_CALL_PICTURES)
-        ]
         vectors = np.concatenate(
-            [await self.run_model(self.embedder.encode_pixels, call) for call in calls]
+            await asyncio.gather(
+                *(
+                    self.run_model(
+                        self.embedder.encode_pixels, pixels[start : start + MODEL_CALL_PICTURES]
+                    )
+                    for start in range(0, len(pixels), MODEL_CALL_PICTURES)
+                )
+            )
         )
         embedded = [
             EmbeddedImage(
@@ -194,7 +340,21 @@ class EmbeddingPipeline:
         """Embeds a picture sent as a query; raises BadImageError for unusable bytes."""
         loop = asyncio.get_running_loop()
         decoded = await loop.run_in_executor(self._decode_threads, self.decode, data)
-        return await self.run_model(self.embedder.encode_pixels, [decoded.pixels])
+        return await self.run_model(self.embedder.encode_pixels, [decoded.pixels], priority=QUERY)
 
-    async def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return await self.run_model(self.embedder.encode_texts, list(texts))
+    async def embed_texts(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
+        """Vectors of ``texts``, one row each, in order.
+
+        By default the texts are someone's query (a search, a tag being added): they take the
+        model's query lane and share a call with other queries waiting (:class:`_TextBatcher`).
+        ``background`` texts (the caption backlog) are indexing work: a call of their own,
+        behind queries.
+        """
+        texts = list(texts)
+        if background:
+            return await self.run_model(self.embedder.encode_texts, texts)
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        if not self.batch_queries:
+            return await self.run_model(self.embedder.encode_texts, texts, priority=QUERY)
+        return await asyncio.wrap_future(self._texts.submit(texts))

@@ -343,7 +343,7 @@ class IndexService:
         )
         if not texts:
             return False
-        vectors = await self._pipeline.embed_texts([text.text for text in texts])
+        vectors = await self._pipeline.embed_texts([text.text for text in texts], background=True)
         await self._commit_texts(texts, vectors)
         return True
 
