@@ -40,7 +40,6 @@ from indexer.metadata import (
     ImageText,
     MetadataStore,
     PendingImage,
-    VectorKind,
 )
 from indexer.pipeline import EmbeddingPipeline, Fetched, Fetcher
 
@@ -150,18 +149,24 @@ class IndexService:
         if embedder is None:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
         metadata = await MetadataStore.open(config.storage.data_dir / DATABASE_FILE)
-
-        async def backend(kind: VectorKind) -> VectorBackend:
-            return await open_backend(config, metadata, kind, embedder.identity, embedder.dim)
-
-        service = cls(
-            config,
-            EmbeddingPipeline(embedder, config.limits),
-            metadata,
-            await backend(PICTURE_VECTORS),
-            await backend(TEXT_VECTORS),
-        )
-        await service._check_collections()
+        backends: list[VectorBackend] = []
+        try:
+            for kind in (PICTURE_VECTORS, TEXT_VECTORS):
+                backends.append(
+                    await open_backend(config, metadata, kind, embedder.identity, embedder.dim)
+                )
+        except BaseException:
+            for opened in backends:
+                await opened.close()
+            await metadata.close()
+            raise
+        pictures, texts = backends
+        service = cls(config, EmbeddingPipeline(embedder, config.limits), metadata, pictures, texts)
+        try:
+            await service._check_collections()
+        except BaseException:
+            await service.close()
+            raise
         if embed is None:
             embed = config.index.embedding == "in_process"
         if embed:

@@ -24,6 +24,7 @@ from indexer.backends import open_backend
 from indexer.cli import index_directory
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
+from indexer.errors import ConfigError
 from indexer.metadata import DATABASE_FILE, PICTURE_VECTORS, MetadataStore
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
@@ -228,3 +229,17 @@ async def test_switching_from_faiss_to_milvus_sends_the_stored_vectors_without_t
         0,
     )
     assert [hit.image.id for hit in on_milvus] == [hit.image.id for hit in on_faiss]
+
+
+async def test_an_unreachable_milvus_is_a_clear_config_error_without_the_token(
+    tmp_path: Path, model_config: ModelConfig, embedder: Embedder
+) -> None:
+    milvus = {"uri": "http://127.0.0.1:1", "token": "root:s3cret-token"}
+    config = make_config(
+        tmp_path / "data", model_config, index={"backend": "milvus", "milvus": milvus}
+    )
+
+    with pytest.raises(ConfigError, match=r"index\.milvus: cannot use Milvus at http://127") as err:
+        await IndexService.open(config, embedder)
+
+    assert "s3cret" not in str(err.value)
