@@ -204,13 +204,12 @@ def fill_database(
     model_id: str,
     caption_share: float,
     rng: np.random.Generator,
-    analyze: bool = False,
 ) -> int:
     """Writes ``size`` indexed pictures of one collection, with vectors, straight into SQLite;
     a share of them get a caption (with a vector too). Returns the number of captions.
 
-    ``analyze`` runs SQLite's ``ANALYZE`` afterwards (the service never does), to show what
-    planner statistics change.
+    The service then opens the file as it would after a restart (which refreshes SQLite's
+    planner statistics, see ``MetadataStore.open``).
     """
     asyncio.run(create_schema(path))
     vectors = clustered_vectors(size, max(10, size // 200), rng)
@@ -243,8 +242,6 @@ def fill_database(
             "INSERT INTO text_vectors (text_id, model_id, vector) VALUES (?, ?, ?)",
             ((n + 1, model_id, v.tobytes()) for n, v in enumerate(caption_vectors)),
         )
-        if analyze:
-            db.execute("ANALYZE")
     return len(captioned)
 
 
@@ -412,7 +409,6 @@ def end_to_end(
     precision: str,
     caption_share: float,
     rounds: int,
-    analyze: bool = False,
 ) -> None:
     """The end-to-end tables: one query at a time (with parts), and queries/second."""
     model = ModelConfig(arch="ViT-B-32", pretrained=None, precision=precision)
@@ -432,7 +428,7 @@ def end_to_end(
             data_dir = Path(folder)
             start = time.perf_counter()
             caption_count = fill_database(
-                data_dir / DATABASE_FILE, size, embedder.identity, caption_share, rng, analyze
+                data_dir / DATABASE_FILE, size, embedder.identity, caption_share, rng
             )
             print(
                 f"  {size:,} pictures, {caption_count:,} captions written in "
@@ -492,9 +488,6 @@ def main() -> None:
     parser.add_argument("--caption-share", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", help="comma-separated sizes instead, e.g. 2000,20000")
-    parser.add_argument(
-        "--analyze", action="store_true", help="run SQLite's ANALYZE after the bulk insert"
-    )
     args = parser.parse_args()
     sizes = [10_000, 100_000] + ([1_000_000] if args.million else [])
     if args.sizes:
@@ -502,9 +495,7 @@ def main() -> None:
     if args.only != "service":
         faiss_search(sizes, args.queries)
     if args.only != "faiss":
-        end_to_end(
-            sizes, args.queries, args.precision, args.caption_share, args.rounds, args.analyze
-        )
+        end_to_end(sizes, args.queries, args.precision, args.caption_share, args.rounds)
 
 
 if __name__ == "__main__":
