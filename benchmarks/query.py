@@ -235,8 +235,12 @@ def fill_database(
             ((i + 1, model_id, vectors[i].tobytes()) for i in range(size)),
         )
         db.executemany(
-            "INSERT INTO texts (id, image_id, kind, text, added_at) VALUES (?, ?, 'caption', ?, ?)",
-            ((n + 1, int(i) + 1, caption_of[int(i)], now) for n, i in enumerate(captioned)),
+            "INSERT INTO texts (id, image_id, kind, text, folded, added_at) "
+            "VALUES (?, ?, 'caption', ?, ?, ?)",
+            (
+                (n + 1, int(i) + 1, caption_of[int(i)], caption_of[int(i)].casefold(), now)
+                for n, i in enumerate(captioned)
+            ),
         )
         db.executemany(
             "INSERT INTO text_vectors (text_id, model_id, vector) VALUES (?, ?, ?)",

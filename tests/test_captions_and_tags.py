@@ -11,7 +11,7 @@ import pytest
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
 from indexer.errors import BadQueryError, IndexerError, PictureNotFoundError
-from indexer.metadata import _MIGRATIONS, ImageFacts
+from indexer.metadata import _MIGRATIONS, SCHEMA_VERSION, ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from indexer.vector_store import VectorStore
@@ -164,7 +164,8 @@ async def test_a_version_1_database_is_migrated_and_its_captions_become_searchab
         hits = await service.search_text(["old"], "Zorblat Plaza", k=1)
         assert hits[0].matched_text == "Zorblat Plaza"
     with sqlite3.connect(database) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchone() == (2,)
+        assert db.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("SELECT folded FROM texts").fetchall() == [("zorblat plaza",)]
 
 
 async def test_a_database_from_a_newer_version_is_refused(
@@ -245,3 +246,25 @@ async def test_a_reposts_caption_finds_the_original(
     assert (await service.images([repost.image_id]))[repost.image_id].status == "repost"
     hits = await service.search_text(["chat"], "Zorblat", k=1)
     assert hits[0].image.id == first.image_id and hits[0].matched_text == "Zorblat"
+
+
+async def test_words_match_in_any_case_and_script_either_way_round(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    words_only = make_config(tmp_path / "data", model_config, search={"text_match_min": 1.01})
+    async with await IndexService.open(words_only, embedder) as service:
+        labels = await index_pictures(service, "chat", held_out_pictures[:20])
+        street, square = sorted(labels)[:2]
+        await service.tag("chat", [street], "Straße am Fluß")
+        await service.tag("chat", [square], "人民广场")
+
+        in_caps = await service.search_text(["chat"], "STRASSE", k=3)
+        around_tag = await service.search_text(["chat"], "Fotos von der STRASSE AM FLUSS", k=3)
+        chinese = await service.search_text(["chat"], "人民广场的照片", k=3)
+
+    assert (in_caps[0].image.id, in_caps[0].matched_text) == (street, "Straße am Fluß")
+    assert (around_tag[0].image.id, around_tag[0].matched_text) == (street, "Straße am Fluß")
+    assert (chinese[0].image.id, chinese[0].matched_text) == (square, "人民广场")
