@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from pymilvus import MilvusClient
 
-from benchmarks.query import K, clustered_vectors
+from benchmarks.query import K, clustered_vectors, recall_at_k
 from indexer.config import MilvusConfig
 from indexer.metadata import DATABASE_FILE, PICTURE_VECTORS, MetadataStore
 from indexer.milvus_indexes import MilvusIndexes
@@ -72,10 +72,6 @@ def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray) -> np.n
     return ids[np.argsort(-scores, axis=1)[:, :K]]
 
 
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
-
-
 async def run(uri: str, count: int, index_type: str, nprobe: int, queries: int) -> None:
     rng = np.random.default_rng(7)
     vectors = clustered_vectors(count + SMALL_SIZE + queries, max(16, count // 500), rng)
@@ -104,9 +100,8 @@ async def run(uri: str, count: int, index_type: str, nprobe: int, queries: int) 
             latencies, found = await timed(backend, chat, probes)
             truth = exact_top(held, np.arange(first, first + len(held)), probes)
             p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
-            print(
-                f"| {chat} | {len(held):,} | {p50:.2f} | {p99:.2f} | {recall(found, truth):.3f} |"
-            )
+            hit_rate = recall_at_k(found, truth)
+            print(f"| {chat} | {len(held):,} | {p50:.2f} | {p99:.2f} | {hit_rate:.3f} |")
         client = MilvusClient(uri)
         for name in client.list_collections():
             if name.startswith(prefix):

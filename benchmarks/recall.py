@@ -39,13 +39,10 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from benchmarks.query import clustered_vectors
+from benchmarks.query import DIM, K, build, clustered_vectors, recall_at_k
 from indexer.config import IndexConfig
-from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex, _scanned_bytes
+from indexer.vector_store import IndexPolicy, VectorIndex, _scanned_bytes
 
-DIM = 512
-K = 10
-TRAIN_POINTS_PER_LIST = 64
 RERANK_CANDIDATES = 4 * K
 SWEEP = (4, 8, 16, 32, 64, 128, 256)
 
@@ -117,17 +114,6 @@ def generator(name: str) -> Callable[[int, np.random.Generator], tuple[np.ndarra
     return clustered
 
 
-def build(vectors: np.ndarray, layout: IndexLayout, rng: np.random.Generator) -> VectorIndex:
-    """Trains on a sample (like ``benchmarks/query.py``) and adds every vector, uncalibrated."""
-    index = faiss.index_factory(DIM, layout.name, faiss.METRIC_INNER_PRODUCT)
-    sample = min(len(vectors), TRAIN_POINTS_PER_LIST * layout.nlist)
-    index.train(vectors[rng.choice(len(vectors), sample, replace=False)])
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    built = VectorIndex(index, layout)
-    built.add(np.arange(len(vectors), dtype=np.int64), vectors)
-    return built
-
-
 def timed(index: VectorIndex, queries: np.ndarray, repeats: int = 1) -> tuple[float, float]:
     """p50 and p99 in ms of single-query top-10 searches, as the bot sends them (medians over
     ``repeats`` passes through the queries)."""
@@ -145,10 +131,6 @@ def timed(index: VectorIndex, queries: np.ndarray, repeats: int = 1) -> tuple[fl
     return float(p50), float(p99)
 
 
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
-
-
 def reranked(
     index: VectorIndex, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray
 ) -> float:
@@ -157,7 +139,7 @@ def reranked(
     scores = np.einsum("qd,qcd->qc", queries, vectors[np.maximum(candidates, 0)])
     scores[candidates < 0] = -np.inf
     best = np.take_along_axis(candidates, np.argsort(-scores, axis=1)[:, :K], axis=1)
-    return recall(best, truth)
+    return recall_at_k(best, truth)
 
 
 def run(
@@ -182,7 +164,7 @@ def run(
     found = index.search(queries, K)[1]
     mates = np.bincount(events[:size], minlength=events.max() + 1)[events[size:]]
     lonely = mates <= 2 if name == "photo" else np.zeros(len(queries), bool)
-    lonely_recall = f"{recall(found[lonely], truth[lonely]):.3f}" if lonely.any() else "-"
+    lonely_recall = f"{recall_at_k(found[lonely], truth[lonely]):.3f}" if lonely.any() else "-"
     rerank = reranked(index, vectors, queries, truth)
     ivf = faiss.extract_index_ivf(index._index)
     sweep = []
@@ -195,14 +177,14 @@ def run(
         sweep.append(
             f"| {name} | {size:,} | {nprobe} | "
             + (f"{latency[0]:.2f} | {latency[1]:.2f}" if latency else "- | -")
-            + f" | {recall(swept, truth):.3f} |"
+            + f" | {recall_at_k(swept, truth):.3f} |"
         )
     ivf.nprobe = calibration.nprobe
     row = (
         f"| {name} | {size:,} | {layout.name} | {calibration.nprobe}"
         f"{'*' if calibration.capped else ''} | {calibration.max_nprobe} "
         f"| {calibration.recall:.3f} | {calibration.scanned_bytes / 2**20:.1f} "
-        f"| {p50:.2f} | {p99:.2f} | {recall(found, truth):.3f} "
+        f"| {p50:.2f} | {p99:.2f} | {recall_at_k(found, truth):.3f} "
         f"| {lonely_recall} | {rerank:.3f} | {len(index.to_bytes()) / size:.0f} "
         f"| {build_s:.1f} | {calibration.seconds:.1f} "
         f"| {np.median(scores[:, 0]):.2f} / {np.median(scores[:, -1]):.2f} |"
@@ -244,7 +226,7 @@ def run_grown(
             f"| {name} | {size:,} | {layout.name}, {when} | {calibration.nprobe}"
             f"{'*' if calibration.capped else ''} | {calibration.max_nprobe} "
             f"| {scanned[calibration.nprobe - 1] / 2**20:.1f} | {p50:.2f} | {p99:.2f} "
-            f"| {recall(index.search(queries, K)[1], truth):.3f} |"
+            f"| {recall_at_k(index.search(queries, K)[1], truth):.3f} |"
         )
     return rows
 
