@@ -310,6 +310,19 @@ class MetadataStore:
         async with self._db.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
+    async def _fetchall_by_ids(
+        self, sql: str, ids: Sequence[int], *leading: Any
+    ) -> list[aiosqlite.Row]:
+        """Rows of ``sql`` for every id, in chunks that fit SQLite's parameter limit.
+
+        ``sql`` names the id list ``(:ids)``; ``leading`` fills the ``?`` before it.
+        """
+        rows: list[aiosqlite.Row] = []
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows += await self._fetchall(sql.replace(":ids", marks), (*leading, *chunk))
+        return rows
+
     async def _fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[aiosqlite.Row]:
@@ -598,15 +611,13 @@ class MetadataStore:
         self, ids: Sequence[int], model_id: str, kind: VectorKind
     ) -> dict[int, np.ndarray]:
         """Vectors of one kind by id; ids without a vector of ``model_id`` are left out."""
-        found: dict[int, np.ndarray] = {}
-        for chunk in _chunks(ids, 500):
-            rows = await self._fetchall(
-                f"SELECT {kind.key}, vector FROM {kind.table} WHERE model_id = ? AND {kind.key} "
-                f"IN ({','.join('?' * len(chunk))})",
-                (model_id, *chunk),
-            )
-            found.update((int(r[0]), _from_blob(r[1])) for r in rows)
-        return found
+        rows = await self._fetchall_by_ids(
+            f"SELECT {kind.key}, vector FROM {kind.table} WHERE model_id = ? AND {kind.key} "
+            "IN (:ids)",
+            ids,
+            model_id,
+        )
+        return {int(r[0]): _from_blob(r[1]) for r in rows}
 
     async def store_vectors(self, items: Sequence[EmbeddedImage], model_id: str) -> None:
         """Stores re-computed vectors of already indexed pictures (used by reindex)."""
@@ -640,15 +651,12 @@ class MetadataStore:
 
     async def images(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
         """The stored facts of the given pictures, by id (missing ids are left out)."""
-        records: dict[int, ImageRecord] = {}
-        for chunk in _chunks(ids, 500):
-            rows = await self._fetchall(
-                f"SELECT {_IMAGE_COLUMNS} FROM images JOIN collections ON collections.id = "
-                f"images.collection_id WHERE images.id IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
-            )
-            records.update((int(r[0]), ImageRecord(*r)) for r in rows)
-        return records
+        rows = await self._fetchall_by_ids(
+            f"SELECT {_IMAGE_COLUMNS} FROM images JOIN collections ON collections.id = "
+            "images.collection_id WHERE images.id IN (:ids)",
+            ids,
+        )
+        return {int(r[0]): ImageRecord(*r) for r in rows}
 
     async def reindex_targets(self, collection_id: int) -> list[tuple[int, str]]:
         """(id, source) of every indexed original picture of the collection."""
@@ -686,17 +694,15 @@ class MetadataStore:
 
     async def live_originals(self, collection_id: int, ids: Sequence[int]) -> list[int]:
         """The searchable originals of the given pictures or reposts, without duplicates."""
-        originals: list[int] = []
-        for chunk in _chunks(ids, 500):
-            rows = await self._fetchall(
-                f"SELECT DISTINCT originals.id FROM images AS posts JOIN images AS originals ON "
-                f"originals.id = coalesce(posts.repost_of, posts.id) WHERE posts.collection_id = ? "
-                f"AND posts.deleted = 0 AND posts.id IN ({','.join('?' * len(chunk))}) AND "
-                f"originals.deleted = 0 AND originals.status IN ('pending', 'indexed')",
-                (collection_id, *chunk),
-            )
-            originals += [int(r[0]) for r in rows if int(r[0]) not in originals]
-        return originals
+        rows = await self._fetchall_by_ids(
+            "SELECT DISTINCT originals.id FROM images AS posts JOIN images AS originals ON "
+            "originals.id = coalesce(posts.repost_of, posts.id) WHERE posts.collection_id = ? "
+            "AND posts.deleted = 0 AND posts.id IN (:ids) AND "
+            "originals.deleted = 0 AND originals.status IN ('pending', 'indexed')",
+            ids,
+            collection_id,
+        )
+        return list(dict.fromkeys(int(r[0]) for r in rows))
 
     async def add_tag(
         self, collection_id: int, image_id: int, text: str, added_by: int | None
@@ -738,15 +744,12 @@ class MetadataStore:
 
     async def texts(self, text_ids: Sequence[int]) -> dict[int, ImageText]:
         """Captions and tags by id (missing ids are left out)."""
-        found: dict[int, ImageText] = {}
-        for chunk in _chunks(text_ids, 500):
-            rows = await self._fetchall(
-                f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
-                f"WHERE texts.id IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
-            )
-            found.update((int(row[0]), _image_text(row)) for row in rows)
-        return found
+        rows = await self._fetchall_by_ids(
+            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
+            "WHERE texts.id IN (:ids)",
+            text_ids,
+        )
+        return {int(row[0]): _image_text(row) for row in rows}
 
     async def texts_containing(
         self, collection_ids: Sequence[int], query: str, limit: int
