@@ -47,14 +47,14 @@ _DELETE_MEMORY_SECONDS = 60.0
 class _Changes:
     """Additions and removals recorded under a collection's lock, sent when it is released."""
 
-    added_ids: list[np.ndarray] = field(default_factory=list)
-    added_vectors: list[np.ndarray] = field(default_factory=list)
+    added: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     removed: list[np.ndarray] = field(default_factory=list)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
-            self.added_ids.append(np.asarray(ids, dtype=np.int64))
-            self.added_vectors.append(np.asarray(vectors, dtype=np.float32))
+            self.added.append(
+                (np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32))
+            )
 
     def remove(self, ids: np.ndarray) -> int:
         self.removed.append(np.asarray(ids, dtype=np.int64))
@@ -129,9 +129,9 @@ class MilvusIndexes:
         removed = np.concatenate(changes.removed) if changes.removed else np.zeros(0, np.int64)
         if len(removed):
             self._delete(collection_id, removed)
-        for ids, vectors in zip(changes.added_ids, changes.added_vectors, strict=True):
+        for ids, vectors in changes.added:
             self._insert(collection_id, ids, vectors)
-        added = sum(len(ids) for ids in changes.added_ids)
+        added = sum(len(ids) for ids, _ in changes.added)
         self._counts[collection_id] = self._counts.get(collection_id, 0) + added - len(removed)
 
     def _delete(self, collection_id: int, ids: np.ndarray) -> None:
