@@ -19,7 +19,7 @@ changes recall by little.
 
 **End to end.** For each size, one collection of that many indexed pictures (a share of them
 with a caption, ``--caption-share``) is written straight into a real SQLite file: the schema
-comes from :class:`MetadataStore`, the rows from one bulk insert, because the real
+comes from :class:`~indexer.store.Store`, the rows from one bulk insert, because the real
 ``add_image`` → embed → ``mark_indexed`` path would take hours at 100k. Vectors are the same
 synthetic clustered ones. A real :class:`IndexService` then opens the folder (building its FAISS
 indexes from SQLite, as after a lost index file) with ViT-B-32 at random weights
@@ -51,9 +51,9 @@ import torch
 from benchmarks.embed import QUERY, photo_jpegs
 from indexer.config import IndexConfig, IndexerConfig, LimitsConfig, ModelConfig
 from indexer.embedder import Embedder
-from indexer.metadata import DATABASE_FILE, MetadataStore
 from indexer.pipeline import BULK, EmbeddingPipeline
 from indexer.service import IndexService
+from indexer.store import DATABASE_FILE, Store
 from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex
 
 DIM = 512
@@ -194,7 +194,7 @@ def captions(count: int, rng: np.random.Generator) -> list[str]:
 
 
 async def create_schema(path: Path) -> None:
-    store = await MetadataStore.open(path)
+    store = await Store.open(path)
     await store.close()
 
 
@@ -209,7 +209,7 @@ def fill_database(
     a share of them get a caption (with a vector too). Returns the number of captions.
 
     The service then opens the file as it would after a restart (which refreshes SQLite's
-    planner statistics, see ``MetadataStore.open``).
+    planner statistics, see ``Database.open``).
     """
     asyncio.run(create_schema(path))
     vectors = clustered_vectors(size, max(10, size // 200), rng)
@@ -319,7 +319,7 @@ async def measure_service(
         await service.wait_idle()
         layout = (await service.stats(COLLECTION)).index_type
         # The parts of search_text, timed alone (private attributes: this is a benchmark).
-        pipeline, metadata = service._pipeline, service._metadata
+        pipeline, store = service._pipeline, service._store
         collection_id = 1
         vectors = dict(zip(queries, embedder._inner.encode_texts(queries), strict=True))
         found = {
@@ -335,10 +335,10 @@ async def measure_service(
             "caption vector search (FAISS)": lambda q: service._texts.search(
                 collection_id, vectors[q][None, :], K
             ),
-            "caption/tag substring match (SQLite scan)": lambda q: metadata.texts_containing(
+            "caption/tag substring match (SQLite scan)": lambda q: store.texts.containing(
                 [collection_id], q, K
             ),
-            "metadata fetch (10 records)": lambda q: metadata.images(found[q]),
+            "metadata fetch (10 records)": lambda q: store.pictures.images(found[q]),
         }
         part_rows = []
         for name, run in parts.items():

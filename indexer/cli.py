@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
 from indexer.errors import IndexerError
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
 
 #: Files that ``index`` treats as pictures; anything else in the folder is left alone.

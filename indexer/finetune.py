@@ -43,7 +43,6 @@ from indexer.evaluation import (
     evaluate_retrieval,
     format_reports,
 )
-from indexer.metadata import DATABASE_FILE
 from indexer.pairs import (
     LoadedPair,
     Pair,
@@ -55,6 +54,7 @@ from indexer.pairs import (
     read_pairs_file,
     split_held_out,
 )
+from indexer.store import DATABASE_FILE
 from indexer.synthetic import ALL_SPECS
 from indexer.tiny_model import TINY_MODEL_NAME, card_path
 from indexer.training import TrainConfig, train_contrastive

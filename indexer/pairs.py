@@ -25,7 +25,7 @@ from indexer.config import LimitsConfig
 from indexer.embedder import file_sha256
 from indexer.errors import BadImageError, BadPairsError, UnknownCollectionError
 from indexer.images import decode_image
-from indexer.metadata import MetadataStore
+from indexer.store import Store
 
 #: The columns (CSV) or keys (JSONL) a pairs file must have; other columns are ignored.
 IMAGE_KEY = "image"
@@ -112,12 +112,12 @@ async def read_collection_pairs(database: Path, collection: str) -> PairSource:
     """
     if not database.exists():
         raise BadPairsError(f"no index database at {database}")
-    store = await MetadataStore.open(database)
+    store = await Store.open(database)
     try:
-        collection_id = await store.collection_id(collection)
+        collection_id = await store.collections.id_of(collection)
         if collection_id is None:
             raise UnknownCollectionError(collection)
-        texts = await store.text_pairs(collection_id)
+        texts = await store.texts.pairs(collection_id)
     finally:
         await store.close()
     pairs = [
