@@ -132,10 +132,9 @@ def faiss_search(sizes: Sequence[int], query_count: int) -> None:
             probes += [
                 p for p in (8, 16, 32, 64, 128, 256) if p != layout.nprobe and p < layout.nlist
             ]
-        ivf = None if layout.is_exact else faiss.extract_index_ivf(index._index)
         for nprobe in probes:
-            if ivf is not None:
-                ivf.nprobe = nprobe
+            if not layout.is_exact:
+                index.set_nprobe(nprobe)
             latencies, found = timed_search(index, queries)
             row = (
                 f"| {size:,} | {layout.name} | {nprobe or '-'} "

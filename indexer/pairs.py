@@ -17,7 +17,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -240,12 +239,6 @@ def _problem_list(source: PairSource, problems: list[str]) -> str:
     if len(problems) > len(shown):
         lines.append(f"  ... and {len(problems) - len(shown)} more")
     return "\n".join(lines)
-
-
-def model_input_side(model: Any) -> int:
-    """The picture size an open_clip model takes: the side to shrink pictures to for it."""
-    size = model.visual.image_size
-    return max(size) if isinstance(size, tuple | list) else int(size)
 
 
 def shrink(image: Image.Image, side: int) -> Image.Image:

@@ -284,6 +284,18 @@ class VectorIndex:
             )
         return self.calibration
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """Probes ``nprobe`` lists per query from now on, whatever calibration chose (IVF
+        only): benchmarks sweep it to show what the calibrated value buys."""
+        if self.layout.is_exact:
+            raise ValueError("only an IVF index has an nprobe to set")
+        faiss.extract_index_ivf(self._index).nprobe = nprobe
+
+    def scanned_bytes(self, queries: np.ndarray) -> np.ndarray:
+        """Mean bytes of codes a query scans at ``nprobe`` = 1 … nlist (entry ``nprobe - 1``);
+        IVF only. Calibration caps ``nprobe`` by it; benchmarks report it."""
+        return _scanned_bytes(faiss.extract_index_ivf(self._index), queries, self.dim)
+
     @classmethod
     def from_bytes(cls, data: bytes) -> VectorIndex:
         """Restores an index written by :meth:`to_bytes`, with the ``nprobe`` saved in it;

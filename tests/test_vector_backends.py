@@ -21,10 +21,10 @@ from milvus_server import ServerUnavailable, milvus_server
 from pymilvus import MilvusClient
 
 from indexer.backends import open_backend
-from indexer.cli import index_directory
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
 from indexer.errors import ConfigError
+from indexer.folder import index_directory
 from indexer.records import PICTURE_VECTORS
 from indexer.service import IndexService
 from indexer.store import Store
