@@ -11,9 +11,7 @@ they name. The bot imports this module, :mod:`indexer.records`, :mod:`indexer.er
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,17 +37,14 @@ from indexer.records import (
     ReindexProgress,
     SearchHit,
 )
+from indexer.reindex import ProgressCallback, Reindexer
 from indexer.search import Searcher, checked_text
 from indexer.store import Store
 from indexer.worker import Worker
 
-#: What a caller may pass to :meth:`IndexService.open`: a model loaded beforehand (tests and
-#: the bot load it once and share it).
+#: ``Embedder`` is part of this door: a caller may load the model once and hand it to
+#: :meth:`IndexService.open` (the bot's worker process, tests).
 __all__ = ["Embedder", "IndexService", "ProgressCallback"]
-
-log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[ReindexProgress], Awaitable[None]]
 
 
 class IndexService:
@@ -70,6 +65,7 @@ class IndexService:
         self._texts = texts
         self._worker = Worker(config.limits, pipeline, store, pictures, texts)
         self._search = Searcher(config.search, pipeline, store, pictures, texts)
+        self._reindexer = Reindexer(pipeline, store, pictures, texts)
         self._reindexing: set[str] = set()
 
     @classmethod
@@ -141,16 +137,7 @@ class IndexService:
         collections = await self._store.collections.all()
         await self._indexes.load_all(list(collections.values()))
         await self._texts.load_all(list(collections.values()))
-        for name, collection_id in collections.items():
-            counts = await self._store.pictures.counts(collection_id, self.model_id)
-            if counts.without_vector:
-                log.warning(
-                    "collection %s: %d pictures were embedded by another model than %s and are "
-                    "not searchable until it is reindexed",
-                    name,
-                    counts.without_vector,
-                    self.model_id,
-                )
+        await self._reindexer.warn_if_needed(collections)
 
     async def _collection_id(self, name: str) -> int:
         collection_id = await self._store.collections.id_of(name)
@@ -346,45 +333,12 @@ class IndexService:
             raise ReindexInProgressError(collection)
         self._reindexing.add(collection)
         try:
-            return await self._reindex(collection_id, progress)
+            return await self._reindexer.run(collection_id, progress)
         finally:
             self._reindexing.discard(collection)
 
-    async def _reindex(
-        self, collection_id: int, progress: ProgressCallback | None
-    ) -> ReindexProgress:
-        targets = await self._store.pictures.reindex_targets(collection_id)
-        started = time.monotonic()
-        done = failed = 0
-        batch_size = self._pipeline.embedder.batch_size
-        for start in range(0, len(targets), batch_size):
-            batch = targets[start : start + batch_size]
-            fetched = await self._pipeline.fetch_many([source for _, source in batch])
-            ready = [
-                (image_id, f.data)
-                for (image_id, _), f in zip(batch, fetched, strict=True)
-                if f.data is not None
-            ]
-            embedded, _ = await self._pipeline.embed(ready)
-            await self._store.vectors.store(
-                PICTURE_VECTORS,
-                [item.id for item in embedded],
-                [item.vector for item in embedded],
-                self.model_id,
-            )
-            done += len(batch)
-            failed += len(batch) - len(embedded)
-            report = ReindexProgress(done, len(targets), failed, time.monotonic() - started)
-            if progress is not None:
-                await progress(report)
-        await self._indexes.rebuild(collection_id)
-        if failed == 0:
-            await self._store.vectors.drop_other_models(collection_id, self.model_id)
-            await self._indexes.delete_other_models(collection_id)
-            await self._texts.delete_other_models(collection_id)
-        return ReindexProgress(done, len(targets), failed, time.monotonic() - started)
-
     def is_reindexing(self, collection: str) -> bool:
+        """Whether a reindex of the collection is running in this process."""
         return collection in self._reindexing
 
     async def stats(self, collection: str) -> CollectionStats:
