@@ -15,11 +15,10 @@ import numpy as np
 
 from indexer.backends import VectorBackend
 from indexer.config import SearchConfig
+from indexer.engine import Engine
 from indexer.errors import BadQueryError
 from indexer.fusion import expand_query, reciprocal_rank_fusion
-from indexer.pipeline import EmbeddingPipeline
 from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, SearchHit
-from indexer.store import Store
 
 
 def checked_text(text: str, what: str, limit: int) -> str:
@@ -35,43 +34,31 @@ def checked_text(text: str, what: str, limit: int) -> str:
 class Searcher:
     """Ranks the pictures of given collections against a text or a picture."""
 
-    def __init__(
-        self,
-        settings: SearchConfig,
-        pipeline: EmbeddingPipeline,
-        store: Store,
-        pictures: VectorBackend,
-        texts: VectorBackend,
-    ) -> None:
+    def __init__(self, settings: SearchConfig, engine: Engine) -> None:
         self._settings = settings
-        self._pipeline = pipeline
-        self._store = store
-        self._pictures = pictures
-        self._texts = texts
-
-    @property
-    def _model_id(self) -> str:
-        return self._pipeline.embedder.identity
+        self._engine = engine
 
     async def by_text(
         self, collection_ids: Sequence[int], query: str, k: int, offset: int
     ) -> list[SearchHit]:
         """Best matches of a (checked) description, best first."""
-        vector = await self._pipeline.embed_texts([query])
+        vector = await self._engine.pipeline.embed_texts([query])
         depth = k + offset
         texts = await self._matching_texts(collection_ids, query, vector, depth)
         matched_ids = list(texts)
-        examples = await self._store.vectors.vectors_by_ids(
-            matched_ids, self._model_id, PICTURE_VECTORS
+        examples = await self._engine.store.vectors.vectors_by_ids(
+            matched_ids, self._engine.model_id, PICTURE_VECTORS
         )
         expanded = expand_query(vector, np.array(list(examples.values()), np.float32))
-        pictures = await self._ranked(self._pictures, collection_ids, expanded, depth + len(texts))
+        pictures = await self._ranked(
+            self._engine.pictures, collection_ids, expanded, depth + len(texts)
+        )
         picture_scores = {image_id: score for score, image_id in pictures}
         order = reciprocal_rank_fusion(
             [matched_ids, [image_id for _, image_id in pictures]],
             self._settings.rank_fusion_k,
         )[offset:depth]
-        records = await self._store.pictures.images(order)
+        records = await self._engine.store.pictures.images(order)
         return [
             SearchHit(texts[i][0], records[i], texts[i][1])
             if i in texts
@@ -84,9 +71,9 @@ class Searcher:
         self, collection_ids: Sequence[int], data: bytes, k: int, offset: int
     ) -> list[SearchHit]:
         """Pictures most similar to a picture, best first, leaving out the same bytes."""
-        vector = await self._pipeline.embed_query_image(data)
-        ranked = await self._ranked(self._pictures, collection_ids, vector, k + offset + 1)
-        records = await self._store.pictures.images([image_id for _, image_id in ranked])
+        vector = await self._engine.pipeline.embed_query_image(data)
+        ranked = await self._ranked(self._engine.pictures, collection_ids, vector, k + offset + 1)
+        records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
         sha256 = hashlib.sha256(data).hexdigest()
         hits = [
             SearchHit(score, records[image_id])
@@ -115,13 +102,13 @@ class Searcher:
         least ``search.text_match_min`` alike. The score is the cosine of the two vectors;
         texts not embedded yet do not match.
         """
-        ranked = await self._ranked(self._texts, collection_ids, vector, depth)
+        ranked = await self._ranked(self._engine.texts, collection_ids, vector, depth)
         semantic = [i for score, i in ranked if score >= self._settings.text_match_min]
-        lexical = await self._store.texts.containing(collection_ids, query, depth)
-        texts = await self._store.texts.by_ids(semantic)
+        lexical = await self._engine.store.texts.containing(collection_ids, query, depth)
+        texts = await self._engine.store.texts.by_ids(semantic)
         texts.update((text.id, text) for text in lexical)
-        vectors = await self._store.vectors.vectors_by_ids(
-            list(texts), self._model_id, TEXT_VECTORS
+        vectors = await self._engine.store.vectors.vectors_by_ids(
+            list(texts), self._engine.model_id, TEXT_VECTORS
         )
         scored = sorted(
             ((float(vectors[i] @ vector[0]), texts[i]) for i in texts if i in vectors),

@@ -18,6 +18,7 @@ import numpy as np
 from indexer.backends import VectorBackend, open_backend
 from indexer.config import IndexerConfig
 from indexer.embedder import Embedder
+from indexer.engine import Engine
 from indexer.errors import (
     PictureNotFoundError,
     ReindexInProgressError,
@@ -63,9 +64,10 @@ class IndexService:
         self._store = store
         self._indexes = pictures
         self._texts = texts
-        self._worker = Worker(config.limits, pipeline, store, pictures, texts)
-        self._search = Searcher(config.search, pipeline, store, pictures, texts)
-        self._reindexer = Reindexer(pipeline, store, pictures, texts)
+        engine = Engine(pipeline, store, pictures, texts)
+        self._worker = Worker(config.limits, engine)
+        self._search = Searcher(config.search, engine)
+        self._reindexer = Reindexer(engine)
         self._reindexing: set[str] = set()
 
     @classmethod

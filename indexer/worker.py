@@ -16,11 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from indexer.backends import VectorBackend
 from indexer.config import LimitsConfig
-from indexer.pipeline import EmbeddingPipeline, Fetched
+from indexer.engine import Engine
+from indexer.pipeline import Fetched
 from indexer.records import TEXT_VECTORS, EmbeddedImage, ImageText, PendingImage
-from indexer.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,27 +32,13 @@ _RETRY_POLL_SECONDS = 2.0
 class Worker:
     """Embeds queued pictures and texts in the background until stopped."""
 
-    def __init__(
-        self,
-        limits: LimitsConfig,
-        pipeline: EmbeddingPipeline,
-        store: Store,
-        pictures: VectorBackend,
-        texts: VectorBackend,
-    ) -> None:
+    def __init__(self, limits: LimitsConfig, engine: Engine) -> None:
         self._limits = limits
-        self._pipeline = pipeline
-        self._store = store
-        self._pictures = pictures
-        self._texts = texts
+        self._engine = engine
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def _model_id(self) -> str:
-        return self._pipeline.embedder.identity
 
     def start(self) -> None:
         """Starts the loop; without it pictures stay queued for another process."""
@@ -76,11 +61,11 @@ class Worker:
         """Waits until every queued picture that can be fetched now has been processed."""
         while True:
             await self._idle.wait()
-            if not await self._store.queue.next_pending(
-                1, self._pipeline.schemes
-            ) and not await self._store.texts.without_vector(self._model_id, 1):
-                await self._pictures.wait_growth()
-                await self._texts.wait_growth()
+            if not await self._engine.store.queue.next_pending(
+                1, self._engine.pipeline.schemes
+            ) and not await self._engine.store.texts.without_vector(self._engine.model_id, 1):
+                await self._engine.pictures.wait_growth()
+                await self._engine.texts.wait_growth()
                 return
             self._idle.clear()
             self._wake.set()
@@ -89,15 +74,15 @@ class Worker:
         """Embeds queued pictures in micro-batches until stopped."""
         while not self._closing:
             self._wake.clear()
-            batch = await self._store.queue.next_pending(
-                self._pipeline.embedder.batch_size, self._pipeline.schemes
+            batch = await self._engine.store.queue.next_pending(
+                self._engine.pipeline.embedder.batch_size, self._engine.pipeline.schemes
             )
             if not batch and await self._embed_texts_backlog_safely():
                 continue
             if not batch:
                 self._idle.set()
-                await self._pictures.save_due(force=True)
-                await self._texts.save_due(force=True)
+                await self._engine.pictures.save_due(force=True)
+                await self._engine.texts.save_due(force=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _RETRY_POLL_SECONDS)
                 if not self._closing:
@@ -108,13 +93,13 @@ class Worker:
             except Exception:
                 log.exception("indexing a batch of %d pictures failed; will retry", len(batch))
                 for item in batch:
-                    await self._store.queue.mark_attempt_failed(
+                    await self._engine.store.queue.mark_attempt_failed(
                         item.id,
                         "internal error while indexing",
                         permanent=False,
                         max_attempts=self._limits.max_attempts,
                     )
-            await self._pictures.save_due()
+            await self._engine.pictures.save_due()
 
     async def _index_batch(self, batch: Sequence[PendingImage]) -> None:
         """Fetch, de-duplicate, embed, commit to SQLite, then add to the vector index."""
@@ -125,17 +110,17 @@ class Worker:
                 await self._fail(item.id, result.error or "unknown error", result.permanent)
                 continue
             key = (item.collection_id, result.sha256)
-            original = first_of_hash.get(key) or await self._store.pictures.find_original(
+            original = first_of_hash.get(key) or await self._engine.store.pictures.find_original(
                 item.collection_id, sha256=result.sha256, other_than=item.id
             )
             if original is not None:
-                await self._store.queue.mark_repost(
+                await self._engine.store.queue.mark_repost(
                     item.id, original, result.sha256, len(result.data)
                 )
                 continue
             first_of_hash[key] = item.id
             to_embed.append((item.id, result.data))
-        embedded, failures = await self._pipeline.embed(to_embed)
+        embedded, failures = await self._engine.pipeline.embed(to_embed)
         for image_id, error in failures.items():
             await self._fail(image_id, error, permanent=True)
         await self._commit(embedded, {item.id: item.collection_id for item in batch})
@@ -157,12 +142,14 @@ class Worker:
         New pictures' captions arrive here, and so do all texts after a model change: they
         need no download, so they are re-embedded without a reindex.
         """
-        texts = await self._store.texts.without_vector(
-            self._model_id, self._pipeline.embedder.batch_size
+        texts = await self._engine.store.texts.without_vector(
+            self._engine.model_id, self._engine.pipeline.embedder.batch_size
         )
         if not texts:
             return False
-        vectors = await self._pipeline.embed_texts([text.text for text in texts], background=True)
+        vectors = await self._engine.pipeline.embed_texts(
+            [text.text for text in texts], background=True
+        )
         await self.commit_texts(texts, vectors)
         return True
 
@@ -173,25 +160,25 @@ class Worker:
             by_collection.setdefault(text.collection_id, []).append(position)
         for collection_id, positions in by_collection.items():
             ids = np.array([texts[p].id for p in positions], np.int64)
-            async with self._texts.editing(collection_id) as index:
-                await self._store.vectors.store(
-                    TEXT_VECTORS, ids.tolist(), vectors[positions], self._model_id
+            async with self._engine.texts.editing(collection_id) as index:
+                await self._engine.store.vectors.store(
+                    TEXT_VECTORS, ids.tolist(), vectors[positions], self._engine.model_id
                 )
                 index.add(ids, vectors[positions])
-            self._texts.grow_if_needed(collection_id)
+            self._engine.texts.grow_if_needed(collection_id)
 
     async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
         """The bytes of each queued picture: handed over with it, or fetched from its source."""
-        stored = [await self._store.queue.pending_data(item.id) for item in batch]
+        stored = [await self._engine.store.queue.pending_data(item.id) for item in batch]
         fetched = iter(
-            await self._pipeline.fetch_many(
+            await self._engine.pipeline.fetch_many(
                 [item.source for item, data in zip(batch, stored, strict=True) if data is None]
             )
         )
         return [Fetched(data=data) if data is not None else next(fetched) for data in stored]
 
     async def _fail(self, image_id: int, error: str, permanent: bool) -> None:
-        gave_up = await self._store.queue.mark_attempt_failed(
+        gave_up = await self._engine.store.queue.mark_attempt_failed(
             image_id, error, permanent=permanent, max_attempts=self._limits.max_attempts
         )
         log.warning("picture %d %s: %s", image_id, "skipped" if gave_up else "will retry", error)
@@ -202,10 +189,10 @@ class Worker:
         for item in embedded:
             by_collection.setdefault(collection_of[item.id], []).append(item)
         for collection_id, items in by_collection.items():
-            async with self._pictures.editing(collection_id) as index:
-                await self._store.queue.mark_indexed(items, self._model_id)
+            async with self._engine.pictures.editing(collection_id) as index:
+                await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
                 index.add(
                     np.array([item.id for item in items], dtype=np.int64),
                     np.stack([item.vector for item in items]),
                 )
-            self._pictures.grow_if_needed(collection_id)
+            self._engine.pictures.grow_if_needed(collection_id)
