@@ -28,6 +28,9 @@ caption/tag match + vector search + metadata fetch. Reported: p50/p99 over ``--q
 distinct queries one at a time, with the parts timed alone, and queries/second with 1, 8 and
 32 searches in flight, query micro-batching off and on, interleaved in the same run
 (``--rounds`` rounds; medians), with the texts per model call that batching reached.
+
+Length (over ~350 lines, on purpose): the FAISS-only and end-to-end tables share their data
+generators and timing helpers, and docs/BENCHMARKS.md cites this one command for both.
 """
 
 from __future__ import annotations
@@ -252,17 +255,17 @@ class CountingEmbedder:
     """The real embedder, counting text-encoding calls and texts (texts per model call)."""
 
     def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
+        self.inner = inner
         self.calls = 0
         self.texts = 0
 
     def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
+        return getattr(self.inner, name)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
         self.texts += len(texts)
-        return self._inner.encode_texts(texts)
+        return self.inner.encode_texts(texts)
 
 
 def ms_percentiles(latencies: Sequence[float]) -> tuple[float, float]:
@@ -317,21 +320,22 @@ async def measure_service(
     try:
         await service.wait_idle()
         layout = (await service.stats(COLLECTION)).index_type
-        # The parts of search_text, timed alone (private attributes: this is a benchmark).
-        pipeline, store = service._pipeline, service._store
+        # The parts of search_text, timed alone.
+        engine = service.engine
+        pipeline, store = engine.pipeline, engine.store
         collection_id = 1
-        vectors = dict(zip(queries, embedder._inner.encode_texts(queries), strict=True))
+        vectors = dict(zip(queries, embedder.inner.encode_texts(queries), strict=True))
         found = {
-            q: (await service._indexes.search(collection_id, vectors[q][None, :], K))[1][0].tolist()
+            q: (await engine.pictures.search(collection_id, vectors[q][None, :], K))[1][0].tolist()
             for q in queries
         }
         parts: dict[str, Callable[[str], Awaitable[object]]] = {
             "end to end (`search_text`, k=10)": lambda q: service.search_text([COLLECTION], q, k=K),
             "text encode (tokenise + text tower)": lambda q: pipeline.embed_texts([q]),
-            "picture vector search (FAISS)": lambda q: service._indexes.search(
+            "picture vector search (FAISS)": lambda q: engine.pictures.search(
                 collection_id, vectors[q][None, :], 2 * K
             ),
-            "caption vector search (FAISS)": lambda q: service._texts.search(
+            "caption vector search (FAISS)": lambda q: engine.texts.search(
                 collection_id, vectors[q][None, :], K
             ),
             "caption/tag substring match (SQLite scan)": lambda q: store.texts.containing(
@@ -424,7 +428,7 @@ def end_to_end(
         f"faiss {faiss.__version__}, {platform.processor() or platform.machine()}",
         flush=True,
     )
-    burst = asyncio.run(query_behind_burst(embedder._inner, photo_jpegs(8) * 8, rounds * 2))
+    burst = asyncio.run(query_behind_burst(embedder.inner, photo_jpegs(8) * 8, rounds * 2))
     latency_rows, throughput_rows = [], []
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:

@@ -11,6 +11,9 @@ The checkpoint is a plain float16 state_dict that open_clip loads with ``pretrai
 pointing ``model.checkpoint`` at it changes the model identity, so ``reindex`` re-embeds the
 collections with it. Training runs on the CPU in float32 whatever the configured device, since
 the training loop keeps its batches there.
+
+Length (over ~350 lines, on purpose): one training run from checking the data to writing the
+model card; each step is a short function, and the card gathers facts from all of them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ the background :class:`~indexer.worker.Worker`, so a burst of uploads neither bl
 nor is lost on a crash. Searches (:mod:`indexer.search`) only ever look inside the collections
 they name. The bot imports this module, :mod:`indexer.records`, :mod:`indexer.errors` and
 :mod:`indexer.config`, nothing else of the engine.
+
+Length (a little over ~350 lines, on purpose): one short method per thing a caller does, so
+the whole door is on one page; the work itself lives in the modules named above.
 """
 
 from __future__ import annotations
@@ -64,10 +67,12 @@ class IndexService:
         self._store = store
         self._indexes = pictures
         self._texts = texts
-        engine = Engine(pipeline, store, pictures, texts)
-        self._worker = Worker(config.limits, engine)
-        self._search = Searcher(config.search, engine)
-        self._reindexer = Reindexer(engine)
+        #: The parts behind this API, for tools that time or inspect one step alone
+        #: (benchmarks); callers that index and search never need them.
+        self.engine = Engine(pipeline, store, pictures, texts)
+        self._worker = Worker(config.limits, self.engine)
+        self._search = Searcher(config.search, self.engine)
+        self._reindexer = Reindexer(self.engine)
         self._reindexing: set[str] = set()
 
     @classmethod
