@@ -63,7 +63,9 @@ def decode_scaled(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadImageError(f"the picture is too large (more than {max_pixels:,} pixels)") from None
     except UnidentifiedImageError:
-        raise BadImageError("the file is not a picture in a format this bot can read") from None
+        raise BadImageError(
+            "the file is not a picture in a format the indexer reads (JPEG, PNG, WebP, GIF...)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadImageError(f"the picture is damaged or incomplete ({exc})") from None
     if width == 0 or height == 0:

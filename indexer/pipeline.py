@@ -27,6 +27,7 @@ import torch
 from indexer.config import LimitsConfig
 from indexer.embedder import Embedder
 from indexer.errors import BadImageError, SourceGoneError
+from indexer.files import read_picture_file
 from indexer.images import decode_scaled
 from indexer.records import EmbeddedImage, Fetcher
 
@@ -49,13 +50,15 @@ BULK = 1
 _STOP = 2
 
 
-async def read_file_source(source: str) -> bytes:
-    """The fetcher of ``file:`` sources: reads a local file off the event loop."""
-    path = Path(source.partition(":")[2])
-    try:
-        return await asyncio.to_thread(path.read_bytes)
-    except FileNotFoundError:
-        raise SourceGoneError(f"file not found: {path}") from None
+def file_fetcher(max_bytes: int) -> Fetcher:
+    """The fetcher of ``file:`` sources: a regular file of at most ``max_bytes``, read off
+    the event loop and checked again at every read (:mod:`indexer.files`)."""
+
+    async def read_file_source(source: str) -> bytes:
+        path = Path(source.partition(":")[2])
+        return await asyncio.to_thread(read_picture_file, path, max_bytes)
+
+    return read_file_source
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,7 @@ class EmbeddingPipeline:
     def __init__(self, embedder: Embedder, limits: LimitsConfig) -> None:
         self.embedder = embedder
         self._limits = limits
-        self._fetchers: dict[str, Fetcher] = {"file": read_file_source}
+        self._fetchers: dict[str, Fetcher] = {"file": file_fetcher(limits.max_image_bytes)}
         self._model_thread = ModelThread()
         self._decode_threads = ThreadPoolExecutor(2, thread_name_prefix="image-decode")
         self._texts = _TextBatcher(self._model_thread, embedder.encode_texts)

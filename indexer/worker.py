@@ -181,7 +181,9 @@ class Worker:
         gave_up = await self._engine.store.queue.mark_attempt_failed(
             image_id, error, permanent=permanent, max_attempts=self._limits.max_attempts
         )
-        log.warning("picture %d %s: %s", image_id, "skipped" if gave_up else "will retry", error)
+        # INFO, not WARNING: one bad picture is an expected outcome kept in its row (the CLI
+        # reports it by path, the bot by reply); the bot logs INFO, the CLI shows it with -v.
+        log.info("picture %d %s: %s", image_id, "skipped" if gave_up else "will retry", error)
 
     async def _commit(self, embedded: list[EmbeddedImage], collection_of: dict[int, int]) -> None:
         """Stores vectors in SQLite and the index together, under each collection's lock."""
