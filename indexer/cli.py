@@ -8,69 +8,283 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
-from indexer.errors import IndexerError
-from indexer.folder import file_source, index_directory
-from indexer.records import ReindexProgress
+from indexer.demo_model import NOTICE as DEMO_NOTICE
+from indexer.demo_model import are_demo_drawings, is_about_shapes, uses_demo_model
+from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
+from indexer.files import NotAPictureFileError, read_picture_file
+from indexer.folder import file_source, index_directory, picture_files
+from indexer.records import PictureFilter, ReindexProgress
 from indexer.service import IndexService
-from indexer.terminal import print_hits, print_stats
+from indexer.terminal import listing_json, print_hits, print_listing, print_stats
+
+log = logging.getLogger(__name__)
+
+
+EXAMPLES = """\
+examples:
+  python -m indexer demo                                   # offline, no download
+  python -m indexer --config demo/config.toml search "a red circle" --collection demo
+  python -m indexer index ~/Pictures --collection photos
+  python -m indexer list --collection photos --status failed
+  python -m indexer search --image ~/Pictures/cat.jpg --collection photos -k 10
+
+The config file is --config (before or after the command), else $CLIP_SEARCH_CONFIG,
+else ./config.toml if present, else the defaults. Exit status: 0 done, 1 some pictures
+failed (index, reindex), 2 a usage or input error (one `error:` line), 3 some pictures
+still pending (index: retried on the next run), 130 interrupted.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; every subcommand is registered in :data:`SUBCOMMANDS`."""
     parser = argparse.ArgumentParser(
-        prog="python -m indexer", description="Index pictures with CLIP and search them by meaning."
+        prog="python -m indexer",
+        description="Index pictures with CLIP and search them by meaning, in any language.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_common_options(parser, after_command=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, after_command=True)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title="commands"
+    )
+    for register in SUBCOMMANDS:
+        register(commands, common)
+    return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """``--config`` and ``-v``, accepted before the command and after it.
+
+    After the command they default to SUPPRESS, so they override what was given before it
+    only when given themselves.
+    """
+    suppress: dict[str, object] = {"default": argparse.SUPPRESS} if after_command else {}
     parser.add_argument(
         "--config",
         type=Path,
-        default=None,
         help="TOML config file (default: $CLIP_SEARCH_CONFIG, else ./config.toml if present)",
+        **suppress,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also log what loads and where a query's milliseconds go",
+        **suppress,
+    )
 
-    index = commands.add_parser("index", help="index every picture under a folder")
-    index.add_argument("directory", type=Path)
-    index.add_argument("--collection", required=True)
 
-    search = commands.add_parser("search", help="search by description or by example picture")
-    search.add_argument("text", nargs="?", help="what the picture shows")
-    search.add_argument("--image", type=Path, help="find pictures similar to this one")
-    search.add_argument("--collection", required=True)
-    search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+def _command(
+    commands: Subcommands,
+    common: argparse.ArgumentParser,
+    name: str,
+    summary: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    """A subcommand with a one-line summary, the common options and examples."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
 
-    reindex = commands.add_parser("reindex", help="re-embed a collection with the current model")
-    reindex.add_argument("--collection", required=True)
 
-    stats = commands.add_parser("stats", help="counts, model and index of collections")
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _add_index(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    index = _command(
+        commands,
+        common,
+        "index",
+        "index every picture file under a folder (again: only new files)",
+        "  python -m indexer index ~/Pictures --collection photos\n\n"
+        "Only regular files named like pictures (.jpg .png .webp ...) are read, each at most\n"
+        "limits.max_image_bytes; FIFOs, devices and dangling links are skipped with a reason.\n"
+        "exit status: 0 all indexed, 1 some failed or skipped (listed by path), 3 none\n"
+        "failed but some still pending (a passing error: retried on the next run).",
+    )
+    index.add_argument("directory", type=Path, help="the folder (searched recursively)")
+    index.add_argument("--collection", required=True, help="collection to add the pictures to")
+    index.add_argument(
+        "--follow-outside",
+        action="store_true",
+        help="also read symbolic links whose target lies outside the folder",
+    )
+    index.set_defaults(serve=_index)
+
+
+def _add_search(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    search = _command(
+        commands,
+        common,
+        "search",
+        "search a collection by description or by example picture",
+        '  python -m indexer search "a red circle" --collection demo\n'
+        '  python -m indexer search "人民广场" --collection photos -k 10\n'
+        "  python -m indexer search --image cat.jpg --collection photos --include-self\n\n"
+        "Results come best first. A text search fuses two rankings: the pictures themselves\n"
+        "and their captions and tags (🏷 lines show the matching text); the number is the\n"
+        "cosine similarity of the query to the picture, or to that text. A picture search\n"
+        "leaves the query picture itself (same bytes) out unless --include-self.",
+    )
+    search.add_argument("text", nargs="?", help="what the picture shows, in any language")
+    search.add_argument("--image", type=Path, help="find pictures similar to this file")
+    search.add_argument("--collection", required=True, help="collection to search")
+    search.add_argument(
+        "-k", type=_positive, default=5, help="number of results, at least 1 (default 5)"
+    )
+    search.add_argument(
+        "--include-self",
+        action="store_true",
+        help="with --image: keep the query picture itself in the results",
+    )
+
+    def check(args: argparse.Namespace) -> None:
+        if args.text is None and args.image is None:
+            search.error("search needs a TEXT or --image PATH")
+        if args.text is not None and args.image is not None:
+            search.error("search takes a TEXT or --image PATH, not both")
+        if args.include_self and args.image is None:
+            search.error("--include-self needs --image PATH")
+
+    search.set_defaults(serve=_search, check=check)
+
+
+def _add_list(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    listing = _command(
+        commands,
+        common,
+        "list",
+        "list a collection's pictures: source, poster, date, caption, tags, status",
+        "  python -m indexer list --collection photos\n"
+        "  python -m indexer list --collection photos --status failed\n"
+        '  python -m indexer list --collection -100123 --poster alice --contains "beach" --json',
+    )
+    listing.add_argument("--collection", required=True, help="collection to list")
+    listing.add_argument(
+        "--status",
+        choices=["pending", "indexed", "repost", "failed"],
+        help="only pictures in this state",
+    )
+    listing.add_argument("--poster", help="only pictures posted by this user id or name")
+    listing.add_argument(
+        "--contains", help="only pictures whose source, caption or a tag contains this text"
+    )
+    listing.add_argument(
+        "--limit", type=_positive, default=50, help="at most this many pictures (default 50)"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead")
+    listing.set_defaults(serve=_list)
+
+
+def _add_reindex(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    reindex = _command(
+        commands,
+        common,
+        "reindex",
+        "re-embed a collection's pictures with the configured model",
+        "  python -m indexer reindex --collection photos\n\n"
+        "exit status: 0 all re-embedded, 1 some could not be fetched or decoded.",
+    )
+    reindex.add_argument("--collection", required=True, help="collection to re-embed")
+    reindex.set_defaults(serve=_reindex)
+
+
+def _add_stats(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    stats = _command(
+        commands,
+        common,
+        "stats",
+        "print counts, model and index of collections",
+        "  python -m indexer stats\n  python -m indexer stats --collection photos",
+    )
     stats.add_argument("--collection", help="one collection (default: all)")
+    stats.set_defaults(serve=_stats)
 
-    forget = commands.add_parser("forget", help="remove pictures from a collection")
-    forget.add_argument("--collection", required=True)
-    what = forget.add_mutually_exclusive_group(required=True)
-    what.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids")
-    what.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
 
-    tag = commands.add_parser("tag", help="give pictures a searchable tag (a name, a place)")
+def _add_targets(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--collection", required=True, help=f"collection of the pictures to {what}")
+    targets = parser.add_mutually_exclusive_group(required=True)
+    targets.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids (see `list`)")
+    targets.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
+
+
+def _add_forget(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    forget = _command(
+        commands,
+        common,
+        "forget",
+        "remove pictures (with their reposts, captions and tags) from a collection",
+        "  python -m indexer forget --collection photos --id 12 13\n"
+        "  python -m indexer forget --collection photos --path ~/Pictures/old.jpg\n\n"
+        "An id or path that is not in the collection is named on an `error:` line (exit 2).",
+    )
+    _add_targets(forget, "forget")
+    forget.set_defaults(serve=_forget)
+
+
+def _add_tag(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    tag = _command(
+        commands,
+        common,
+        "tag",
+        "give pictures a searchable tag (a name, a place)",
+        '  python -m indexer tag "People\'s Square" --collection photos --id 12\n'
+        '  python -m indexer tag "人民广场" --collection photos --path ~/Pictures/a.jpg\n\n'
+        "An id or path with no indexed picture is named on an `error:` line (exit 2).",
+    )
     tag.add_argument("text", help="the tag, e.g. a place name")
-    tag.add_argument("--collection", required=True)
-    which = tag.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids")
-    which.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
+    _add_targets(tag, "tag")
+    tag.set_defaults(serve=_tag)
 
-    demo = commands.add_parser("demo", help="offline demo on synthetic pictures")
+
+def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    demo = _command(
+        commands,
+        common,
+        "demo",
+        "draw synthetic shape pictures, index and search them offline",
+        "  python -m indexer demo\n  python -m indexer demo --dir /tmp/demo\n\n"
+        "It leaves a config file in the folder: pass it to every other command with --config.",
+    )
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="where to put it (./demo)")
+    demo.set_defaults(run=_demo)
 
-    finetune = commands.add_parser(
-        "finetune", help="teach the model a group's own words from (picture, caption) pairs"
+
+def _add_finetune(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    finetune = _command(
+        commands,
+        common,
+        "finetune",
+        "teach the model a group's own words from (picture, caption) pairs",
+        "  python -m indexer finetune --pairs pairs.csv --out models/group.pt\n"
+        "  python -m indexer finetune --collection photos --out models/photos.pt --lock-image",
     )
     data = finetune.add_mutually_exclusive_group(required=True)
     data.add_argument("--pairs", type=Path, help="CSV or JSONL with image (path) and caption")
@@ -97,50 +311,100 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument(
         "--patience", type=int, help="stop after N epochs without held-out improvement"
     )
+    finetune.set_defaults(run=_finetune)
 
-    evaluate = commands.add_parser("eval", help="recall@1/5/10 of the model on pairs")
+
+def _add_eval(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    evaluate = _command(
+        commands,
+        common,
+        "eval",
+        "measure the configured model's recall@1/5/10 on (picture, caption) pairs",
+        "  python -m indexer eval --pairs pairs.csv\n"
+        "  python -m indexer eval --pairs pairs.csv --json",
+    )
     evaluate.add_argument(
         "--pairs", type=Path, required=True, help="CSV or JSONL with image (path) and caption"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser
+    evaluate.set_defaults(run=_evaluate)
+
+
+Subcommands = argparse._SubParsersAction  # argparse has no public name for it
+Register = Callable[[Subcommands, argparse.ArgumentParser], None]
+#: Every subcommand, in the order ``--help`` lists them: add a new one here.
+SUBCOMMANDS: tuple[Register, ...] = (
+    _add_index,
+    _add_search,
+    _add_list,
+    _add_tag,
+    _add_forget,
+    _add_stats,
+    _add_reindex,
+    _add_demo,
+    _add_finetune,
+    _add_eval,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "check"):
+        args.check(args)
+    with quiet_logging(args.verbose):
+        try:
+            if hasattr(args, "run"):
+                return int(args.run(args))
+            config = load_indexer_config(_config_path(args.config))
+            return asyncio.run(_serve(args, config))
+        except IndexerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(
+                "interrupted: queued pictures resume next time; no file is left half-written",
+                file=sys.stderr,
+            )
+            return 130
+
+
+@contextlib.contextmanager
+def quiet_logging(verbose: bool) -> Iterator[None]:
+    """Warnings only (everything with ``-v``), written above any progress bar.
+
+    The level of the ``indexer`` logger is put back afterwards, so calling :func:`main`
+    leaves the process' logging as it found it.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("indexer").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    engine = logging.getLogger("indexer")
+    level = engine.level
+    engine.setLevel(logging.DEBUG if verbose else logging.WARNING)
     try:
-        if args.command == "demo":
-            from indexer.demo import run_demo
-
-            return asyncio.run(run_demo(args.dir))
-        if args.command == "search" and (args.text is None) == (args.image is None):
-            raise IndexerError("search needs either a TEXT or --image PATH, not both")
-        config = load_indexer_config(_config_path(args.config))
-        if args.command == "finetune":
-            return _finetune(args, config)
-        if args.command == "eval":
-            from indexer.evaluation import EvalOptions, evaluate_command
-
-            evaluate_command(config, EvalOptions(pairs=args.pairs, as_json=args.json))
-            return 0
-        return asyncio.run(_run(args, config))
-    except IndexerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted: queued pictures resume next time; no file is left half-written",
-            file=sys.stderr,
-        )
-        return 130
+        with logging_redirect_tqdm():
+            yield
+    finally:
+        engine.setLevel(level)
 
 
-def _finetune(args: argparse.Namespace, config: IndexerConfig) -> int:
+def _demo(args: argparse.Namespace) -> int:
+    from indexer.demo import run_demo
+
+    return asyncio.run(run_demo(args.dir))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from indexer.evaluation import EvalOptions, evaluate_command
+
+    config = load_indexer_config(_config_path(args.config))
+    evaluate_command(config, EvalOptions(pairs=args.pairs, as_json=args.json))
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
     # Imported here: torch's training machinery is slow to load and most commands never need it.
     from indexer.finetune import FinetuneOptions, TrainingData, finetune_from
 
+    config = load_indexer_config(_config_path(args.config))
     options = FinetuneOptions(
         out=args.out,
         epochs=args.epochs,
@@ -163,57 +427,132 @@ def _config_path(given: Path | None) -> Path | None:
     return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
 
 
-async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
+async def _serve(args: argparse.Namespace, config: IndexerConfig) -> int:
+    """Runs a command that needs the model and the collections."""
+    started = time.perf_counter()
     async with await IndexService.open(config) as service:
-        if args.command == "index":
-            return await index_directory(service, args.directory, args.collection)
-        if args.command == "search":
-            if args.image is not None:
-                hits = await service.search_image([args.collection], _read(args.image), k=args.k)
-            else:
-                hits = await service.search_text([args.collection], args.text, k=args.k)
-            print_hits(hits)
-            return 0
-        if args.command == "reindex":
-            return await _reindex(service, args.collection)
-        if args.command == "stats":
-            names = [args.collection] if args.collection else await service.collections()
-            for name in names:
-                print_stats(await service.stats(name))
-            return 0
-        if args.command == "tag":
-            ids = list(args.ids or [])
-            for path in args.paths or []:
-                ids += await service.ids_of_source(args.collection, file_source(path))
-            tags = await service.tag(args.collection, ids, args.text)
-            print(f"tagged {len(tags)} picture(s) with {args.text!r}")
-            return 0
-        if args.command == "forget":
-            removed = 0
-            for image_id in args.ids or []:
-                removed += await service.forget(args.collection, [image_id])
-            for path in args.paths or []:
-                removed += await service.forget_source(args.collection, file_source(path))
-            print(f"forgot {removed} picture(s)")
-            return 0 if removed else 1
-    raise AssertionError(f"unhandled command {args.command}")
+        log.debug("opening the model and indexes took %.0f ms", _ms_since(started))
+        started = time.perf_counter()
+        status = int(await args.serve(service, args))
+        log.debug("%s took %.0f ms", args.command, _ms_since(started))
+        return status
 
 
-def _read(path: Path) -> bytes:
+def _ms_since(started: float) -> float:
+    return 1000 * (time.perf_counter() - started)
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+async def _index(service: IndexService, args: argparse.Namespace) -> int:
+    if uses_demo_model(service.config) and not are_demo_drawings(picture_files(args.directory)):
+        _note(DEMO_NOTICE)
+    return await index_directory(
+        service, args.directory, args.collection, follow_outside=args.follow_outside
+    )
+
+
+async def _search(service: IndexService, args: argparse.Namespace) -> int:
+    demo_model = uses_demo_model(service.config)
+    if args.image is not None:
+        if demo_model and not are_demo_drawings([args.image]):
+            _note(DEMO_NOTICE)
+        data = _read(args.image, service.config.limits.max_image_bytes)
+        hits = await service.search_image(
+            [args.collection], data, k=args.k, include_self=args.include_self
+        )
+        if not args.include_self:
+            _note("note: the query picture itself is left out (--include-self keeps it)")
+    else:
+        if demo_model and not is_about_shapes(args.text):
+            _note(DEMO_NOTICE)
+        hits = await service.search_text([args.collection], args.text, k=args.k)
+    print_hits(hits)
+    return 0
+
+
+async def _list(service: IndexService, args: argparse.Namespace) -> int:
+    wanted = PictureFilter(
+        status=args.status, poster=args.poster, contains=args.contains, limit=args.limit
+    )
+    pictures = await service.list_pictures(args.collection, wanted)
+    if args.json:
+        print(json.dumps([listing_json(p) for p in pictures], ensure_ascii=False, indent=2))
+    else:
+        print_listing(pictures)
+    return 0
+
+
+async def _stats(service: IndexService, args: argparse.Namespace) -> int:
+    names = [args.collection] if args.collection else await service.collections()
+    for name in names:
+        print_stats(await service.stats(name))
+    return 0
+
+
+async def _targets(service: IndexService, args: argparse.Namespace) -> list[tuple[str, list[int]]]:
+    """Each ``--id`` or ``--path`` the user named, with the picture ids it stands for."""
+    if args.ids:
+        return [(f"id {image_id}", [image_id]) for image_id in args.ids]
+    return [
+        (str(path), await service.ids_of_source(args.collection, file_source(path)))
+        for path in args.paths
+    ]
+
+
+async def _tag(service: IndexService, args: argparse.Namespace) -> int:
+    tagged = 0
+    missing: list[str] = []
+    for name, ids in await _targets(service, args):
+        try:
+            tagged += len(await service.tag(args.collection, ids, args.text))
+        except PictureNotFoundError:
+            missing.append(name)
+    print(f"tagged {tagged} picture(s) with {args.text!r}")
+    if missing:
+        raise PictureNotFoundError(
+            f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"
+        )
+    return 0
+
+
+async def _forget(service: IndexService, args: argparse.Namespace) -> int:
+    removed = 0
+    missing: list[str] = []
+    for name, ids in await _targets(service, args):
+        count = await service.forget(args.collection, ids) if ids else 0
+        removed += count
+        if not count:
+            missing.append(name)
+    print(f"forgot {removed} picture(s)")
+    if missing:
+        raise PictureNotFoundError(
+            f"no such picture in collection {args.collection!r}: {', '.join(missing)}"
+        )
+    return 0
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
     try:
-        return path.read_bytes()
+        return read_picture_file(path.resolve(), max_bytes)
+    except SourceGoneError:
+        raise IndexerError(f"cannot read {path}: no such file") from None
+    except NotAPictureFileError as exc:
+        raise IndexerError(f"cannot read {path}: {exc}") from None
     except OSError as exc:
         raise IndexerError(f"cannot read {path}: {exc.strerror}") from None
 
 
-async def _reindex(service: IndexService, collection: str) -> int:
+async def _reindex(service: IndexService, args: argparse.Namespace) -> int:
     bar = tqdm(desc="reindexing", unit="img", disable=None)
 
     async def report(progress: ReindexProgress) -> None:
         bar.total = progress.total
         bar.update(progress.done - bar.n)
 
-    result = await service.reindex(collection, report)
+    result = await service.reindex(args.collection, report)
     bar.close()
     print(
         f"reindexed {result.done - result.failed} of {result.total} pictures "

@@ -63,18 +63,17 @@ def read_picture_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def _checked(info: os.stat_result, path: Path, max_bytes: int) -> int:
+def _checked(info: os.stat_result, max_bytes: int) -> None:
     if stat.S_ISLNK(info.st_mode):
-        raise NotAPictureFileError(f"{path} is a symbolic link, not the picture itself")
+        raise NotAPictureFileError("a symbolic link, not the picture itself")
     if not stat.S_ISREG(info.st_mode):
-        raise NotAPictureFileError(f"{path} is not a regular file ({_kind(info.st_mode)})")
+        raise NotAPictureFileError(f"not a regular file ({_kind(info.st_mode)})")
     if info.st_size > max_bytes:
         raise NotAPictureFileError(_too_large(max_bytes))
-    return info.st_size
 
 
-def _too_large(path: Path, max_bytes: int) -> str:
-    return f"{path} is too large (more than {max_bytes:,} bytes, limits.max_image_bytes)"
+def _too_large(max_bytes: int) -> str:
+    return f"too large (more than {max_bytes:,} bytes, limits.max_image_bytes)"
 
 
 def _kind(mode: int) -> str:

@@ -62,6 +62,26 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class PictureFilter:
+    """Which pictures of a collection a listing shows (``python -m indexer list``)."""
+
+    status: ImageStatus | None = None
+    #: A poster's numeric id or name (any case).
+    poster: str | None = None
+    #: Words the source, caption or a tag contains (any case).
+    contains: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class ListedPicture:
+    """One picture of a listing: its stored facts and its tags."""
+
+    image: ImageRecord
+    tags: list[str]
+
+
+@dataclass(frozen=True)
 class ImageText:
     """A caption or tag of a picture: searchable words beside its pixels."""
 

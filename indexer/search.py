@@ -9,6 +9,9 @@ Searches only ever look inside the collections they are given.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +22,8 @@ from indexer.engine import Engine
 from indexer.errors import BadQueryError
 from indexer.fusion import expand_query, reciprocal_rank_fusion
 from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, SearchHit
+
+log = logging.getLogger(__name__)
 
 
 def checked_text(text: str, what: str, limit: int) -> str:
@@ -41,10 +46,16 @@ class Searcher:
     async def by_text(
         self, collection_ids: Sequence[int], query: str, k: int, offset: int
     ) -> list[SearchHit]:
-        """Best matches of a (checked) description, best first."""
+        """Best matches of a (checked) description, best first.
+
+        With debug logging on (the CLI's ``-v``) it logs where the query's milliseconds went.
+        """
+        started = time.perf_counter()
         vector = await self._engine.pipeline.embed_texts([query])
+        embedded = time.perf_counter()
         depth = k + offset
         texts = await self._matching_texts(collection_ids, query, vector, depth)
+        matched = time.perf_counter()
         matched_ids = list(texts)
         examples = await self._engine.store.vectors.vectors_by_ids(
             matched_ids, self._engine.model_id, PICTURE_VECTORS
@@ -58,7 +69,18 @@ class Searcher:
             [matched_ids, [image_id for _, image_id in pictures]],
             self._settings.rank_fusion_k,
         )[offset:depth]
+        ranked = time.perf_counter()
         records = await self._engine.store.pictures.images(order)
+        log.debug(
+            "text query: %.1f ms embedding the text, %.1f ms captions and tags, "
+            "%.1f ms pictures and fusion, %.1f ms reading the results",
+            *(
+                1000 * (b - a)
+                for a, b in itertools.pairwise(
+                    (started, embedded, matched, ranked, time.perf_counter())
+                )
+            ),
+        )
         return [
             SearchHit(texts[i][0], records[i], texts[i][1])
             if i in texts
@@ -68,9 +90,15 @@ class Searcher:
         ]
 
     async def by_image(
-        self, collection_ids: Sequence[int], data: bytes, k: int, offset: int
+        self,
+        collection_ids: Sequence[int],
+        data: bytes,
+        k: int,
+        offset: int,
+        include_self: bool = False,
     ) -> list[SearchHit]:
-        """Pictures most similar to a picture, best first, leaving out the same bytes."""
+        """Pictures most similar to a picture, best first, leaving out the same bytes unless
+        ``include_self``."""
         vector = await self._engine.pipeline.embed_query_image(data)
         ranked = await self._ranked(self._engine.pictures, collection_ids, vector, k + offset + 1)
         records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
@@ -78,7 +106,7 @@ class Searcher:
         hits = [
             SearchHit(score, records[image_id])
             for score, image_id in ranked
-            if image_id in records and records[image_id].sha256 != sha256
+            if image_id in records and (include_self or records[image_id].sha256 != sha256)
         ]
         return hits[offset : offset + k]
 

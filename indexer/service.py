@@ -38,6 +38,8 @@ from indexer.records import (
     ImageFacts,
     ImageRecord,
     ImageText,
+    ListedPicture,
+    PictureFilter,
     ReindexProgress,
     SearchHit,
 )
@@ -202,13 +204,21 @@ class IndexService:
         return await self._search.by_text(await self._collection_ids(collections), query, k, offset)
 
     async def search_image(
-        self, collections: Sequence[str], data: bytes, *, k: int = 10, offset: int = 0
+        self,
+        collections: Sequence[str],
+        data: bytes,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        include_self: bool = False,
     ) -> list[SearchHit]:
         """The pictures of ``collections`` most similar to a picture, best first.
 
-        The query picture itself (same bytes) is left out of its own results.
+        The query picture itself (same bytes) is left out of its own results unless
+        ``include_self``.
         """
-        return await self._search.by_image(await self._collection_ids(collections), data, k, offset)
+        collection_ids = await self._collection_ids(collections)
+        return await self._search.by_image(collection_ids, data, k, offset, include_self)
 
     async def _collection_ids(self, collections: Sequence[str]) -> list[int]:
         """Ids of the named collections that exist; an error if none of them does."""
@@ -306,6 +316,13 @@ class IndexService:
     async def images(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]:
         """The stored facts of pictures by id, e.g. to report why some failed."""
         return await self._store.pictures.images(image_ids)
+
+    async def list_pictures(self, collection: str, wanted: PictureFilter) -> list[ListedPicture]:
+        """The collection's pictures that pass ``wanted``, oldest first, with their tags."""
+        collection_id = await self._collection_id(collection)
+        records = await self._store.pictures.matching(collection_id, wanted)
+        tags = await self._store.texts.tags_of([record.id for record in records])
+        return [ListedPicture(record, tags.get(record.id, [])) for record in records]
 
     async def images_of_message(self, collection: str, message_id: int) -> list[ImageRecord]:
         """The pictures posted in one message (e.g. to check who posted them)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.records import CollectionCounts, Forgotten, ImageRecord
+from indexer.records import CollectionCounts, Forgotten, ImageRecord, PictureFilter
 from indexer.store.database import LIVE, Database, Statement, chunks
 
 _IMAGE_COLUMNS = (
@@ -28,6 +28,36 @@ class Pictures:
             ids,
         )
         return {int(r[0]): ImageRecord(*r) for r in rows}
+
+    async def matching(self, collection_id: int, wanted: PictureFilter) -> list[ImageRecord]:
+        """The collection's not-forgotten pictures that pass ``wanted``, oldest first."""
+        conditions = ["images.collection_id = :collection", "images.deleted = 0"]
+        if wanted.status is not None:
+            conditions.append("images.status = :status")
+        if wanted.poster is not None:
+            conditions.append(
+                "(CAST(poster_id AS TEXT) = :poster OR lower(poster_name) = lower(:poster))"
+            )
+        if wanted.contains is not None:
+            conditions.append(
+                "(instr(lower(source), lower(:text)) > 0 OR "
+                "instr(lower(coalesce(caption, '')), lower(:text)) > 0 OR EXISTS (SELECT 1 "
+                "FROM texts WHERE image_id = images.id AND instr(folded, :folded) > 0))"
+            )
+        rows = await self._db.fetchall(
+            f"SELECT {_IMAGE_COLUMNS} FROM images JOIN collections ON collections.id = "
+            f"images.collection_id WHERE {' AND '.join(conditions)} ORDER BY images.id "
+            "LIMIT :limit",
+            {
+                "collection": collection_id,
+                "status": wanted.status,
+                "poster": wanted.poster,
+                "text": wanted.contains,
+                "folded": (wanted.contains or "").casefold(),
+                "limit": wanted.limit,
+            },
+        )
+        return [ImageRecord(*row) for row in rows]
 
     async def find_original(
         self,

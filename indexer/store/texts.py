@@ -85,6 +85,18 @@ class Texts:
         )
         return [(str(row[0]), str(row[1])) for row in rows]
 
+    async def tags_of(self, image_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The tags of each given picture, oldest first (pictures without tags left out)."""
+        rows = await self._db.fetchall_by_ids(
+            "SELECT image_id, text FROM texts WHERE kind = 'tag' AND image_id IN (:ids) "
+            "ORDER BY id",
+            image_ids,
+        )
+        tags: dict[int, list[str]] = {}
+        for row in rows:
+            tags.setdefault(int(row[0]), []).append(str(row[1]))
+        return tags
+
     async def count_tags(self, collection_id: int) -> int:
         """Tags given to the collection's searchable pictures."""
         row = await self._db.fetchone(
