@@ -9,6 +9,7 @@ reads the same ``file:`` sources later (in this process or the bot's worker), bo
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -50,8 +51,10 @@ def read_picture_file(path: Path, max_bytes: int) -> bytes:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         raise SourceGoneError(f"file not found: {path}") from None
-    except OSError as exc:  # ELOOP: the path became a symlink after lstat
-        raise NotAPictureFileError(f"cannot be opened as a picture: {exc.strerror}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the path became a symlink after lstat
+            raise NotAPictureFileError("a symbolic link, not the picture itself") from None
+        raise  # e.g. permissions: worth another try once the operator fixed them
     with os.fdopen(descriptor, "rb") as handle:
         after = os.fstat(descriptor)
         if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):

@@ -247,7 +247,8 @@ class EmbeddingPipeline:
         except (SourceGoneError, BadImageError) as exc:
             return Fetched(error=str(exc), permanent=True)
         except Exception as exc:
-            log.warning("fetching %s failed: %r", source, exc)
+            # INFO: the error is kept in the picture's row and retried; callers report it.
+            log.info("fetching %s failed: %r", source, exc)
             return Fetched(error=f"could not fetch the picture: {exc}")
         if len(data) > self._limits.max_image_bytes:
             return Fetched(
