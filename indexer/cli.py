@@ -455,21 +455,20 @@ async def _index(service: IndexService, args: argparse.Namespace) -> int:
 
 
 async def _search(service: IndexService, args: argparse.Namespace) -> int:
-    demo_model = uses_demo_model(service.config)
     if args.image is not None:
-        if demo_model and not are_demo_drawings([args.image]):
-            _note(DEMO_NOTICE)
         data = _read(args.image, service.config.limits.max_image_bytes)
         hits = await service.search_image(
             [args.collection], data, k=args.k, include_self=args.include_self
         )
-        if not args.include_self:
-            _note("note: the query picture itself is left out (--include-self keeps it)")
+        unknown_to_demo = not are_demo_drawings([args.image])
     else:
-        if demo_model and not is_about_shapes(args.text):
-            _note(DEMO_NOTICE)
         hits = await service.search_text([args.collection], args.text, k=args.k)
+        unknown_to_demo = not is_about_shapes(args.text)
     print_hits(hits)
+    if args.image is not None and not args.include_self:
+        _note("note: the query picture itself is left out (--include-self keeps it)")
+    if unknown_to_demo and uses_demo_model(service.config):
+        _note(DEMO_NOTICE)
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -9,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.cli import main
-from indexer.config import ModelConfig
+from indexer.cli import build_parser, main
+from indexer.config import ModelConfig, load_indexer_config
+from indexer.records import ImageFacts
+from indexer.service import Embedder, IndexService
 from indexer.synthetic import ShapeSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,9 +83,9 @@ def test_stats_forget_and_reindex(workspace: Path, capsys: pytest.CaptureFixture
     ("args", "message"),
     [
         (["search", "a red circle", "--collection", "nope"], "unknown collection 'nope'"),
-        (["search", "--collection", "c"], "either a TEXT or --image"),
         (["search", "", "--collection", "c"], "the query is empty"),
         (["index", "/no/such/folder", "--collection", "c"], "not a folder"),
+        (["search", "--image", "/no/such.jpg", "--collection", "c"], "/no/such.jpg: no such"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(
@@ -127,3 +132,182 @@ def test_pretrained_weights_without_network_name_the_offline_setting(tmp_path: P
     assert result.returncode == 2
     assert "could not load model 'RN50'" in result.stderr
     assert "set model.checkpoint" in result.stderr
+
+
+def test_search_by_image_says_the_query_picture_is_left_out_and_include_self_keeps_it(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(workspace, "index", str(workspace / "pictures"), "--collection", "c")
+    example = next((workspace / "pictures" / "nested").glob("green_cross_*.jpg"))
+    capsys.readouterr()
+    assert run(workspace, "search", "--image", str(example), "--collection", "c", "-k", "2") == 0
+    out, err = capsys.readouterr()
+    assert example.name not in out
+    assert "the query picture itself is left out (--include-self keeps it)" in err
+    args = ["search", "--image", str(example), "--collection", "c", "-k", "2", "--include-self"]
+    assert run(workspace, *args) == 0
+    out, err = capsys.readouterr()
+    assert example.name in out.splitlines()[0] and "left out" not in err
+
+
+def test_text_search_prints_rank_order_and_marks_tag_hits_with_their_text(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(workspace, "index", str(workspace / "pictures"), "--collection", "c")
+    tagged = next((workspace / "pictures" / "nested").glob("red_circle_*.jpg"))
+    assert run(workspace, "tag", "Big Sun", "--collection", "c", "--path", str(tagged)) == 0
+    capsys.readouterr()
+    assert run(workspace, "search", "big sun", "--collection", "c", "-k", "4") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(".")[0].strip() for line in lines] == ["1", "2", "3", "4"]
+    assert lines[0].startswith(" 1. 🏷 ") and "'Big Sun'" in lines[0] and tagged.name in lines[0]
+    assert all(" picture 0." in line for line in lines[1:]), lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--collection", "c"], "search needs a TEXT or --image PATH"),
+        (["search", "x", "--image", "a.jpg", "--collection", "c"], "not both"),
+        (["search", "x", "--collection", "c", "-k", "0"], "-k: must be at least 1, not 0"),
+        (["search", "x", "--collection", "c", "-k", "-3"], "-k: must be at least 1, not -3"),
+        (["search", "x", "--collection", "c", "--include-self"], "--include-self needs --image"),
+        (["list", "--collection", "c", "--limit", "0"], "--limit: must be at least 1"),
+    ],
+)
+def test_usage_errors_say_what_is_missing_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m indexer ") and message in err
+
+
+def test_forget_and_tag_name_the_targets_they_could_not_find(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(workspace, "index", str(workspace / "pictures"), "--collection", "c")
+    capsys.readouterr()
+    assert run(workspace, "forget", "--collection", "c", "--id", "99999") == 2
+    out, err = capsys.readouterr()
+    assert "forgot 0 picture(s)" in out
+    assert err == "error: no such picture in collection 'c': id 99999\n"
+    missing = workspace / "pictures" / "never-indexed.jpg"
+    assert run(workspace, "tag", "x", "--collection", "c", "--path", str(missing)) == 2
+    assert f"no indexed picture to tag in collection 'c': {missing}" in capsys.readouterr().err
+    assert run(workspace, "tag", "x", "--collection", "c", "--id", "1", "424242") == 2
+    out, err = capsys.readouterr()
+    assert "tagged 1 picture(s)" in out and err.endswith("collection 'c': id 424242\n")
+
+
+def test_config_is_accepted_after_the_command_too(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(workspace / "config.toml")
+    assert main(["index", str(workspace / "pictures"), "--collection", "c", "--config", config])
+    capsys.readouterr()
+    assert main(["stats", "--config", config]) == 0
+    assert "collection c" in capsys.readouterr().out
+    assert (workspace / "data").is_dir()
+
+
+def test_every_command_has_a_summary_examples_and_help_on_every_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = " ".join(capsys.readouterr().out.split())
+    assert "examples:" in top and "Exit status: 0 done, 1 some pictures" in top
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        summary = next(c.help for c in commands._choices_actions if c.dest == name)
+        assert summary and summary in top, name
+        assert "examples:\n  python -m indexer " + name in command.epilog, name
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_list_shows_source_poster_caption_tags_and_status_and_filters(
+    workspace: Path, capsys: pytest.CaptureFixture[str], embedder: Embedder
+) -> None:
+    run(workspace, "index", str(workspace / "pictures"), "--collection", "c")
+    posted = next((workspace / "pictures" / "nested").glob("blue_star_*.jpg"))
+
+    async def post_from_telegram() -> None:
+        config = load_indexer_config(workspace / "config.toml")
+        async with await IndexService.open(config, embedder) as service:
+            facts = ImageFacts(
+                source="telegram:AgADBAAD",
+                poster_id=42,
+                poster_name="Ann",
+                posted_at=1_700_000_000,
+                message_id=7,
+                caption="at the beach",
+            )
+            await service.add_image("c", facts, data=posted.read_bytes() + b"\0")
+            await service.wait_idle()
+
+    asyncio.run(post_from_telegram())
+    run(workspace, "tag", "Big Sun", "--collection", "c", "--path", str(posted))
+    capsys.readouterr()
+    assert run(workspace, "list", "--collection", "c", "--status", "failed") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "failed (the file is not a picture" in out[0]
+    assert out[0].endswith("broken.jpg") or "broken.jpg" in out[0]
+    assert run(workspace, "list", "--collection", "c", "--poster", "ann") == 0
+    out = capsys.readouterr().out
+    assert "indexed  chat c message 7" in out and "by Ann (42)" in out
+    assert "caption 'at the beach'" in out
+    assert run(workspace, "list", "--collection", "c", "--contains", "big sun", "--json") == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["where"] == str(posted.resolve()) and listed["tags"] == ["Big Sun"]
+    assert listed["status"] == "indexed"
+    assert run(workspace, "list", "--collection", "c", "--limit", "3") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 6
+
+
+def run_subprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "indexer", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_quiet_by_default_verbose_shows_loading_and_query_timing_each_failure_once(
+    workspace: Path,
+) -> None:
+    config = str(workspace / "config.toml")
+    indexed = run_subprocess(
+        "index", str(workspace / "pictures"), "--collection", "c", "--config", config
+    )
+    assert indexed.returncode == 1
+    both = indexed.stdout + indexed.stderr
+    assert both.count("broken.jpg") == 1 and "loading CLIP model" not in both
+    quiet = run_subprocess("--config", config, "search", "a red circle", "--collection", "c")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = run_subprocess("--config", config, "search", "a red circle", "--collection", "c", "-v")
+    assert "loading CLIP model" in loud.stderr
+    assert "ms embedding the text" in loud.stderr and "ms captions and tags" in loud.stderr
+
+
+def test_the_demo_model_says_once_that_it_knows_only_shapes(
+    workspace: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run(workspace, "index", str(workspace / "pictures"), "--collection", "c")
+    assert capsys.readouterr().err.count("knows only coloured shapes") == 1  # notes.txt, broken
+    assert run(workspace, "search", "a cat on a sofa", "--collection", "c") == 0
+    assert capsys.readouterr().err.count("knows only coloured shapes") == 1
+    assert run(workspace, "search", "一个红色的圆形", "--collection", "c") == 0
+    assert "knows only" not in capsys.readouterr().err
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    for picture in list((workspace / "pictures" / "nested").glob("red_circle_*.jpg"))[:2]:
+        (shapes / picture.name).write_bytes(picture.read_bytes())
+    assert run(workspace, "index", str(shapes), "--collection", "d") == 0
+    assert "knows only" not in capsys.readouterr().err
