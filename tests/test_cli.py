@@ -311,3 +311,25 @@ def test_the_demo_model_says_once_that_it_knows_only_shapes(
         (shapes / picture.name).write_bytes(picture.read_bytes())
     assert run(workspace, "index", str(shapes), "--collection", "d") == 0
     assert "knows only" not in capsys.readouterr().err
+
+
+def test_log_lines_go_above_the_progress_bar_not_into_it() -> None:
+    script = (
+        "import logging, sys\n"
+        "from tqdm import tqdm\n"
+        "from indexer.cli import quiet_logging\n"
+        "with quiet_logging(False):\n"
+        "    with tqdm(total=3, file=sys.stderr, disable=False, mininterval=0) as bar:\n"
+        "        bar.update(1)\n"
+        "        logging.getLogger('indexer.worker').warning('the disk is slow')\n"
+        "        logging.getLogger('indexer.worker').info('not shown without -v')\n"
+        "        bar.update(1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120
+    )
+    err = done.stderr.decode()  # bytes: universal newlines would turn the bar's \r into \n
+    assert done.returncode == 0, err
+    before, found, _ = err.partition("WARNING indexer.worker: the disk is slow\n")
+    assert found and before.endswith("\r"), repr(err)  # the bar was cleared first
+    assert "not shown" not in err
