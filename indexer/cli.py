@@ -1,5 +1,12 @@
 """The indexer's command line: index a folder, search it, keep it healthy, or try the demo.
 
+This module parses (every subcommand is registered in :data:`SUBCOMMANDS`) and opens the
+service; the commands themselves are in :mod:`indexer.commands`.
+
+Length (over ~350 lines, on purpose): the summary, examples and help of every command and
+option are written here, one short ``_add_<command>`` function each, so ``--help`` and this
+file read the same.
+
 Every command works on one collection of the configured data folder, the same folder the bot
 uses, so pictures indexed here are searchable in the bot and the other way round.
 """
@@ -9,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -17,18 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from indexer import commands
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
-from indexer.demo_model import NOTICE as DEMO_NOTICE
-from indexer.demo_model import are_demo_drawings, is_about_shapes, uses_demo_model
-from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
-from indexer.files import NotAPictureFileError, read_picture_file
-from indexer.folder import file_source, index_directory, picture_files
-from indexer.records import PictureFilter, ReindexProgress
+from indexer.errors import IndexerError
 from indexer.service import IndexService
-from indexer.terminal import listing_json, print_hits, print_listing, print_stats
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_options(parser, after_command=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_common_options(common, after_command=True)
-    commands = parser.add_subparsers(
+    subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", title="commands"
     )
     for register in SUBCOMMANDS:
-        register(commands, common)
+        register(subparsers, common)
     return parser
 
 
@@ -90,14 +90,14 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after_command: bool)
 
 
 def _command(
-    commands: Subcommands,
+    subparsers: Subcommands,
     common: argparse.ArgumentParser,
     name: str,
     summary: str,
     examples: str,
 ) -> argparse.ArgumentParser:
     """A subcommand with a one-line summary, the common options and examples."""
-    return commands.add_parser(
+    return subparsers.add_parser(
         name,
         help=summary,
         description=summary[0].upper() + summary[1:] + ".",
@@ -117,9 +117,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_index(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_index(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     index = _command(
-        commands,
+        subparsers,
         common,
         "index",
         "index every picture file under a folder (again: only new files)",
@@ -136,12 +136,12 @@ def _add_index(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also read symbolic links whose target lies outside the folder",
     )
-    index.set_defaults(serve=_index)
+    index.set_defaults(serve=commands.index)
 
 
-def _add_search(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     search = _command(
-        commands,
+        subparsers,
         common,
         "search",
         "search a collection by description or by example picture",
@@ -173,12 +173,12 @@ def _add_search(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         if args.include_self and args.image is None:
             search.error("--include-self needs --image PATH")
 
-    search.set_defaults(serve=_search, check=check)
+    search.set_defaults(serve=commands.search, check=check)
 
 
-def _add_list(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     listing = _command(
-        commands,
+        subparsers,
         common,
         "list",
         "list a collection's pictures: source, poster, date, caption, tags, status",
@@ -200,12 +200,12 @@ def _add_list(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         "--limit", type=_positive, default=50, help="at most this many pictures (default 50)"
     )
     listing.add_argument("--json", action="store_true", help="print a JSON list instead")
-    listing.set_defaults(serve=_list)
+    listing.set_defaults(serve=commands.list_pictures)
 
 
-def _add_reindex(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_reindex(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     reindex = _command(
-        commands,
+        subparsers,
         common,
         "reindex",
         "re-embed a collection's pictures with the configured model",
@@ -213,19 +213,19 @@ def _add_reindex(commands: Subcommands, common: argparse.ArgumentParser) -> None
         "exit status: 0 all re-embedded, 1 some could not be fetched or decoded.",
     )
     reindex.add_argument("--collection", required=True, help="collection to re-embed")
-    reindex.set_defaults(serve=_reindex)
+    reindex.set_defaults(serve=commands.reindex)
 
 
-def _add_stats(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_stats(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     stats = _command(
-        commands,
+        subparsers,
         common,
         "stats",
         "print counts, model and index of collections",
         "  python -m indexer stats\n  python -m indexer stats --collection photos",
     )
     stats.add_argument("--collection", help="one collection (default: all)")
-    stats.set_defaults(serve=_stats)
+    stats.set_defaults(serve=commands.stats)
 
 
 def _add_targets(parser: argparse.ArgumentParser, what: str) -> None:
@@ -235,9 +235,9 @@ def _add_targets(parser: argparse.ArgumentParser, what: str) -> None:
     targets.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
 
 
-def _add_forget(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_forget(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     forget = _command(
-        commands,
+        subparsers,
         common,
         "forget",
         "remove pictures (with their reposts, captions and tags) from a collection",
@@ -246,12 +246,12 @@ def _add_forget(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         "An id or path that is not in the collection is named on an `error:` line (exit 2).",
     )
     _add_targets(forget, "forget")
-    forget.set_defaults(serve=_forget)
+    forget.set_defaults(serve=commands.forget)
 
 
-def _add_tag(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_tag(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     tag = _command(
-        commands,
+        subparsers,
         common,
         "tag",
         "give pictures a searchable tag (a name, a place)",
@@ -261,12 +261,12 @@ def _add_tag(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     )
     tag.add_argument("text", help="the tag, e.g. a place name")
     _add_targets(tag, "tag")
-    tag.set_defaults(serve=_tag)
+    tag.set_defaults(serve=commands.tag)
 
 
-def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_demo(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     demo = _command(
-        commands,
+        subparsers,
         common,
         "demo",
         "draw synthetic shape pictures, index and search them offline",
@@ -277,9 +277,9 @@ def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     demo.set_defaults(run=_demo)
 
 
-def _add_finetune(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_finetune(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     finetune = _command(
-        commands,
+        subparsers,
         common,
         "finetune",
         "teach the model a group's own words from (picture, caption) pairs",
@@ -314,9 +314,9 @@ def _add_finetune(commands: Subcommands, common: argparse.ArgumentParser) -> Non
     finetune.set_defaults(run=_finetune)
 
 
-def _add_eval(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_eval(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     evaluate = _command(
-        commands,
+        subparsers,
         common,
         "eval",
         "measure the configured model's recall@1/5/10 on (picture, caption) pairs",
@@ -440,121 +440,3 @@ async def _serve(args: argparse.Namespace, config: IndexerConfig) -> int:
 
 def _ms_since(started: float) -> float:
     return 1000 * (time.perf_counter() - started)
-
-
-def _note(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
-async def _index(service: IndexService, args: argparse.Namespace) -> int:
-    if uses_demo_model(service.config) and not are_demo_drawings(picture_files(args.directory)):
-        _note(DEMO_NOTICE)
-    return await index_directory(
-        service, args.directory, args.collection, follow_outside=args.follow_outside
-    )
-
-
-async def _search(service: IndexService, args: argparse.Namespace) -> int:
-    if args.image is not None:
-        data = _read(args.image, service.config.limits.max_image_bytes)
-        hits = await service.search_image(
-            [args.collection], data, k=args.k, include_self=args.include_self
-        )
-        unknown_to_demo = not are_demo_drawings([args.image])
-    else:
-        hits = await service.search_text([args.collection], args.text, k=args.k)
-        unknown_to_demo = not is_about_shapes(args.text)
-    print_hits(hits)
-    if args.image is not None and not args.include_self:
-        _note("note: the query picture itself is left out (--include-self keeps it)")
-    if unknown_to_demo and uses_demo_model(service.config):
-        _note(DEMO_NOTICE)
-    return 0
-
-
-async def _list(service: IndexService, args: argparse.Namespace) -> int:
-    wanted = PictureFilter(
-        status=args.status, poster=args.poster, contains=args.contains, limit=args.limit
-    )
-    pictures = await service.list_pictures(args.collection, wanted)
-    if args.json:
-        print(json.dumps([listing_json(p) for p in pictures], ensure_ascii=False, indent=2))
-    else:
-        print_listing(pictures)
-    return 0
-
-
-async def _stats(service: IndexService, args: argparse.Namespace) -> int:
-    names = [args.collection] if args.collection else await service.collections()
-    for name in names:
-        print_stats(await service.stats(name))
-    return 0
-
-
-async def _targets(service: IndexService, args: argparse.Namespace) -> list[tuple[str, list[int]]]:
-    """Each ``--id`` or ``--path`` the user named, with the picture ids it stands for."""
-    if args.ids:
-        return [(f"id {image_id}", [image_id]) for image_id in args.ids]
-    return [
-        (str(path), await service.ids_of_source(args.collection, file_source(path)))
-        for path in args.paths
-    ]
-
-
-async def _tag(service: IndexService, args: argparse.Namespace) -> int:
-    tagged = 0
-    missing: list[str] = []
-    for name, ids in await _targets(service, args):
-        try:
-            tagged += len(await service.tag(args.collection, ids, args.text))
-        except PictureNotFoundError:
-            missing.append(name)
-    print(f"tagged {tagged} picture(s) with {args.text!r}")
-    if missing:
-        raise PictureNotFoundError(
-            f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"
-        )
-    return 0
-
-
-async def _forget(service: IndexService, args: argparse.Namespace) -> int:
-    removed = 0
-    missing: list[str] = []
-    for name, ids in await _targets(service, args):
-        count = await service.forget(args.collection, ids) if ids else 0
-        removed += count
-        if not count:
-            missing.append(name)
-    print(f"forgot {removed} picture(s)")
-    if missing:
-        raise PictureNotFoundError(
-            f"no such picture in collection {args.collection!r}: {', '.join(missing)}"
-        )
-    return 0
-
-
-def _read(path: Path, max_bytes: int) -> bytes:
-    try:
-        return read_picture_file(path.resolve(), max_bytes)
-    except SourceGoneError:
-        raise IndexerError(f"cannot read {path}: no such file") from None
-    except NotAPictureFileError as exc:
-        raise IndexerError(f"cannot read {path}: {exc}") from None
-    except OSError as exc:
-        raise IndexerError(f"cannot read {path}: {exc.strerror}") from None
-
-
-async def _reindex(service: IndexService, args: argparse.Namespace) -> int:
-    bar = tqdm(desc="reindexing", unit="img", disable=None)
-
-    async def report(progress: ReindexProgress) -> None:
-        bar.total = progress.total
-        bar.update(progress.done - bar.n)
-
-    result = await service.reindex(args.collection, report)
-    bar.close()
-    print(
-        f"reindexed {result.done - result.failed} of {result.total} pictures "
-        f"with {service.model_id}; {result.failed} could not be fetched or decoded"
-    )
-    return 1 if result.failed else 0
