@@ -14,13 +14,16 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
-from indexer.errors import IndexerError
-from indexer.metadata import ImageFacts
-from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
+from indexer.errors import IndexerError, UnknownCollectionError
+from indexer.model_command import add_model_commands
+
+if TYPE_CHECKING:  # the service imports torch: seconds that --help and input errors never wait
+    from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
 
 #: Files that ``index`` treats as pictures; anything else in the folder is left alone.
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -105,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--pairs", type=Path, required=True, help="CSV or JSONL with image (path) and caption"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    add_model_commands(commands)
     return parser
 
 
@@ -128,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from indexer.evaluation import eval_command
 
             return eval_command(args, config)
+        if args.command == "model":
+            from indexer.model_command import model_command
+
+            return model_command(args, config)
         return asyncio.run(_run(args, config))
     except IndexerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -146,7 +155,29 @@ def _config_path(given: Path | None) -> Path | None:
     return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
 
 
+async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:
+    """Refuses, before the model is loaded (seconds), what is wrong without it."""
+    from indexer.metadata import DATABASE_FILE, MetadataStore
+    from indexer.model_folder import read_folder
+
+    if args.command == "index" and not args.directory.is_dir():
+        raise IndexerError(f"not a folder: {args.directory}")
+    if config.model.path is not None:
+        read_folder(config.model.path, verify_hashes=False)
+    if args.command == "index" or getattr(args, "collection", None) is None:
+        return
+    metadata = await MetadataStore.open(config.storage.data_dir / DATABASE_FILE)
+    try:
+        if await metadata.collection_id(args.collection) is None:
+            raise UnknownCollectionError(args.collection)
+    finally:
+        await metadata.close()
+
+
 async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
+    await _check_input(args, config)
+    from indexer.service import IndexService
+
     async with await IndexService.open(config) as service:
         if args.command == "index":
             return await index_directory(service, args.directory, args.collection)
@@ -196,6 +227,8 @@ def _read(path: Path) -> bytes:
 
 async def index_directory(service: IndexService, directory: Path, collection: str) -> int:
     """Indexes every picture file under ``directory``; returns 1 if any failed."""
+    from indexer.metadata import ImageFacts
+
     if not directory.is_dir():
         raise IndexerError(f"not a folder: {directory}")
     files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
@@ -283,3 +316,4 @@ def _print_stats(stats: CollectionStats) -> None:
         f"  index {stats.index_type}, {stats.index_vectors} vectors, "
         f"{stats.index_bytes:,} bytes on disk; last indexed {last}"
     )
+    print(f"  thresholds {stats.thresholds.describe()}")

@@ -21,9 +21,10 @@ from typing import Any, Literal
 import aiosqlite
 import numpy as np
 
+from indexer import calibration_store
 from indexer.errors import IndexerError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The database's file name inside ``storage.data_dir``.
 DATABASE_FILE = "index.sqlite3"
 
@@ -108,6 +109,8 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE texts ADD COLUMN folded TEXT NOT NULL DEFAULT '';
     UPDATE texts SET folded = casefold(text);
     """,
+    # 4: each model's calibrated similarity thresholds.
+    calibration_store.SCHEMA,
 ]
 
 ImageStatus = Literal["pending", "indexed", "repost", "failed"]
@@ -282,6 +285,11 @@ class MetadataStore:
         """
         await self._db.execute("ANALYZE")
         await self._db.commit()
+
+    @property
+    def calibrations(self) -> calibration_store.CalibrationTable:
+        """The models' calibrated thresholds (indexer/calibration_store.py)."""
+        return calibration_store.CalibrationTable(self._db, self._write_lock)
 
     async def close(self) -> None:
         """Closes the connection (refreshing the planner's statistics if they went stale);

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from indexer.backends import VectorBackend, open_backend
+from indexer.calibration import Thresholds, method_id
 from indexer.config import IndexerConfig
 from indexer.embedder import Embedder
 from indexer.errors import (
@@ -110,6 +111,7 @@ class CollectionStats:
     index_vectors: int
     index_bytes: int
     last_indexed_at: float | None
+    thresholds: Thresholds
 
 
 ProgressCallback = Callable[[ReindexProgress], Awaitable[None]]
@@ -117,6 +119,9 @@ ProgressCallback = Callable[[ReindexProgress], Awaitable[None]]
 
 class IndexService:
     """Adds, searches, forgets and re-embeds pictures of named collections."""
+
+    #: The similarity thresholds in force for this model (set by :meth:`open`).
+    thresholds: Thresholds
 
     def __init__(
         self,
@@ -164,6 +169,7 @@ class IndexService:
         service = cls(config, EmbeddingPipeline(embedder, config.limits), metadata, pictures, texts)
         try:
             await service._check_collections()
+            service.thresholds = await service._calibrated_thresholds()
         except BaseException:
             await service.close()
             raise
@@ -194,6 +200,16 @@ class IndexService:
         await self._texts.save_due(force=True)
         await self._metadata.close()
         self._pipeline.close()
+
+    async def _calibrated_thresholds(self) -> Thresholds:
+        """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
+        table = self._metadata.calibrations
+        calibration = await table.get(self.model_id, method_id())
+        if calibration is None:
+            embedder = self._pipeline.embedder
+            calibration = await asyncio.to_thread(lambda: embedder.calibration)
+            await table.put(self.model_id, calibration)
+        return Thresholds.choose(self.config.search.text_match_min, calibration)
 
     @property
     def model_id(self) -> str:
@@ -483,11 +499,11 @@ class IndexService:
         """Pictures whose caption or tag matches the query: id → (score, text), best first.
 
         A text matches when one contains the other (any case), or when their vectors are at
-        least ``search.text_match_min`` alike. The score is the cosine of the two vectors;
-        texts not embedded yet do not match.
+        least ``thresholds.text_match_min`` alike (configured, else calibrated for the model).
+        The score is the cosine of the two vectors; texts not embedded yet do not match.
         """
         ranked = await self._ranked(self._texts, collection_ids, vector, depth)
-        semantic = [i for score, i in ranked if score >= self.config.search.text_match_min]
+        semantic = [i for score, i in ranked if score >= self.thresholds.text_match_min]
         lexical = await self._metadata.texts_containing(collection_ids, query, depth)
         texts = await self._metadata.texts(semantic)
         texts.update((text.id, text) for text in lexical)
@@ -677,4 +693,5 @@ class IndexService:
             index_vectors=vectors,
             index_bytes=size,
             last_indexed_at=counts.last_indexed_at,
+            thresholds=self.thresholds,
         )
