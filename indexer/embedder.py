@@ -73,6 +73,7 @@ def load_open_clip(config: ModelConfig) -> LoadedModel:
         log.warning("model %s has no pretrained weights: results will be random", config.arch)
     if _needs_hub(config):
         require_hub_for(f"{config.arch}/{config.pretrained or 'random-init'}")
+    log.info("loading CLIP model %s on %s (%s)", config.arch, config.device, config.precision)
     try:
         with _open_clip_errors_unlogged():
             model, _, preprocess = open_clip.create_model_and_transforms(
@@ -107,6 +108,7 @@ def load_folder(folder: ModelFolder, device: str = "cpu") -> LoadedModel:
     open_clip nor transformers has a hub name left to look up.
     """
     source = f"local-dir:{folder.path}"
+    log.info("loading CLIP model %s from the folder %s on %s", folder.arch, folder.path, device)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             source, device=device, text_cfg=folder_text_cfg(folder)
@@ -171,7 +173,7 @@ def can_trim_text(model: Any) -> bool:
     True for open_clip's own text tower (:class:`open_clip.CLIP`): it is causally masked and
     pools at the end-of-text token (the argmax of the token ids), so no output it pools depends
     on the padding after that token. Hugging Face text towers (``CustomTextCLIP``, e.g.
-    xlm-roberta) attend in both directions and are left alone.
+    xlm-roberta) attend in both directions: :func:`hf_pad_token_id` covers them.
     """
     return (
         isinstance(model, open_clip.CLIP)
@@ -202,8 +204,43 @@ def encode_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
+def hf_pad_token_id(model: Any) -> int | None:
+    """The padding token of a Hugging Face text tower, if ``model`` has one.
+
+    open_clip's ``HFTextEncoder`` masks attention to the padding tokens and its poolers (mean,
+    CLS) weigh only unmasked positions; XLM-R's position ids count only non-padding tokens.
+    So padding columns that are padding in every row of a batch change no vector, and
+    :func:`encode_hf_text_trimmed` may drop them.
+    """
+    text = getattr(model, "text", None)
+    if not isinstance(text, open_clip.hf_model.HFTextEncoder):
+        return None
+    pad = getattr(text.config, "pad_token_id", None)
+    return None if pad is None else int(pad)
+
+
+def encode_hf_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """``model.encode_text`` on the batch cut after its last column holding a real token.
+
+    The tokenizer pads every query to the context length (77); a query has about 10 tokens,
+    and a transformer's cost grows with the length, so this saves most of the text tower's work.
+    """
+    real = (tokens != hf_pad_token_id(model)).any(dim=0).nonzero()
+    length = int(real.max()) + 1 if len(real) else 1
+    return model.encode_text(tokens[:, :length])
+
+
 def _encode_text_full(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     return model.encode_text(tokens)
+
+
+def text_encoder_for(model: Any) -> Callable[[Any, torch.Tensor], torch.Tensor]:
+    """The fastest way to encode ``model``'s tokens that gives its untrimmed vectors."""
+    if can_trim_text(model):
+        return encode_text_trimmed
+    if hf_pad_token_id(model) is not None:
+        return encode_hf_text_trimmed
+    return _encode_text_full
 
 
 class Embedder:
@@ -215,9 +252,7 @@ class Embedder:
         self._tokenizer = loaded.tokenizer
         self._device = torch.device(config.device)
         self._dtype = _DTYPES[config.precision]
-        self._encode_tokens = (
-            encode_text_trimmed if can_trim_text(self._model) else _encode_text_full
-        )
+        self._encode_tokens = text_encoder_for(self._model)
         self.identity = identity
         self.batch_size = config.batch_size
         self.dim = int(self.encode_texts(["a"]).shape[1])
@@ -233,7 +268,6 @@ class Embedder:
     @classmethod
     def load(cls, config: ModelConfig) -> Embedder:
         """Loads the configured model; slow (seconds to minutes), so call it off the event loop."""
-        log.info("loading CLIP model %s on %s (%s)", config.arch, config.device, config.precision)
         loaded = load_open_clip(config)
         return cls(loaded, model_identity(config), config)
 
