@@ -106,9 +106,10 @@ class _BuiltInTokenizer:
 
 def check_folder(path: Path, config: ModelConfig) -> None:
     """Verifies, loads and tries the folder at ``path``, printing what it finds."""
+    folder = read_folder(path)  # before importing torch: a damaged folder is refused at once
+    from indexer.calibration import calibration_pictures
     from indexer.embedder import Embedder, load_open_clip
 
-    folder = read_folder(path)
     size = sum(entry.size for entry in folder.files)
     print(f"folder     {folder.path}")
     print(f"files      {len(folder.files)} present, {size / 1e6:.1f} MB, sha256 as in the manifest")
@@ -116,8 +117,6 @@ def check_folder(path: Path, config: ModelConfig) -> None:
     print(f"identity   {folder.identity}")
     here = config.model_copy(update={"path": folder.path})
     embedder = Embedder(load_open_clip(here), folder.identity, here)
-    from indexer.calibration import calibration_pictures
-
     texts = embedder.encode_texts(list(CHECK_TEXTS))
     picture = embedder.encode_images(calibration_pictures()[:1])
     print(f"dimension  {embedder.dim}")

@@ -113,10 +113,11 @@ def test_model_folder_is_indexed_searched_and_checked_without_touching_the_netwo
     index = run_cli("index", str(pictures), "--collection", "c", env=env, cwd=tmp_path)
     assert index.returncode == 0, index.stderr
     assert "12 indexed" in index.stdout
-    for query in ("一个红色的圆形", "a blue square"):
-        search = run_cli("search", query, "--collection", "c", "-k", "3", env=env, cwd=tmp_path)
-        assert search.returncode == 0, search.stderr
-        assert search.stdout.count(".jpg") == 3
+    search = run_cli(
+        "search", "一个红色的圆形", "--collection", "c", "-k", "3", env=env, cwd=tmp_path
+    )
+    assert search.returncode == 0, search.stderr
+    assert search.stdout.count(".jpg") == 3
     stats = run_cli("stats", env=env, cwd=tmp_path)
     assert f"model {tiny_xlmr_folder.identity}" in stats.stdout
     assert "thresholds text match ≥" in stats.stdout and "(calibrated)" in stats.stdout
@@ -275,6 +276,7 @@ def test_full_size_default_architecture_builds_offline_with_the_published_shapes
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_full_size_padding_trim_and_bf16_keep_the_vectors(full_size: LoadedModel) -> None:
     model = full_size.model
     tokens = full_size.tokenizer(TEXTS)
