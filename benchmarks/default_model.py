@@ -48,6 +48,14 @@ def build_default(work: Path) -> LoadedModel:
     return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
 
 
+def default_embedder(precision: str, work: Path) -> Embedder:
+    """An :class:`Embedder` for the default architecture (random weights) at ``precision``."""
+    loaded = build_default(work)
+    if precision == "bf16":
+        loaded.model.to(torch.bfloat16)
+    return Embedder(loaded, f"{ARCH}/random", ModelConfig(precision=precision, batch_size=32))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
