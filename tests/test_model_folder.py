@@ -32,9 +32,10 @@ from indexer.embedder import (
     hf_pad_token_id,
     text_encoder_for,
 )
-from indexer.errors import ModelLoadError
+from indexer.errors import IndexerError, ModelLoadError
 from indexer.metadata import DATABASE_FILE, ImageFacts, MetadataStore
-from indexer.model_folder import ModelFolder, read_folder
+from indexer.model_command import export_model
+from indexer.model_folder import WEIGHTS_FILE, ModelFolder, read_folder
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, make_dataset
 from tests.conftest import jpeg_bytes
@@ -312,3 +313,21 @@ def test_calibration_spec_covers_both_languages() -> None:
 def test_read_folder_without_manifest_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="model export"):
         read_folder(tmp_path)
+
+
+def test_model_export_writes_a_folder_that_gives_the_same_vectors(
+    model_config: ModelConfig, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = export_model(model_config, tmp_path / "exported")
+    assert {f.name for f in folder.files} == {"open_clip_config.json", WEIGHTS_FILE}
+    exported = Embedder.load(ModelConfig(path=folder.path))
+    assert exported.identity == folder.identity != embedder.identity
+    np.testing.assert_allclose(
+        exported.encode_texts(TEXTS), embedder.encode_texts(TEXTS), atol=1e-5
+    )
+    pictures = calibration_pictures()[:3]
+    np.testing.assert_allclose(
+        exported.encode_images(pictures), embedder.encode_images(pictures), atol=1e-5
+    )
+    with pytest.raises(IndexerError, match="not an empty folder"):
+        export_model(model_config, folder.path)
