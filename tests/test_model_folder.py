@@ -33,10 +33,11 @@ from indexer.embedder import (
     text_encoder_for,
 )
 from indexer.errors import IndexerError, ModelLoadError
-from indexer.metadata import DATABASE_FILE, ImageFacts, MetadataStore
 from indexer.model_command import export_model
 from indexer.model_folder import WEIGHTS_FILE, ModelFolder, read_folder
+from indexer.records import ImageFacts
 from indexer.service import IndexService
+from indexer.store import Store
 from indexer.synthetic import ALL_SPECS, make_dataset
 from tests.conftest import jpeg_bytes
 from tests.tiny_xlmr import build_text_source, create_random, register_arch
@@ -185,7 +186,7 @@ async def test_service_on_a_model_folder_finds_chinese_and_english_and_stores_it
 
 
 async def _stored_calibration(data_dir: Path, model_id: str) -> Calibration | None:
-    store = await MetadataStore.open(data_dir / DATABASE_FILE)
+    store = await Store.open_in(data_dir)
     try:
         return await store.calibrations.get(model_id, method_id())
     finally:
