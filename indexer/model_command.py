@@ -39,7 +39,10 @@ def model_command(args: argparse.Namespace, config: IndexerConfig) -> int:
     if args.model_action == "export":
         folder = export_model(config.model, args.out)
         print(f"wrote {folder.path}: {len(folder.files)} files, identity {folder.identity}")
-        print(f'copy it to the machine without network and set model.path = "{folder.path.name}"')
+        print(
+            f"copy the folder to the machine without network and set model.path there, e.g. "
+            f'model.path = "{args.out}" (relative to the config file)'
+        )
         return 0
     path = args.folder or config.model.path
     if path is None:
