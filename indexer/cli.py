@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
 from indexer.errors import IndexerError
+from indexer.invocation import command_name
 from indexer.metadata import ImageFacts
 from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
 
@@ -28,7 +29,8 @@ PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m indexer", description="Index pictures with CLIP and search them by meaning."
+        prog=command_name("indexer"),
+        description="Index pictures with CLIP and search them by meaning.",
     )
     parser.add_argument(
         "--config",
