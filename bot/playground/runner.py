@@ -91,15 +91,17 @@ async def run_playground(options: PlaygroundOptions) -> None:
     """Serves the playground until Ctrl-C or SIGTERM."""
     async with FakeTelegram() as fake:
         cast = build_cast(fake)
-        config = playground_config(options, fake)
-        pictures = post_demo_pictures(fake, cast)
-        service = await IndexService.open(config.indexer)
-        application = build_application(config, service)
-        async with serving(application, config.telegram), _web_site(fake, cast, options) as url:
-            print(f"indexing {pictures} demo pictures in {cast.groups[0].title!r}…", flush=True)
-            await _until_indexed(service, cast, pictures)
-            print(f"ready: open {url} (Ctrl-C stops)", flush=True)
-            await until_stopped()
+        # The page first: a port in use fails before the model is loaded.
+        async with _web_site(fake, cast, options) as url:
+            config = playground_config(options, fake)
+            pictures = post_demo_pictures(fake, cast)
+            service = await IndexService.open(config.indexer)
+            application = build_application(config, service)
+            async with serving(application, config.telegram):
+                print(f"indexing {pictures} demo pictures in {cast.groups[0].title!r}…", flush=True)
+                await _until_indexed(service, cast, pictures)
+                print(f"ready: open {url} (Ctrl-C stops)", flush=True)
+                await until_stopped()
 
 
 @asynccontextmanager
