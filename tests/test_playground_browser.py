@@ -182,9 +182,10 @@ class Page:
         box.send_keys(text)
 
     def say(self, text: str) -> None:
-        """Sends ``text`` and waits for the bot's next message in this chat."""
+        """Sends ``text`` (empty: what the composer holds) and waits for the bot's answer."""
         before = self.bot_rows()
-        self.type(text)
+        if text:
+            self.type(text)
         self.browser.find_element(By.ID, "text").send_keys(Keys.ENTER)
         self.wait(lambda: self.bot_rows() > before, f"the bot's answer to {text!r}")
 
@@ -248,6 +249,16 @@ def test_playground_in_a_browser(playground: str, browser: Any, tmp_path: Path) 
     page.wait(lambda: any(t.startswith("#6 ") for t in page.texts(".from-bot .text")), "#6")
     page.shot("03-more")
 
+    # A reply to a demo picture with /similar answers with pictures.
+    browser.execute_script(
+        "document.querySelector('.message[data-message-id=\"1\"] .reply-btn').click()"
+    )
+    page.wait(lambda: page.texts("#reply-bar .bar-label"), "the reply bar")
+    page.click("#reply-chips button", "/similar")
+    similar = page.results_after("")
+    assert similar[0].startswith("#1 ")
+    assert page.texts(".message.own .quote")[-1].startswith("Ada")
+
     # Inline mode lists results above the composer.
     page.type("@clip_search_bot a red circle")
     page.wait(lambda: page.texts(".inline-result"), "inline results")
@@ -283,6 +294,13 @@ def test_playground_in_a_browser(playground: str, browser: Any, tmp_path: Path) 
     assert texts
     assert not any(shapes_link in text for text in texts)
     page.shot("06-outsider-private")
+
+    # /groups offers a button per group; pressing one edits that message in place.
+    page.say("/groups")
+    page.click(".keyboard button", "Weekend trip")
+    page.wait(lambda: not page.texts(".keyboard button"), "the buttons to go")
+    assert "edited" in page.texts(".from-bot .meta")[-1]
+    assert "Weekend trip" in page.texts(".from-bot .text")[-1]
 
     page.viewport(400, 800)
     page.act_as("Ada")

@@ -268,7 +268,7 @@ function renderHead() {
   $("chat-sub").textContent = chat.type === "private"
     ? `private chat of ${state.me.first_name} with @${state.world.bot.username}`
     : `${members.length} members and @${state.world.bot.username} · type /search …, or @${state.world.bot.username} … for inline results`;
-  $("text").placeholder = chat.type === "private" ? "Search, e.g. a red circle" : "Message or /search a red circle";
+  $("text").placeholder = chat.type === "private" ? "Search, e.g. a red circle" : "Message or /command";
 }
 
 function renderPeople() {
