@@ -223,7 +223,7 @@ worker:  with index.embedding = "worker" (and a Milvus backend), the bot only qu
          and "%(prog)s --worker" embeds them, on this or another machine.
 
 examples:
-  %(prog)s playground                  the bot in a browser: http://127.0.0.1:8080
+  %(prog)s playground        # the bot in a browser at http://127.0.0.1:8080
   TELEGRAM_BOT_TOKEN=123:abc %(prog)s --config config.toml
   %(prog)s --worker --config config.toml"""
 

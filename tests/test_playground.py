@@ -66,6 +66,19 @@ async def test_a_person_acts_only_in_chats_they_are_in(
     ]
 
 
+async def test_pages_of_other_sites_cannot_act(page: tuple[TestClient, Cast]) -> None:
+    client, cast = page
+    ada, shapes = cast.people[0].user, cast.groups[0]
+    message = {"user": ada.id, "chat": shapes.id, "text": "hi"}
+
+    forged = await client.post("/api/send", json=message, headers={"Origin": "http://evil.test"})
+    rebound = await client.post("/api/send", json=message, headers={"Host": "evil.test:80"})
+
+    assert (forged.status, rebound.status) == (403, 403)
+    own = f"http://{client.server.host}:{client.server.port}"
+    assert (await client.post("/api/send", json=message, headers={"Origin": own})).status == 200
+
+
 async def test_twelve_pictures_become_an_album_of_ten_and_one_of_two(
     page: tuple[TestClient, Cast], fake: FakeTelegram
 ) -> None:

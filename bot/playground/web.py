@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.playground.cast import ALBUM_SIZE, Cast
 from bot.playground.fake_telegram import Chat, FakeTelegram, User, World
@@ -43,7 +45,9 @@ class PlaygroundWeb:
         self._fake = fake
         self._cast = cast
         self._feed = MessageFeed(fake)
-        self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES * ALBUM_SIZE)
+        self.app = web.Application(
+            client_max_size=MAX_UPLOAD_BYTES * ALBUM_SIZE, middlewares=[_this_page_only]
+        )
         self.app.router.add_get("/", self._page)
         self.app.router.add_get("/static/{name}", self._page)
         self.app.router.add_get("/file/{file_id}", self._file)
@@ -224,6 +228,23 @@ class PlaygroundWeb:
         """Wakes the page's long polls: the user's own message is news too."""
         self._fake.changed.notify()
         return web.json_response(answer)
+
+
+#: The host names the page is served under; others reach it only through DNS rebinding.
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost"})
+
+
+@web.middleware
+async def _this_page_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuses requests from other sites' pages (an ``Origin`` of another host) and requests
+    addressed to another host name, so a web page elsewhere cannot act as the cast."""
+    host = request.host
+    origin = request.headers.get("Origin")
+    if urlsplit(f"//{host}").hostname not in _LOOPBACK_NAMES or (
+        origin is not None and urlsplit(origin).netloc != host
+    ):
+        raise _refused("only the playground's own page may use it", web.HTTPForbidden)
+    return await handler(request)
 
 
 def _refused(reason: str, status: type[web.HTTPError] = web.HTTPBadRequest) -> web.HTTPError:
