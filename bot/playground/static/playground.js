@@ -271,6 +271,17 @@ function renderHead() {
   $("text").placeholder = chat.type === "private" ? "Search, e.g. a red circle" : "Message or /command";
 }
 
+// One click fills the composer with something worth trying in this chat.
+function renderSuggestions() {
+  const chat = chatById(state.chatId);
+  const mention = "@" + state.world.bot.username;
+  const tries = chat.type === "private"
+    ? ["a red circle", "一个蓝色的正方形", "/groups", "/help"]
+    : ["/search a red circle", "/search 一个红色的圆形", "/search shapes", `${mention} a green star`, "/stats"];
+  $("suggestions").replaceChildren(el("span", {}, "Try"), ...tries.map((text) =>
+    el("button", { type: "button", onclick: () => fill(text) }, text)));
+}
+
 function renderPeople() {
   const nav = $("people");
   nav.replaceChildren(el("span", { class: "sr" }, "You are"));
@@ -284,6 +295,7 @@ function render() {
   renderPeople();
   renderChats();
   renderHead();
+  renderSuggestions();
   renderChat();
 }
 
