@@ -3,7 +3,8 @@
 ``python -m bot [--config PATH]`` reads the config (``--config``, else ``$CLIP_SEARCH_CONFIG``,
 else ./config.toml), opens the indexer, and serves updates by long polling, or with PTB's own
 webhook server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM. With ``--worker`` it
-embeds queued pictures instead (see :mod:`bot.worker`).
+embeds queued pictures instead (see :mod:`bot.worker`); ``python -m bot playground`` runs it
+against an embedded Telegram with a web page (see :mod:`bot.playground`).
 """
 
 from __future__ import annotations
@@ -307,4 +308,7 @@ def _playground(args: argparse.Namespace) -> int:
     except (IndexerError, PlaygroundError) as exc:
         print(f"clip-search-bot: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        # Ctrl-C before the playground was ready: nothing to save, nothing to explain.
+        return 130
     return 0

@@ -19,22 +19,22 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import jpeg_bytes
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 from indexer.synthetic import ALL_SPECS, draw_shape
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCREENSHOTS = Path(__file__).parent / "output" / "playground"
 #: Starting the playground loads the model and indexes the demo pictures: seconds, more on a
@@ -59,19 +59,21 @@ def _browser_binaries() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m bot playground --port 0`` in a temp folder; yields the page's address."""
+    """``python -m bot playground --port 0`` in a temp folder; yields the page's address.
+
+    Its output goes to a file (a pipe nobody reads would fill up and stall it).
+    """
     folder = tmp_path_factory.mktemp("playground")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "playground", "--port", "0", "--dir", str(folder)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
+    log = folder / "output.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "playground", "--port", "0", "--dir", str(folder)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
-        url = _wait_for_address(process, output)
-        yield url
+        yield _wait_for_address(process, log)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -79,34 +81,18 @@ def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    assert process.returncode == 0, "".join(output[-30:])
+    assert process.returncode == 0, log.read_text()[-3000:]
 
 
-def _wait_for_address(process: subprocess.Popen[str], output: list[str]) -> str:
-    """Reads the playground's output until it prints "ready: open http://…"."""
-    assert process.stdout is not None
-    timer = _Deadline(process, START_SECONDS)
-    for line in process.stdout:
-        output.append(line)
-        found = re.search(r"ready: open (http://127\.0\.0\.1:\d+)", line)
+def _wait_for_address(process: subprocess.Popen[str], log: Path) -> str:
+    """Waits until the playground prints "ready: open http://…", and returns the address."""
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"ready: open (http://127\.0\.0\.1:\d+)", log.read_text())
         if found:
-            timer.cancel()
             return found.group(1)
-    timer.cancel()
-    pytest.fail("the playground stopped before it was ready:\n" + "".join(output[-30:]))
-
-
-class _Deadline:
-    """Kills the process if it is not ready in time, which ends the read loop."""
-
-    def __init__(self, process: subprocess.Popen[str], seconds: float) -> None:
-        import threading
-
-        self._timer = threading.Timer(seconds, process.kill)
-        self._timer.start()
-
-    def cancel(self) -> None:
-        self._timer.cancel()
+        time.sleep(0.1)
+    pytest.fail(f"the playground was not ready in {START_SECONDS}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +204,7 @@ class Page:
         self.browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
-def test_playground_in_a_browser(playground: str, browser: Any, tmp_path: Path) -> None:
+def test_playground_in_a_browser(browser: Any, playground: str, tmp_path: Path) -> None:
     page = Page(browser)
     browser.get(playground)
     page.viewport(1280, 800)
