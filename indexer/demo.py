@@ -32,7 +32,7 @@ def write_demo_config(directory: Path, checkpoint: Path) -> Path:
     """A config file that runs every command offline against the tiny model."""
     path = directory / "config.toml"
     path.write_text(
-        "# Written by `python -m indexer demo`: the offline tiny model and the demo's data.\n"
+        "# Written by `clip-search demo` (or the playground): offline, on the tiny model.\n"
         "[model]\n"
         f'arch = "{TINY_MODEL_NAME}"\n'
         f'checkpoint = "{checkpoint.name}"\n'

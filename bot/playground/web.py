@@ -9,6 +9,7 @@ by long polling ``/api/messages``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib.resources import files
 from typing import Any
@@ -28,7 +29,7 @@ from bot.playground.feed import MessageFeed
 POLL_SECONDS = 25.0
 #: How long the page waits for the bot to answer a button press or an inline query.
 ANSWER_SECONDS = 15.0
-#: Uploads above this size are refused before they reach the fake (Telegram allows 10 MB photos).
+#: A file above this size is refused before it reaches the fake (Telegram allows 10 MB photos).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 _STATIC = files("bot.playground") / "static"
 _PAGES = {
@@ -128,8 +129,11 @@ class PlaygroundWeb:
             raise _refused("choose at least one picture")
         pictures, others = [], []
         for upload in uploads:
-            data = upload.file.read()
-            (pictures if image_size(data) else others).append((upload, data))
+            data = upload.file.read(MAX_UPLOAD_BYTES + 1)
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise _refused(f"{upload.filename} is larger than {MAX_UPLOAD_BYTES >> 20} MB")
+            readable = await asyncio.to_thread(image_size, data)
+            (pictures if readable else others).append((upload, data))
         ids: list[int] = []
         for start in range(0, len(pictures), ALBUM_SIZE):
             batch = [data for _, data in pictures[start : start + ALBUM_SIZE]]
