@@ -1,27 +1,20 @@
 """Building and running the bot: one Application from the config and an open IndexService.
 
-``python -m bot [--config PATH]`` reads the config (``--config``, else ``$CLIP_SEARCH_CONFIG``,
-else ./config.toml), opens the indexer, and serves updates by long polling, or with PTB's own
-webhook server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM. With ``--worker`` it
-embeds queued pictures instead (see :mod:`bot.worker`); ``python -m bot playground`` runs it
-against an embedded Telegram with a web page (see :mod:`bot.playground`).
+``serve`` opens the indexer and serves updates by long polling, or with PTB's own webhook
+server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM; ``work`` embeds queued
+pictures instead (see :mod:`bot.worker`). The command line that starts them is :mod:`bot.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
-from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -31,7 +24,7 @@ from telegram.ext import (
 )
 
 from bot.chats import ChatFacts, group_of
-from bot.config import BotConfig, TelegramConfig, load_config
+from bot.config import BotConfig, TelegramConfig
 from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, install_deps
 from bot.fetcher import SCHEME, telegram_fetcher
 from bot.handlers import ALLOWED_UPDATES, register_handlers
@@ -41,9 +34,6 @@ from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
 from bot.throttle import QueryLimiter
 from bot.worker import working
-from indexer.config import config_path
-from indexer.errors import ConfigError, IndexerError
-from indexer.invocation import command_name
 from indexer.service import IndexService
 
 log = logging.getLogger(__name__)
@@ -173,14 +163,16 @@ async def _receive_updates(application: BotApplication, config: TelegramConfig) 
         )
 
 
-async def _serve(config: BotConfig) -> None:
+async def serve(config: BotConfig) -> None:
+    """Runs the bot until Ctrl-C or SIGTERM."""
     service = await IndexService.open(config.indexer)
     application = build_application(config, service)
     async with serving(application, config.telegram):
         await until_stopped()
 
 
-async def _work(config: BotConfig) -> None:
+async def work(config: BotConfig) -> None:
+    """Runs the embedding worker (``--worker``) until Ctrl-C or SIGTERM."""
     async with working(config):
         await until_stopped()
 
@@ -206,109 +198,3 @@ def configure_logging() -> None:
     for name in ("bot", "indexer", "telegram"):
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-_DESCRIPTION = """\
-Run the clip-search Telegram bot: it indexes every picture posted in the groups it is in and
-answers searches (/search, private chats, inline mode) with each group's best matches.
-
-Without a Telegram account, try it in your browser first: the "playground" command runs the
-real bot against an embedded Telegram on this machine, with the offline demo model."""
-
-_EPILOG = """\
-token:   from $TELEGRAM_BOT_TOKEN, else telegram.token in the config (ask @BotFather for one);
-         it is never printed.
-config:  --config FILE, else $CLIP_SEARCH_CONFIG, else ./config.toml; start from
-         config.example.toml (cp config.example.toml config.toml).
-worker:  with index.embedding = "worker" (and a Milvus backend), the bot only queues pictures
-         and "%(prog)s --worker" embeds them, on this or another machine.
-
-examples:
-  %(prog)s playground        # the bot in a browser at http://127.0.0.1:8080
-  TELEGRAM_BOT_TOKEN=123:abc %(prog)s --config config.toml
-  %(prog)s --worker --config config.toml"""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=command_name("bot"),
-        description=_DESCRIPTION,
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="the config file (default: $CLIP_SEARCH_CONFIG, else ./config.toml)",
-    )
-    parser.add_argument(
-        "--worker",
-        action="store_true",
-        help='embed the pictures queued by a bot whose config says index.embedding = "worker"',
-    )
-    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
-    playground = commands.add_parser(
-        "playground",
-        help="try the real bot in a browser, with no Telegram account and no download",
-        description=(
-            "Runs, on 127.0.0.1 only, an embedded Telegram, the real bot on it and a web page "
-            "where you act as an admin, a member and an outsider of two groups. The first group "
-            "starts with demo pictures, so '/search a red circle' answers at once. Each start "
-            "begins afresh."
-        ),
-    )
-    playground.add_argument(
-        "--port", type=int, default=8080, help="the page's port (default: %(default)s)"
-    )
-    playground.add_argument(
-        "--dir",
-        type=Path,
-        default=Path("playground"),
-        help="the playground's folder: model copy, config and data (default: ./%(default)s)",
-    )
-    playground.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="use this config's model and settings (default: the offline demo model)",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    configure_logging()
-    if args.command == "playground":
-        return _playground(args)
-    try:
-        config = load_config(config_path(args.config, os.environ))
-        asyncio.run(_work(config) if args.worker else _serve(config))
-    except (IndexerError, InvalidToken) as exc:
-        print(f"clip-search-bot: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
-    except NetworkError as exc:
-        print(
-            f"clip-search-bot: cannot reach the Telegram Bot API at "
-            f"{config.telegram.base_url}: {exc.message}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def _playground(args: argparse.Namespace) -> int:
-    # Imported here: the playground builds its bot with this module's functions.
-    from bot.playground.runner import PlaygroundError, PlaygroundOptions, run_playground
-
-    options = PlaygroundOptions(args.port, args.dir, args.config)
-    try:
-        asyncio.run(run_playground(options))
-    except (IndexerError, PlaygroundError) as exc:
-        print(f"clip-search-bot: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
-    except KeyboardInterrupt:
-        # Ctrl-C before the playground was ready: nothing to save, nothing to explain.
-        return 130
-    return 0

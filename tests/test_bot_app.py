@@ -15,8 +15,9 @@ import aiohttp
 import pytest
 from bot_world import BotWorld, Picture, WorldFactory, bot_config
 
-from bot.app import configure_logging, main
+from bot.app import configure_logging
 from bot.chats import collection_of
+from bot.cli import main
 from bot.config import load_config
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig, config_path

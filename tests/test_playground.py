@@ -17,7 +17,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import jpeg_bytes
 
-from bot.app import main
+from bot.cli import main
 from bot.playground.cast import Cast, build_cast
 from bot.playground.fake_telegram import FakeTelegram
 from bot.playground.feed import MessageFeed
