@@ -95,6 +95,7 @@ function linkified(text, isBot) {
 }
 
 function link(url, label) {
+  if (!/^(https?|tg):\/\//i.test(url)) return el("span", {}, label);  // no javascript: links
   return el("a", { href: url, target: "_blank", rel: "noopener", onclick: (event) => openLink(event, url) }, label);
 }
 
