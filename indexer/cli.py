@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
 from indexer.errors import IndexerError, UnknownCollectionError
+from indexer.invocation import command_name
 from indexer.model_command import add_model_commands
 from indexer.records import ReindexProgress
 from indexer.terminal import print_hits, print_stats
@@ -29,7 +30,8 @@ if TYPE_CHECKING:  # the service imports torch: seconds that --help and input er
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m indexer", description="Index pictures with CLIP and search them by meaning."
+        prog=command_name("indexer"),
+        description="Index pictures with CLIP and search them by meaning.",
     )
     parser.add_argument(
         "--config",
