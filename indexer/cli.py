@@ -25,13 +25,12 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from indexer import commands
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
-from indexer.errors import IndexerError
-from indexer.service import IndexService
+from indexer.errors import IndexerError, UnknownCollectionError
+from indexer.invocation import command_name
+from indexer.model_command import add_model_commands
 
 log = logging.getLogger(__name__)
-
 
 EXAMPLES = """\
 examples:
@@ -51,9 +50,9 @@ still pending (index: retried on the next run), 130 interrupted.
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; every subcommand is registered in :data:`SUBCOMMANDS`."""
     parser = argparse.ArgumentParser(
-        prog="python -m indexer",
+        prog=command_name("indexer"),
         description="Index pictures with CLIP and search them by meaning, in any language.",
-        epilog=EXAMPLES,
+        epilog=_with_command_name(EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common_options(parser, after_command=False)
@@ -101,10 +100,15 @@ def _command(
         name,
         help=summary,
         description=summary[0].upper() + summary[1:] + ".",
-        epilog="examples:\n" + examples,
+        epilog=_with_command_name("examples:\n" + examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+
+
+def _with_command_name(text: str) -> str:
+    """Examples as the user can paste them: ``python -m indexer`` as this program was started."""
+    return text.replace("python -m indexer", command_name("indexer"))
 
 
 def _positive(text: str) -> int:
@@ -136,7 +140,7 @@ def _add_index(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         action="store_true",
         help="also read symbolic links whose target lies outside the folder",
     )
-    index.set_defaults(serve=commands.index)
+    index.set_defaults(serve="index")
 
 
 def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -173,7 +177,7 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         if args.include_self and args.image is None:
             search.error("--include-self needs --image PATH")
 
-    search.set_defaults(serve=commands.search, check=check)
+    search.set_defaults(serve="search", check=check)
 
 
 def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -200,7 +204,7 @@ def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
         "--limit", type=_positive, default=50, help="at most this many pictures (default 50)"
     )
     listing.add_argument("--json", action="store_true", help="print a JSON list instead")
-    listing.set_defaults(serve=commands.list_pictures)
+    listing.set_defaults(serve="list_pictures")
 
 
 def _add_reindex(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -213,7 +217,7 @@ def _add_reindex(subparsers: Subcommands, common: argparse.ArgumentParser) -> No
         "exit status: 0 all re-embedded, 1 some could not be fetched or decoded.",
     )
     reindex.add_argument("--collection", required=True, help="collection to re-embed")
-    reindex.set_defaults(serve=commands.reindex)
+    reindex.set_defaults(serve="reindex")
 
 
 def _add_stats(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -225,7 +229,7 @@ def _add_stats(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         "  python -m indexer stats\n  python -m indexer stats --collection photos",
     )
     stats.add_argument("--collection", help="one collection (default: all)")
-    stats.set_defaults(serve=commands.stats)
+    stats.set_defaults(serve="stats")
 
 
 def _add_targets(parser: argparse.ArgumentParser, what: str) -> None:
@@ -246,7 +250,7 @@ def _add_forget(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         "An id or path that is not in the collection is named on an `error:` line (exit 2).",
     )
     _add_targets(forget, "forget")
-    forget.set_defaults(serve=commands.forget)
+    forget.set_defaults(serve="forget")
 
 
 def _add_tag(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -261,7 +265,7 @@ def _add_tag(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     )
     tag.add_argument("text", help="the tag, e.g. a place name")
     _add_targets(tag, "tag")
-    tag.set_defaults(serve=commands.tag)
+    tag.set_defaults(serve="tag")
 
 
 def _add_demo(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -330,6 +334,19 @@ def _add_eval(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     evaluate.set_defaults(run=_evaluate)
 
 
+def _add_model(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
+    add_model_commands(subparsers)
+    model = subparsers.choices["model"]
+    model.description = "Export the configured model as a folder, or check a model folder."
+    model.epilog = _with_command_name(
+        "examples:\n  python -m indexer model export --out models/xlmr-b32\n"
+        "  python -m indexer model check models/xlmr-b32"
+    )
+    model.formatter_class = argparse.RawDescriptionHelpFormatter
+    _add_common_options(model, after_command=True)
+    model.set_defaults(run=_model)
+
+
 Subcommands = argparse._SubParsersAction  # argparse has no public name for it
 Register = Callable[[Subcommands, argparse.ArgumentParser], None]
 #: Every subcommand, in the order ``--help`` lists them: add a new one here.
@@ -344,6 +361,7 @@ SUBCOMMANDS: tuple[Register, ...] = (
     _add_demo,
     _add_finetune,
     _add_eval,
+    _add_model,
 )
 
 
@@ -421,19 +439,49 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(args: argparse.Namespace) -> int:
+    from indexer.model_command import model_command
+
+    return model_command(args, load_indexer_config(_config_path(args.config)))
+
+
 def _config_path(given: Path | None) -> Path | None:
     """The config file, or None to use the defaults when ./config.toml does not exist."""
     path = config_path(given, os.environ)
     return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
 
 
+async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:
+    """Refuses, before the model is loaded (seconds), what is wrong without it."""
+    from indexer.model_folder import read_folder
+    from indexer.store import Store
+
+    if args.command == "index" and not args.directory.is_dir():
+        raise IndexerError(f"not a folder: {args.directory}")
+    if config.model.path is not None:
+        read_folder(config.model.path, verify_hashes=False)
+    if args.command == "index" or getattr(args, "collection", None) is None:
+        return
+    store = await Store.open_in(config.storage.data_dir)
+    try:
+        if await store.collections.id_of(args.collection) is None:
+            raise UnknownCollectionError(args.collection)
+    finally:
+        await store.close()
+
+
 async def _serve(args: argparse.Namespace, config: IndexerConfig) -> int:
     """Runs a command that needs the model and the collections."""
     started = time.perf_counter()
+    await _check_input(args, config)
+    # Imported here: the service imports torch, seconds that --help and input errors never wait.
+    from indexer import commands
+    from indexer.service import IndexService
+
     async with await IndexService.open(config) as service:
         log.debug("opening the model and indexes took %.0f ms", _ms_since(started))
         started = time.perf_counter()
-        status = int(await args.serve(service, args))
+        status = int(await getattr(commands, args.serve)(service, args))
         log.debug("%s took %.0f ms", args.command, _ms_since(started))
         return status
 

@@ -14,6 +14,7 @@ import pytest
 
 from indexer.cli import build_parser, main
 from indexer.config import ModelConfig, load_indexer_config
+from indexer.invocation import command_name
 from indexer.records import ImageFacts
 from indexer.service import Embedder, IndexService
 from indexer.synthetic import ShapeSpec
@@ -131,7 +132,8 @@ def test_pretrained_weights_without_network_name_the_offline_setting(tmp_path: P
     )
     assert result.returncode == 2
     assert "could not load model 'RN50'" in result.stderr
-    assert "set model.checkpoint" in result.stderr
+    assert "Hugging Face cache (HF_HUB_OFFLINE)" in result.stderr
+    assert "model export` and model.path" in result.stderr
 
 
 def test_search_by_image_says_the_query_picture_is_left_out_and_include_self_keeps_it(
@@ -182,7 +184,7 @@ def test_usage_errors_say_what_is_missing_and_exit_2(
         main(args)
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: python -m indexer ") and message in err
+    assert err.startswith("usage: ") and message in err
 
 
 def test_forget_and_tag_name_the_targets_they_could_not_find(
@@ -225,7 +227,7 @@ def test_every_command_has_a_summary_examples_and_help_on_every_option(
     for name, command in commands.choices.items():
         summary = next(c.help for c in commands._choices_actions if c.dest == name)
         assert summary and summary in top, name
-        assert "examples:\n  python -m indexer " + name in command.epilog, name
+        assert f"examples:\n  {command_name('indexer')} {name}" in command.epilog, name
         for action in command._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
 
