@@ -14,6 +14,7 @@ the whole door is on one page; the work itself lives in the modules named above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,6 +75,7 @@ class IndexService:
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
         self._reindexing: set[str] = set()
+        self._closed = False
 
     @classmethod
     async def open(
@@ -120,15 +122,21 @@ class IndexService:
     async def close(self) -> None:
         """Finishes the batch in progress, saves the indexes and closes the database.
 
-        Queued pictures stay queued in SQLite and are embedded after the next start.
+        Queued pictures stay queued in SQLite and are embedded after the next start. Every
+        part is closed even when one fails (a full disk refusing the last save); the first
+        error is raised afterwards. Closing twice is harmless.
         """
-        await self._worker.stop()
-        await self._indexes.close()
-        await self._texts.close()
-        await self._indexes.save_due(force=True)
-        await self._texts.save_due(force=True)
-        await self._store.close()
-        self._pipeline.close()
+        if self._closed:
+            return
+        self._closed = True
+        async with contextlib.AsyncExitStack() as parts:
+            parts.callback(self._pipeline.close)
+            parts.push_async_callback(self._store.close)
+            for backend in (self._texts, self._indexes):
+                # Closed after its final save: the save may still need the connection.
+                parts.push_async_callback(backend.close)
+                parts.push_async_callback(backend.save_due, True)
+            parts.push_async_callback(self._worker.stop)
 
     @property
     def model_id(self) -> str:
@@ -180,6 +188,8 @@ class IndexService:
         image_id = await self._store.queue.add_image(
             collection_id, facts, data=data, repost_of=original
         )
+        if image_id is None:
+            return AddResult("opted_out")
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
@@ -247,7 +257,11 @@ class IndexService:
         ]
         vectors = await self._pipeline.embed_texts([text] * len(tags))
         await self._worker.commit_texts(tags, vectors)
-        return tags
+        # A picture forgotten while its tag was embedded took the tag with it.
+        kept = await self._store.texts.by_ids([tag.id for tag in tags])
+        if not kept:
+            raise PictureNotFoundError("the picture was forgotten meanwhile; nothing to tag")
+        return [tag for tag in tags if tag.id in kept]
 
     # Forgetting
 

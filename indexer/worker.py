@@ -113,10 +113,9 @@ class Worker:
             original = first_of_hash.get(key) or await self._engine.store.pictures.find_original(
                 item.collection_id, sha256=result.sha256, other_than=item.id
             )
-            if original is not None:
-                await self._engine.store.queue.mark_repost(
-                    item.id, original, result.sha256, len(result.data)
-                )
+            if original is not None and await self._engine.store.queue.mark_repost(
+                item.id, original, result.sha256, len(result.data)
+            ):
                 continue
             first_of_hash[key] = item.id
             to_embed.append((item.id, result.data))
@@ -154,17 +153,27 @@ class Worker:
         return True
 
     async def commit_texts(self, texts: Sequence[ImageText], vectors: np.ndarray) -> None:
-        """Stores text vectors in SQLite and the index together, under each collection's lock."""
+        """Stores text vectors in SQLite and the index together, under each collection's lock.
+
+        Only the vectors SQLite took enter the index: not those of forgotten pictures, and not
+        a second copy of a text the caption backlog embedded at the same time as a ``/tag``.
+        """
         by_collection: dict[int, list[int]] = {}
         for position, text in enumerate(texts):
             by_collection.setdefault(text.collection_id, []).append(position)
         for collection_id, positions in by_collection.items():
-            ids = np.array([texts[p].id for p in positions], np.int64)
             async with self._engine.texts.editing(collection_id) as index:
-                await self._engine.store.vectors.store(
-                    TEXT_VECTORS, ids.tolist(), vectors[positions], self._engine.model_id
+                stored = set(
+                    await self._engine.store.vectors.store(
+                        TEXT_VECTORS,
+                        [texts[p].id for p in positions],
+                        vectors[positions],
+                        self._engine.model_id,
+                        replace=False,
+                    )
                 )
-                index.add(ids, vectors[positions])
+                kept = [p for p in positions if texts[p].id in stored]
+                index.add(np.array([texts[p].id for p in kept], np.int64), vectors[kept])
             self._engine.texts.grow_if_needed(collection_id)
 
     async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
@@ -190,9 +199,14 @@ class Worker:
             by_collection.setdefault(collection_of[item.id], []).append(item)
         for collection_id, items in by_collection.items():
             async with self._engine.pictures.editing(collection_id) as index:
-                await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
-                index.add(
-                    np.array([item.id for item in items], dtype=np.int64),
-                    np.stack([item.vector for item in items]),
+                # Forgetting takes this lock too, so what SQLite stored is what still exists.
+                stored = set(
+                    await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
                 )
+                kept = [item for item in items if item.id in stored]
+                if kept:
+                    index.add(
+                        np.array([item.id for item in kept], dtype=np.int64),
+                        np.stack([item.vector for item in kept]),
+                    )
             self._engine.pictures.grow_if_needed(collection_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 import numpy as np
@@ -202,23 +202,34 @@ class Database:
             rows += await self.fetchall(sql.replace(":ids", marks), (*leading, *chunk))
         return rows
 
-    async def write(self, statements: Iterable[Statement]) -> list[int | None]:
-        """Runs statements in one transaction and returns each one's ``lastrowid``.
+    async def write(self, statements: Iterable[Statement]) -> list[Written]:
+        """Runs statements in one transaction; returns what each one wrote.
 
         The only way anything is written: a change that spans tables (a picture, its vector
-        and its queued bytes) commits whole or not at all.
+        and its queued bytes) commits whole or not at all. A write that must not happen to a
+        forgotten picture carries that condition in its own SQL, and :attr:`Written.changed`
+        tells the caller whether it applied.
         """
         async with self._write_lock:
-            rowids = []
+            written = []
             try:
                 for sql, params in statements:
                     cursor = await self._db.execute(sql, params)
-                    rowids.append(cursor.lastrowid)
+                    written.append(Written(cursor.lastrowid, cursor.rowcount))
                 await self._db.commit()
             except BaseException:
                 await self._db.rollback()
                 raise
-            return rowids
+            return written
+
+
+class Written(NamedTuple):
+    """What one statement of :meth:`Database.write` did."""
+
+    #: The id of the row it inserted (SQLite's ``lastrowid``).
+    rowid: int | None
+    #: How many rows it inserted, changed or deleted.
+    changed: int
 
 
 def _casefold(text: str | None) -> str | None:
