@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,6 +51,8 @@ from indexer.worker import Worker
 #: ``Embedder`` is part of this door: a caller may load the model once and hand it to
 #: :meth:`IndexService.open` (the bot's worker process, tests).
 __all__ = ["Embedder", "IndexService", "ProgressCallback"]
+
+log = logging.getLogger(__name__)
 
 
 class IndexService:
@@ -116,8 +119,15 @@ class IndexService:
     async def __aenter__(self) -> IndexService:
         return self
 
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        if error_type is None:
+            await self.close()
+            return
+        # The error that ended the block is the one to report; a failing close only logs.
+        try:
+            await self.close()
+        except Exception:
+            log.exception("closing the index service failed as well")
 
     async def close(self) -> None:
         """Finishes the batch in progress, saves the indexes and closes the database.
