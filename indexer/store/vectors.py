@@ -82,6 +82,15 @@ class Vectors:
         )
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
+    async def count_live(self, collection_id: int, model_id: str, kind: VectorKind) -> int:
+        """How many ids the collection's index of this kind for ``model_id`` should hold."""
+        t = _TABLES[kind]
+        row = await self._db.fetchone(
+            f"SELECT count(*) FROM {t.joined} WHERE collection_id = ? AND model_id = ? AND {LIVE}",
+            (collection_id, model_id),
+        )
+        return int(row[0]) if row else 0
+
     async def vectors_by_ids(
         self, ids: Sequence[int], model_id: str, kind: VectorKind
     ) -> dict[int, np.ndarray]:
