@@ -7,7 +7,8 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.queue`: pictures handed over, queued, embedded or given up on;
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
-* :mod:`~indexer.store.texts`: captions and tags.
+* :mod:`~indexer.store.texts`: captions and tags;
+* :mod:`~indexer.store.health`: SQLite's integrity check, orphaned rows, online backups.
 
 The seam for a second backend (a server database shared by several machines): everything
 above this package uses only the parts' methods, which take and return
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from indexer.store.collections import Collections
 from indexer.store.database import DATABASE_FILE, Database
+from indexer.store.health import Health
 from indexer.store.pictures import Pictures
 from indexer.store.queue import Queue
 from indexer.store.texts import Texts
@@ -39,13 +41,14 @@ class Store:
     queue: Queue
     vectors: Vectors
     texts: Texts
+    health: Health
     _database: Database
 
     @classmethod
     async def open(cls, path: Path) -> Store:
         """Opens (creating or migrating) the database file at ``path``."""
         db = await Database.open(path)
-        return cls(Collections(db), Pictures(db), Queue(db), Vectors(db), Texts(db), db)
+        return cls(Collections(db), Pictures(db), Queue(db), Vectors(db), Texts(db), Health(db), db)
 
     @classmethod
     async def open_in(cls, data_dir: Path) -> Store:
