@@ -8,12 +8,13 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
 * :mod:`~indexer.store.texts`: captions and tags;
+* :mod:`~indexer.store.calibrations`: each model's calibrated similarity thresholds;
 * :mod:`~indexer.store.health`: SQLite's integrity check, orphaned rows, online backups.
 
 The seam for a second backend (a server database shared by several machines): everything
 above this package uses only the parts' methods, which take and return
 :mod:`indexer.records` values and plain ids, never SQL or rows. Another backend provides the
-same five parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
+same six parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.store.calibrations import Calibrations
 from indexer.store.collections import Collections
 from indexer.store.database import DATABASE_FILE, Database
 from indexer.store.health import Health
@@ -41,6 +43,7 @@ class Store:
     queue: Queue
     vectors: Vectors
     texts: Texts
+    calibrations: Calibrations
     health: Health
     _database: Database
 
@@ -48,7 +51,16 @@ class Store:
     async def open(cls, path: Path) -> Store:
         """Opens (creating or migrating) the database file at ``path``."""
         db = await Database.open(path)
-        return cls(Collections(db), Pictures(db), Queue(db), Vectors(db), Texts(db), Health(db), db)
+        return cls(
+            Collections(db),
+            Pictures(db),
+            Queue(db),
+            Vectors(db),
+            Texts(db),
+            Calibrations(db),
+            Health(db),
+            db,
+        )
 
     @classmethod
     async def open_in(cls, data_dir: Path) -> Store:
