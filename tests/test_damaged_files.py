@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -112,46 +113,41 @@ def test_a_damaged_or_emptied_database_stops_with_one_line_and_is_kept(
     assert path.read_bytes() == before
 
 
-async def test_check_finds_a_damaged_index_and_orphans_and_repair_fixes_them(
-    workspace: Path,
-    config: IndexerConfig,
-    embedder: Embedder,
-    held_out_pictures: Pictures,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    await indexed(config, embedder, held_out_pictures[:6])
-    assert await acli(workspace, "check") == 0
-    assert "no findings" in capsys.readouterr().out
-
-    path = faiss_file(config, embedder)
+def damage_faiss_file_and_leave_an_orphan(config: IndexerConfig, path: Path) -> list[str]:
     path.write_bytes(path.read_bytes()[:-9] + b"different")
     with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
         db.execute("INSERT INTO pending_data SELECT id, x'00' FROM images LIMIT 1")
-    assert await acli(workspace, "check") == 1
-    out = capsys.readouterr().out
-    assert f"{path} is damaged" in out
-    assert "orphans: 1 queued bytes of pictures that are not queued" in out
-
-    assert await acli(workspace, "check", "--repair") == 0
-    assert await acli(workspace, "check") == 0
-    assert "no findings" in capsys.readouterr().out
+    return [f"{path} is damaged", "orphans: 1 queued bytes of pictures that are not queued"]
 
 
-async def test_check_finds_an_index_that_holds_other_ids_than_sqlite(
+def forget_behind_the_index(config: IndexerConfig, path: Path) -> list[str]:
+    with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
+        db.execute("UPDATE images SET deleted = 1 WHERE id = 1")
+        db.execute("DELETE FROM vectors WHERE image_id = 1")
+    return [f"{path} holds 6 ids where SQLite has 5 searchable ones"]
+
+
+@pytest.mark.parametrize("damage", [damage_faiss_file_and_leave_an_orphan, forget_behind_the_index])
+async def test_check_finds_what_disagrees_with_sqlite_and_repair_fixes_it(
     workspace: Path,
     config: IndexerConfig,
     embedder: Embedder,
     held_out_pictures: Pictures,
     capsys: pytest.CaptureFixture[str],
+    damage: Callable[[IndexerConfig, Path], list[str]],
 ) -> None:
     await indexed(config, embedder, held_out_pictures[:6])
-    with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
-        db.execute("UPDATE images SET deleted = 1 WHERE id = 1")
-        db.execute("DELETE FROM vectors WHERE image_id = 1")
+    assert await acli(workspace, "check") == 0
+    assert "no findings" in capsys.readouterr().out
+
+    findings = damage(config, faiss_file(config, embedder))
     assert await acli(workspace, "check") == 1
-    assert "holds 6 ids where SQLite has 5 searchable ones" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(finding in out for finding in findings), out
+
     assert await acli(workspace, "check", "--repair") == 0
     assert await acli(workspace, "check") == 0
+    assert "no findings" in capsys.readouterr().out
 
 
 async def test_a_backup_taken_while_the_service_runs_restores_by_copying_it_back(

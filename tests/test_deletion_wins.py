@@ -17,7 +17,7 @@ import pytest
 from indexer.config import IndexerConfig
 from indexer.embedder import Embedder
 from indexer.errors import PictureNotFoundError
-from indexer.records import ImageFacts
+from indexer.records import ImageFacts, ImageText
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
 from indexer.synthetic import ShapeSpec
@@ -174,18 +174,27 @@ async def test_forgetting_the_original_while_a_copy_downloads_keeps_the_copy_as_
     assert (stats.images, stats.reposts, stats.index_vectors) == (1, 0, 1)
 
 
+async def tag_held_in_the_model(
+    service: IndexService, gate: ModelGate, pictures: Pictures, text: str
+) -> tuple[int, asyncio.Task[list[ImageText]]]:
+    """Indexes one picture, then starts tagging it; returns once the tag is in the model."""
+    added = await service.add_image("chat", ImageFacts(source="upload:1"), data=pictures[0][0])
+    await service.wait_idle()
+    assert added.image_id is not None
+    gate.armed = True
+    tagging = asyncio.create_task(service.tag("chat", [added.image_id], text))
+    await gate.entered.wait()
+    return added.image_id, tagging
+
+
 async def test_forgetting_a_picture_while_its_tag_is_embedded_leaves_no_tag(
     gated: IndexService, gate: ModelGate, held_out_pictures: Pictures
 ) -> None:
-    data, _ = held_out_pictures[0]
-    added = await gated.add_image("chat", ImageFacts(source="upload:1"), data=data)
-    await gated.wait_idle()
-    assert added.image_id is not None
-    gate.armed = True
-    tagging = asyncio.create_task(gated.tag("chat", [added.image_id], "grandma's garden"))
-    await gate.entered.wait()
+    image_id, tagging = await tag_held_in_the_model(
+        gated, gate, held_out_pictures, "grandma's garden"
+    )
 
-    assert await gated.forget("chat", [added.image_id]) == 1
+    assert await gated.forget("chat", [image_id]) == 1
     gate.release()
     with pytest.raises(PictureNotFoundError):
         await tagging
@@ -201,13 +210,7 @@ async def test_forgetting_a_picture_while_its_tag_is_embedded_leaves_no_tag(
 async def test_a_tag_enters_the_text_index_once_when_the_caption_backlog_embeds_it_too(
     gated: IndexService, gate: ModelGate, held_out_pictures: Pictures
 ) -> None:
-    data, _ = held_out_pictures[0]
-    added = await gated.add_image("chat", ImageFacts(source="upload:1"), data=data)
-    await gated.wait_idle()
-    assert added.image_id is not None
-    gate.armed = True
-    tagging = asyncio.create_task(gated.tag("chat", [added.image_id], "lighthouse"))
-    await gate.entered.wait()
+    _, tagging = await tag_held_in_the_model(gated, gate, held_out_pictures, "lighthouse")
     # The worker finds the new tag without a vector and queues it behind the tag's own call.
     while gated.engine.pipeline.queued_model_calls == 0:
         await asyncio.sleep(0.01)
