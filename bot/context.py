@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.chats import ChatFacts, present_groups
 from bot.config import TelegramConfig
+from bot.delivery import Deliveries
 from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.ranking import Relevance
@@ -46,6 +47,8 @@ class Deps:
     relevance: Relevance
     #: The running /reindex of each collection, cancelled when the bot stops.
     reindexes: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    #: Which updates could not store what they must (so they are not confirmed to Telegram).
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
 
 class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, Any]]):
