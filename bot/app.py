@@ -199,9 +199,8 @@ async def _receive_updates(
     polling = asyncio.create_task(poller.run())
 
     async def stop_polling() -> None:
-        polling.cancel()
+        await poller.stop(STOP_GRACE_SECONDS)
         await asyncio.gather(polling, return_exceptions=True)
-        await poller.finish(STOP_GRACE_SECONDS)
 
     return polling, stop_polling
 
@@ -251,8 +250,8 @@ async def _until_stopped(receiving: asyncio.Task[None] | None = None) -> None:
 def configure_logging() -> None:
     """The bot's, the indexer's and PTB's INFO logs to stderr; other libraries' warnings only.
 
-    httpx's request lines stay silenced, as their URLs hold the token; and every line, whatever
-    it holds, is redacted (see :mod:`bot.redaction`).
+    httpx's request lines stay silenced, as their URLs hold the token (``main`` also redacts
+    every line, whatever it holds: see :mod:`bot.redaction`).
     """
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -260,7 +259,6 @@ def configure_logging() -> None:
     for name in ("bot", "indexer", "telegram"):
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    redact_all_output(logging.getLogger().handlers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     configure_logging()
+    redact_all_output(logging.getLogger().handlers)
     hide(os.environ.get(TOKEN_ENV))
     try:
         config = load_config(config_path(args.config, os.environ))

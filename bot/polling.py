@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from telegram import Update
@@ -40,10 +40,6 @@ MAX_RETRY_SECONDS = 30.0
 BUSY_REPOLL_SECONDS = 0.25
 #: Added to the long-poll timeout as the HTTP read timeout.
 READ_MARGIN_SECONDS = 5.0
-
-# getUpdates is called raw on purpose (to skip malformed updates one by one), which PTB
-# otherwise warns about on every call.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 
 class ReceivingStopped(Exception):
@@ -111,27 +107,39 @@ class Poller:
         self._handling: set[asyncio.Task[None]] = set()
         self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._ended = asyncio.Event()
         self._skipped: set[str] = set()
+        # getUpdates is called raw on purpose (to skip malformed updates one by one), which
+        # PTB would warn about on every call.
+        warnings.filterwarnings(
+            "ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning
+        )
 
     async def run(self) -> None:
-        """Fetches and hands out updates until cancelled; raises ReceivingStopped if it must end."""
-        while True:
-            batch = await self._fetch_until_answered()
-            fresh = self._new_updates(batch)
-            for update in fresh:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._handle(update))
-                self._handling.add(task)
-                task.add_done_callback(self._handling.discard)
-            if batch and not fresh:
-                self._progress.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._progress.wait(), BUSY_REPOLL_SECONDS)
+        """Fetches and hands out updates until ``stop``; raises ReceivingStopped if it must end."""
+        try:
+            while not self._stopping.is_set():
+                batch = await self._unless_stopping(self._fetch_until_answered())
+                if batch is None:
+                    return
+                fresh = self._new_updates(batch)
+                for update in fresh:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._handle(update))
+                    self._handling.add(task)
+                    task.add_done_callback(self._handling.discard)
+                if batch and not fresh:
+                    self._progress.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._progress.wait(), BUSY_REPOLL_SECONDS)
+        finally:
+            self._ended.set()
 
-    async def finish(self, grace: float) -> None:
-        """After ``run`` was cancelled: lets updates being handled finish (up to ``grace``
-        seconds; retries give up at once), then confirms those that did."""
+    async def stop(self, grace: float) -> None:
+        """Takes no new updates; lets those being handled finish (up to ``grace`` seconds,
+        retries give up at once), then confirms those that did."""
         self._stopping.set()
+        await self._ended.wait()
         if self._handling:
             _, unfinished = await asyncio.wait(set(self._handling), timeout=grace)
             for task in unfinished:
@@ -141,6 +149,21 @@ class Poller:
         if offset is not None:
             with contextlib.suppress(TelegramError):
                 await self._get_updates(offset, timeout=0, limit=1)
+
+    async def _unless_stopping(self, fetch: Coroutine[Any, Any, list[Any]]) -> list[Any] | None:
+        """The result of ``fetch``, or None as soon as the poller is stopping.
+
+        A long poll is abandoned rather than awaited to its end: its cancelled request is left
+        to finish on its own (PTB's updater does the same).
+        """
+        fetching = asyncio.create_task(fetch)
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if fetching.done():
+            return fetching.result()
+        fetching.cancel()
+        return None
 
     async def _fetch_until_answered(self) -> list[Any]:
         """The next batch of raw updates; network trouble is waited out with back-off."""

@@ -5,7 +5,8 @@ is sent only after the handlers ran to the end (a picture is committed to SQLite
 update that could not be stored (a full disk) is answered 503, and Telegram retries it later.
 
 Before anything else, the secret header is checked and the announced size is capped: a request
-without the secret, or bigger than any update, is refused without reading its body.
+without the secret, or bigger than any update (1 MiB), is refused and its body never kept; a big
+one is never read.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class WebhookServer:
         self.secret = secret.encode()
         self.slots = asyncio.Semaphore(concurrency)
         self._server: tornado.httpserver.HTTPServer | None = None
-        self._handling: set[asyncio.Task[Any]] = set()
+        self._in_flight: dict[int, asyncio.Future[bool]] = {}
 
     def start(self, listen: str, port: int) -> None:
         app = tornado.web.Application(self._routes)
@@ -58,22 +59,28 @@ class WebhookServer:
         if self._server is None:
             return
         self._server.stop()
-        if self._handling:
-            await asyncio.wait(set(self._handling), timeout=grace)
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight.values()), timeout=grace)
         await self._server.close_all_connections()
         self._server = None
 
     async def deliver(self, update: Update) -> bool:
-        """Handles ``update``; whether it was stored (and may be confirmed)."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._handling.add(task)
-        try:
-            async with self.slots:
-                deliveries = deps_of(self._application).deliveries
-                return await deliveries.handle(self._application, update, retry=False)
-        finally:
-            self._handling.discard(task)
+        """Handles ``update``; whether it was stored (and may be confirmed).
+
+        Telegram sends an update again when its answer is slow; a copy arriving while the first
+        is still being handled waits for that one's outcome instead of running twice.
+        """
+        running = self._in_flight.get(update.update_id)
+        if running is None:
+            running = asyncio.ensure_future(self._handle(update))
+            self._in_flight[update.update_id] = running
+            running.add_done_callback(lambda _: self._in_flight.pop(update.update_id, None))
+        return await asyncio.shield(running)
+
+    async def _handle(self, update: Update) -> bool:
+        async with self.slots:
+            deliveries = deps_of(self._application).deliveries
+            return await deliveries.handle(self._application, update, retry=False)
 
     def parse(self, body: bytes) -> Update | None:
         """The update in ``body``, or None (logged) when it is malformed."""
@@ -94,23 +101,33 @@ class _UpdateRequest(tornado.web.RequestHandler):
     def initialize(self, server: WebhookServer) -> None:
         self._server = server
         self._body = bytearray()
+        self._forged = False
 
     def prepare(self) -> None:
+        """Judges the request by its headers: only a small body is ever read.
+
+        A request without the secret is refused; when its body is small it is read (and
+        dropped) first, so the client sees the 403 instead of a connection closed under it.
+        """
         if self.request.method != "POST":
             raise tornado.web.HTTPError(405)
         secret = self.request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(secret, self._server.secret):
-            raise tornado.web.HTTPError(403)
+        self._forged = not hmac.compare_digest(secret, self._server.secret)
         length = self.request.headers.get("Content-Length", "")
+        if self._forged and not (length.isdigit() and int(length) <= MAX_UPDATE_BYTES):
+            raise tornado.web.HTTPError(403)
         if not length.isdigit():
             raise tornado.web.HTTPError(411)
         if int(length) > MAX_UPDATE_BYTES:
             raise tornado.web.HTTPError(413)
 
     def data_received(self, chunk: bytes) -> None:
-        self._body += chunk
+        if not self._forged:
+            self._body += chunk
 
     async def post(self) -> None:
+        if self._forged:
+            raise tornado.web.HTTPError(403)
         update = self._server.parse(bytes(self._body))
         if update is not None and not await self._server.deliver(update):
             raise tornado.web.HTTPError(503)

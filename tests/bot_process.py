@@ -119,6 +119,17 @@ class BotProcess:
             await self.kill()
 
 
+async def run_to_the_end(config: Path, token: str, timeout: float) -> tuple[int, BotProcess]:
+    """Runs ``python -m bot`` until it exits by itself: its status, and the process's output."""
+    bot = BotProcess(config, token)
+    try:
+        await bot.start()
+        status = await bot.wait(timeout)
+    finally:
+        await bot.ensure_ended()
+    return status, bot
+
+
 async def count_rows(config: Path, token: str, chat_id: int) -> tuple[int, int]:
     """(picture rows, distinct posts among them) the bot stored for the group ``chat_id``.
 

@@ -47,13 +47,9 @@ async def until_stored(config: Path, token: str, group: Chat, count: int) -> Non
 
 
 async def test_kill_9_at_any_instant_after_a_burst_loses_and_duplicates_no_photo(
-    fake: FakeTelegram,
-    tmp_path: Path,
-    tiny_checkpoint: Path,
-    model_config: ModelConfig,
-    held_out_pictures: list[Picture],
+    fake: FakeTelegram, bot_config_file: Path, held_out_pictures: list[Picture]
 ) -> None:
-    config = write_bot_config(tmp_path / "config.toml", fake, model_config, tiny_checkpoint)
+    config = bot_config_file
     alice = fake.add_user("Alice")
     groups = [fake.add_group(f"Burst {ms} ms") for ms in KILL_POINTS_MS]
     pictures = iter(held_out_pictures)
@@ -87,13 +83,9 @@ async def test_kill_9_at_any_instant_after_a_burst_loses_and_duplicates_no_photo
 
 
 async def test_a_full_disk_confirms_nothing_and_every_photo_is_stored_once_there_is_room(
-    fake: FakeTelegram,
-    tmp_path: Path,
-    tiny_checkpoint: Path,
-    model_config: ModelConfig,
-    held_out_pictures: list[Picture],
+    fake: FakeTelegram, bot_config_file: Path, held_out_pictures: list[Picture]
 ) -> None:
-    config = write_bot_config(tmp_path / "config.toml", fake, model_config, tiny_checkpoint)
+    config = bot_config_file
     group, alice = fake.add_group("Shapes"), fake.add_user("Alice")
     bot = BotProcess(config, fake.token)
     try:
@@ -153,9 +145,9 @@ async def test_a_malformed_update_is_logged_and_skipped(
 
 
 async def test_python_m_bot_exits_non_zero_when_it_can_no_longer_receive_updates(
-    fake: FakeTelegram, tmp_path: Path, tiny_checkpoint: Path, model_config: ModelConfig
+    fake: FakeTelegram, bot_config_file: Path
 ) -> None:
-    config = write_bot_config(tmp_path / "config.toml", fake, model_config, tiny_checkpoint)
+    config = bot_config_file
     bot = BotProcess(config, fake.token)
     try:
         await bot.start()
