@@ -10,7 +10,7 @@ from bot.ranking import Query, Relevance
 from bot.replies import byte_size, duration
 from bot.texts import EN, ZH, texts_for
 from bot.throttle import QueryLimiter
-from indexer.metadata import ImageRecord
+from indexer.records import ImageRecord
 from indexer.service import SearchHit
 
 
