@@ -13,12 +13,10 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import Any
 
 from telegram import Update
-
-if TYPE_CHECKING:
-    from bot.context import BotApplication
+from telegram.ext import Application
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,9 @@ class Deliveries:
         """Called by the error handler: ``update`` could not store what it must."""
         self._unstored[id(update)] = error
 
-    async def handle(self, application: BotApplication, update: Update, *, retry: bool) -> bool:
+    async def handle(
+        self, application: Application[Any, Any, Any, Any, Any, Any], update: Update, *, retry: bool
+    ) -> bool:
         """Runs every handler for ``update``; whether it may be confirmed to Telegram."""
         await application.process_update(update)
         error = self._unstored.pop(id(update), None)
