@@ -34,34 +34,35 @@ def is_storage_failure(error: BaseException | None) -> bool:
 class Deliveries:
     """Runs updates through the Application and says which ones were stored.
 
-    Logs one line when storing starts failing and one when a held-back update is stored again,
-    not one per update or per retry.
+    Logs one line when storing starts failing and one when every update held back by it is
+    stored, not one per update or per retry.
     """
 
     def __init__(self) -> None:
         self._unstored: dict[int, BaseException] = {}
-        self._failing = False
+        self._held_back: set[int] = set()
 
     def note_not_stored(self, update: Update, error: BaseException) -> None:
         """Called by the error handler: ``update`` could not store what it must."""
         self._unstored[id(update)] = error
 
     async def handle(
-        self, application: Application[Any, Any, Any, Any, Any, Any], update: Update, *, retry: bool
+        self, application: Application[Any, Any, Any, Any, Any, Any], update: Update
     ) -> bool:
         """Runs every handler for ``update``; whether it may be confirmed to Telegram."""
         await application.process_update(update)
         error = self._unstored.pop(id(update), None)
         if error is None:
-            if retry and self._failing:
-                self._failing = False
-                log.info("storing works again: updates held back are being stored")
+            if update.update_id in self._held_back:
+                self._held_back.discard(update.update_id)
+                if not self._held_back:
+                    log.info("storing works again: the updates held back are stored")
             return True
-        if not self._failing:
-            self._failing = True
+        if not self._held_back:
             log.warning(
                 "update %s not stored (%s): not confirmed to Telegram, retried until it can be",
                 update.update_id,
                 error,
             )
+        self._held_back.add(update.update_id)
         return False

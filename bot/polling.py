@@ -249,9 +249,7 @@ class Poller:
         """Whether ``update`` was stored before the bot started stopping."""
         deliveries = deps_of(self._application).deliveries
         delay = FIRST_RETRY_SECONDS
-        retry = False
-        while not await deliveries.handle(self._application, update, retry=retry):
-            retry = True
+        while not await deliveries.handle(self._application, update):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():

@@ -80,7 +80,7 @@ class WebhookServer:
     async def _handle(self, update: Update) -> bool:
         async with self.slots:
             deliveries = deps_of(self._application).deliveries
-            return await deliveries.handle(self._application, update, retry=False)
+            return await deliveries.handle(self._application, update)
 
     def parse(self, body: bytes) -> Update | None:
         """The update in ``body``, or None (logged) when it is malformed."""

@@ -23,7 +23,7 @@ pytest_plugins = ["bot_fixtures"]
 
 BURST = 30
 #: Milliseconds between the bot fetching a burst and kill -9.
-KILL_POINTS_MS = [0, 20, 60, 120, 200]
+KILL_POINTS_MS = [0, 50, 120, 200]
 BURST_ON_FULL_DISK = 5
 SECRET = "s3cret-Token_1"
 
