@@ -1,26 +1,22 @@
 """Building and running the bot: one Application from the config and an open IndexService.
 
-``python -m bot [--config PATH]`` reads the config (``--config``, else ``$CLIP_SEARCH_CONFIG``,
-else ./config.toml), opens the indexer, and serves updates by long polling (:mod:`bot.polling`),
-or with a webhook server when ``telegram.mode = "webhook"`` (:mod:`bot.webhook`), until Ctrl-C
-or SIGTERM. Both confirm an update to Telegram only once it is handled and stored. With
-``--worker`` it embeds queued pictures instead (see :mod:`bot.worker`).
+``serve`` opens the indexer and serves updates by long polling (:mod:`bot.polling`), or with
+the bot's own webhook server when ``telegram.mode = "webhook"`` (:mod:`bot.webhook`), until
+Ctrl-C or SIGTERM; both confirm an update to Telegram only once it is handled and stored.
+``work`` embeds queued pictures instead (see :mod:`bot.worker`). The command line that starts
+them is :mod:`bot.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import NetworkError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -30,7 +26,7 @@ from telegram.ext import (
 )
 
 from bot.chats import ChatFacts, group_of
-from bot.config import TOKEN_ENV, BotConfig, TelegramConfig, load_config
+from bot.config import BotConfig, TelegramConfig
 from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, install_deps
 from bot.fetcher import SCHEME, telegram_fetcher
 from bot.handlers import ALLOWED_UPDATES, register_handlers
@@ -38,13 +34,10 @@ from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.polling import Poller, ReceivingStopped
 from bot.ranking import Relevance
-from bot.redaction import hide, redact, redact_all_output
 from bot.texts import EN, TRANSLATIONS
 from bot.throttle import QueryLimiter
 from bot.webhook import WebhookServer
 from bot.worker import working
-from indexer.config import config_path
-from indexer.errors import ConfigError, IndexerError
 from indexer.service import IndexService
 
 log = logging.getLogger(__name__)
@@ -218,19 +211,21 @@ async def _retrying(call: Callable[[], Awaitable[object]]) -> None:
             await asyncio.sleep(1.0)
 
 
-async def _serve(config: BotConfig) -> None:
+async def serve(config: BotConfig) -> None:
+    """Runs the bot until Ctrl-C or SIGTERM."""
     service = await IndexService.open(config.indexer)
     application = build_application(config, service)
     async with serving(application, config.telegram) as receiving:
-        await _until_stopped(receiving)
+        await until_stopped(receiving)
 
 
-async def _work(config: BotConfig) -> None:
+async def work(config: BotConfig) -> None:
+    """Runs the embedding worker (``--worker``) until Ctrl-C or SIGTERM."""
     async with working(config):
-        await _until_stopped()
+        await until_stopped()
 
 
-async def _until_stopped(receiving: asyncio.Task[None] | None = None) -> None:
+async def until_stopped(receiving: asyncio.Task[None] | None = None) -> None:
     """Waits for Ctrl-C or SIGTERM, or for ``receiving`` to end (it then raises its error)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -259,45 +254,3 @@ def configure_logging() -> None:
     for name in ("bot", "indexer", "telegram"):
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="the config file (default: ./config.toml)")
-    parser.add_argument(
-        "--worker",
-        action="store_true",
-        help='embed the pictures queued by a bot whose config says index.embedding = "worker"',
-    )
-    args = parser.parse_args(argv)
-    configure_logging()
-    redact_all_output(logging.getLogger().handlers)
-    hide(os.environ.get(TOKEN_ENV))
-    try:
-        config = load_config(config_path(args.config, os.environ))
-        hide(config.telegram.token, config.indexer.index.milvus.token)
-        if config.telegram.webhook is not None:
-            hide(config.telegram.webhook.secret_token)
-        asyncio.run(_work(config) if args.worker else _serve(config))
-    except (InvalidToken, ReceivingStopped) as exc:
-        reason = str(exc) if isinstance(exc, ReceivingStopped) else _REJECTED_TOKEN
-        _say(f"no longer receiving updates: {reason}")
-        return 1
-    except IndexerError as exc:
-        _say(str(exc))
-        return 2 if isinstance(exc, ConfigError) else 1
-    except NetworkError as exc:
-        _say(f"cannot reach the Telegram Bot API at {config.telegram.base_url}: {exc.message}")
-        return 1
-    except Exception:
-        log.critical("stopped by an unexpected error", exc_info=True)
-        return 1
-    return 0
-
-
-_REJECTED_TOKEN = "Telegram rejected the bot token (telegram.token or $TELEGRAM_BOT_TOKEN)"
-
-
-def _say(message: str) -> None:
-    """One error line for the operator, never holding a secret."""
-    print(redact(f"clip-search-bot: {message}"), file=sys.stderr)

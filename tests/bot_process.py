@@ -13,10 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
-from fake_telegram import FakeTelegram
-
 from bot.chats import collection_of
 from bot.config import load_config
+from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 from bot_world import BotWorld, Picture, first_call, more_data, pictures_of
-from fake_telegram import CallRecord, Chat, User
+
+from bot.playground.fake_telegram import CallRecord, Chat, User
 
 pytest_plugins = ["bot_fixtures"]
 

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from bot_process import BotProcess, count_rows, write_bot_config
 from bot_world import BotWorld, Picture, until
-from fake_telegram import CallRecord, Chat, FakeTelegram
 
+from bot.playground.fake_telegram import CallRecord, Chat, FakeTelegram
 from indexer.config import ModelConfig
 
 pytest_plugins = ["bot_fixtures"]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bot_process import BotProcess, run_to_the_end
 from bot_world import until
-from fake_telegram import FakeTelegram
+
+from bot.playground.fake_telegram import FakeTelegram
 
 pytest_plugins = ["bot_fixtures"]
 
