@@ -22,7 +22,6 @@ from pathlib import Path
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
-    AIORateLimiter,
     ApplicationBuilder,
     ContextTypes,
     PersistenceInput,
@@ -33,12 +32,13 @@ from bot.chats import ChatFacts, group_of
 from bot.config import BotConfig, TelegramConfig, load_config
 from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, install_deps
 from bot.fetcher import SCHEME, telegram_fetcher
+from bot.flood import MessageRateLimiter
 from bot.handlers import ALLOWED_UPDATES, register_handlers
 from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
-from bot.throttle import QueryLimiter
+from bot.throttle import QueryLimiter, Turns
 from bot.worker import working
 from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 
 #: A call that Telegram answers with "retry after N seconds" is retried this many times.
 FLOOD_RETRIES = 3
-#: Updates handled at the same time (a slow search does not hold up everyone else).
-CONCURRENT_UPDATES = 16
+#: Updates handled at the same time. Not what keeps the bot fair (per-person limits and turns
+#: do that, and sends wait only for their own chat's budget): a bound on work in memory, high
+#: enough that a few chats waiting on their send budget never fill it.
+CONCURRENT_UPDATES = 256
 #: Start-up calls (deleteWebhook / setWebhook) retried this many times on network errors.
 BOOTSTRAP_RETRIES = 5
 #: Group titles and search preferences are kept in this file of the data folder.
@@ -72,7 +74,7 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
         .base_file_url(telegram.base_file_url)
         .context_types(context_types)
         .persistence(persistence)
-        .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
+        .rate_limiter(MessageRateLimiter(max_retries=FLOOD_RETRIES))
         .concurrent_updates(CONCURRENT_UPDATES)
         .job_queue(None)
         .build()
@@ -87,6 +89,7 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
             ),
             pages=Pages(telegram.more_button_ttl_seconds),
             limiter=QueryLimiter(telegram.queries_per_minute),
+            turns=Turns(),
             relevance=Relevance(telegram.score_margin, telegram.min_score),
         ),
     )

@@ -22,6 +22,7 @@ import aiosqlite
 import numpy as np
 
 from indexer.errors import IndexerError
+from indexer.words import contains_words
 
 SCHEMA_VERSION = 3
 #: The database's file name inside ``storage.data_dir``.
@@ -263,6 +264,7 @@ class MetadataStore:
         await db.execute("PRAGMA foreign_keys=ON")
         # SQLite's lower() only knows ASCII; tags and queries come in every script.
         await db.create_function("casefold", 1, _casefold, deterministic=True)
+        await db.create_function("contains_words", 2, _contains_words, deterministic=True)
         store = cls(db)
         try:
             await store._migrate(path)
@@ -756,17 +758,20 @@ class MetadataStore:
     ) -> list[ImageText]:
         """Captions and tags that contain the query, or that the query contains (any case).
 
-        The contained side must be at least two characters, so a one-letter tag does not
-        match every query. A scan of the collections' texts: fine for the tens of thousands
-        of captions a group has.
+        The contained side must be at least two characters and whole words (see
+        :mod:`indexer.words`), so a short tag does not match every query. A scan of the
+        collections' texts (SQLite's ``instr`` first, the word check only on its hits): fine
+        for the tens of thousands of captions a group has.
         """
         names = {f"c{i}": collection_id for i, collection_id in enumerate(collection_ids)}
         rows = await self._fetchall(
             f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
             f"WHERE images.collection_id IN ({','.join(':' + name for name in names)}) "
             f"AND {_LIVE} AND ("
-            "(length(:query) >= 2 AND instr(texts.folded, :query) > 0) OR "
-            "(length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0)"
+            "(length(:query) >= 2 AND instr(texts.folded, :query) > 0 "
+            "AND contains_words(texts.folded, :query)) OR "
+            "(length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0 "
+            "AND contains_words(:query, texts.folded))"
             ") ORDER BY texts.id LIMIT :limit",
             {**names, "query": query.casefold(), "limit": limit},
         )
@@ -869,6 +874,10 @@ class MetadataStore:
             (collection_id, poster_id),
         )
         return row is not None
+
+
+def _contains_words(text: str | None, part: str | None) -> bool:
+    return text is not None and part is not None and contains_words(text, part)
 
 
 def _casefold(text: str | None) -> str | None:

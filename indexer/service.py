@@ -74,6 +74,18 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class PictureQuery:
+    """A picture someone searched with, embedded once: every page of its results reuses it.
+
+    Only the vector and the picture's hash (to leave the picture itself out of its own
+    results) are kept, never the picture's bytes.
+    """
+
+    vector: np.ndarray
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ReindexProgress:
     """Progress of a running reindex, reported after every batch."""
 
@@ -427,22 +439,33 @@ class IndexService:
             if i in records
         ]
 
+    async def picture_query(self, data: bytes) -> PictureQuery:
+        """Embeds a query picture; raises BadImageError for unusable bytes."""
+        vector = await self._pipeline.embed_query_image(data)
+        return PictureQuery(vector, hashlib.sha256(data).hexdigest())
+
     async def search_image(
-        self, collections: Sequence[str], data: bytes, *, k: int = 10, offset: int = 0
+        self,
+        collections: Sequence[str],
+        picture: bytes | PictureQuery,
+        *,
+        k: int = 10,
+        offset: int = 0,
     ) -> list[SearchHit]:
         """The pictures of ``collections`` most similar to a picture, best first.
 
-        The query picture itself (same bytes) is left out of its own results.
+        The query picture itself (same bytes) is left out of its own results. Pass a
+        :class:`PictureQuery` to search again without embedding the picture again.
         """
         collection_ids = await self._collection_ids(collections)
-        vector = await self._pipeline.embed_query_image(data)
-        ranked = await self._ranked(self._indexes, collection_ids, vector, k + offset + 1)
+        if isinstance(picture, bytes):
+            picture = await self.picture_query(picture)
+        ranked = await self._ranked(self._indexes, collection_ids, picture.vector, k + offset + 1)
         records = await self._metadata.images([image_id for _, image_id in ranked])
-        sha256 = hashlib.sha256(data).hexdigest()
         hits = [
             SearchHit(score, records[image_id])
             for score, image_id in ranked
-            if image_id in records and records[image_id].sha256 != sha256
+            if image_id in records and records[image_id].sha256 != picture.sha256
         ]
         return hits[offset : offset + k]
 

@@ -15,6 +15,7 @@ from indexer.metadata import _MIGRATIONS, SCHEMA_VERSION, ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from indexer.vector_store import VectorStore
+from indexer.words import contains_words
 from tests.conftest import make_config
 from tests.helpers import index_pictures, precision
 
@@ -268,3 +269,52 @@ async def test_words_match_in_any_case_and_script_either_way_round(
     assert (in_caps[0].image.id, in_caps[0].matched_text) == (street, "Straße am Fluß")
     assert (around_tag[0].image.id, around_tag[0].matched_text) == (street, "Straße am Fluß")
     assert (chinese[0].image.id, chinese[0].matched_text) == (square, "人民广场")
+
+
+async def test_short_tags_match_whole_words_only_and_chinese_still_matches_inside_words(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    words_only = make_config(tmp_path / "data", model_config, search={"text_match_min": 1.01})
+    async with await IndexService.open(words_only, embedder) as service:
+        labels = await index_pictures(service, "chat", held_out_pictures[:20])
+        short, night, mixed = sorted(labels)[:3]
+        for tag in ("re", "an", "me", "ci", "a"):
+            await service.tag("chat", [short], tag)
+        await service.tag("chat", [night], "人民广场夜景")
+        await service.tag("chat", [mixed], "iPhone")
+
+        everyday = [
+            await service.search_text(["chat"], query, k=5)
+            for query in ("a red circle", "one orange star", "some medium square", "circles")
+        ]
+        by_word = await service.search_text(["chat"], "re: the party", k=3)
+        chinese = await service.search_text(["chat"], "人民广场", k=3)
+        beside_chinese = await service.search_text(["chat"], "我的iphone手机", k=3)
+
+    assert [hit.matched_text for hits in everyday for hit in hits if hit.matched_text] == []
+    assert (by_word[0].image.id, by_word[0].matched_text) == (short, "re")
+    assert (chinese[0].image.id, chinese[0].matched_text) == (night, "人民广场夜景")
+    assert (beside_chinese[0].image.id, beside_chinese[0].matched_text) == (mixed, "iPhone")
+
+
+@pytest.mark.parametrize(
+    ("text", "part", "found"),
+    [
+        ("a red circle", "re", False),
+        ("a red circle", "red", True),
+        ("re: a red circle", "re", True),
+        ("an orange star", "an", True),
+        ("orange", "an", False),
+        ("人民广场夜景", "人民广场", True),
+        ("夜景人民广场", "广场", True),
+        ("我的iphone手机", "iphone", True),
+        ("iphones", "iphone", False),
+        ("straße am fluß", "straße", True),
+        ("x", "", False),
+    ],
+)
+def test_contains_words(text: str, part: str, found: bool) -> None:
+    assert contains_words(text, part) is found

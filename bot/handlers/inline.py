@@ -42,7 +42,9 @@ async def inline_search(update: Update, context: BotContext) -> None:
         for rank, hit in enumerate(page.hits, start=page.first_rank)
     ]
     next_offset = (
-        context.deps.pages.save(Continuation(continuation.query, page.seen, inline.from_user.id))
+        context.deps.pages.save(
+            Continuation(continuation.query, page.seen, owner=inline.from_user.id)
+        )
         if page.has_more
         else ""
     )
@@ -62,8 +64,8 @@ async def _continuation(
     if not text:
         return None
     if offset:
-        saved = context.deps.pages.take(offset)
-        if saved is None or saved.owner != user_id or saved.query.text != text:
+        saved = context.deps.pages.take(offset, owner=user_id)
+        if saved is None or saved.query.text != text:
             return None
         return saved
     if context.deps.limiter.acquire(user_id):
