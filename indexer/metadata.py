@@ -555,16 +555,48 @@ class MetadataStore:
             ]
         )
 
+    async def begin_attempts(self, image_ids: Sequence[int], max_attempts: int) -> list[int]:
+        """Counts an attempt for each queued picture before any work on it; returns the ids
+        that may be tried now, in order.
+
+        Counting first is what stops a crash loop: a picture whose processing kills the
+        process (a decompression bomb, the OOM killer) leaves its attempts behind, and once it
+        has had ``max_attempts`` it is given up instead of killing every restart.
+        """
+        rows = await self._fetchall_by_ids(
+            "SELECT id, attempts FROM images WHERE status = 'pending' AND id IN (:ids)", image_ids
+        )
+        attempts = {int(row[0]): int(row[1]) for row in rows}
+        worn_out = [i for i in image_ids if attempts.get(i, 0) >= max_attempts]
+        allowed = [i for i in image_ids if i in attempts and i not in worn_out]
+        error = f"given up after {max_attempts} attempts that ended without an answer"
+        statements: list[tuple[str, Sequence[Any]]] = [
+            ("UPDATE images SET attempts = attempts + 1 WHERE id = ?", (i,)) for i in allowed
+        ]
+        for image_id in worn_out:
+            statements += [
+                (
+                    "UPDATE images SET status = 'failed', error = ? WHERE id = ? "
+                    "AND status = 'pending'",
+                    (error, image_id),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+            ]
+        if statements:
+            await self._write(statements)
+        return allowed
+
     async def mark_attempt_failed(
         self, image_id: int, error: str, *, permanent: bool, max_attempts: int
     ) -> bool:
-        """Records a failed attempt; returns True when the picture is given up on.
+        """Records how an attempt (counted by :meth:`begin_attempts`) failed; returns True when
+        the picture is given up on.
 
         Permanent errors (a corrupt file) fail at once; transient ones (a network error while
         fetching) are retried, after a growing pause, until ``max_attempts``.
         """
         row = await self._fetchone("SELECT attempts FROM images WHERE id = ?", (image_id,))
-        attempts = (int(row[0]) if row else 0) + 1
+        attempts = max(int(row[0]) if row else 0, 1)
         give_up = permanent or attempts >= max_attempts
         statements: list[tuple[str, Sequence[Any]]] = [
             (

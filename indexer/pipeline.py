@@ -306,17 +306,19 @@ class EmbeddingPipeline:
             return [], failures
         # All calls are queued at once: the model thread never idles between them, and a
         # query arriving meanwhile still runs right after the call in progress.
-        pixels = [d.pixels for *_, d in good]
-        vectors = np.concatenate(
-            await asyncio.gather(
-                *(
-                    self.run_model(
-                        self.embedder.encode_pixels, pixels[start : start + MODEL_CALL_PICTURES]
-                    )
-                    for start in range(0, len(pixels), MODEL_CALL_PICTURES)
-                )
-            )
-        )
+        chunks = [
+            good[start : start + MODEL_CALL_PICTURES]
+            for start in range(0, len(good), MODEL_CALL_PICTURES)
+        ]
+        encoded = await asyncio.gather(*(self._encode_chunk(chunk) for chunk in chunks))
+        good, vectors = [], []
+        for chunk, rows in zip(chunks, encoded, strict=True):
+            for item, row in zip(chunk, rows, strict=True):
+                if isinstance(row, str):
+                    failures[item[0]] = row
+                else:
+                    good.append(item)
+                    vectors.append(row)
         embedded = [
             EmbeddedImage(
                 id=image_id,
@@ -330,11 +332,30 @@ class EmbeddingPipeline:
         ]
         return embedded, failures
 
+    async def _encode_chunk(
+        self, chunk: Sequence[tuple[int, bytes, _Decoded]]
+    ) -> list[np.ndarray | str]:
+        """One model call for a chunk; if it fails, each picture alone, so a failure (a
+        MemoryError included) fails only its own picture."""
+        try:
+            return list(
+                await self.run_model(self.embedder.encode_pixels, [d.pixels for *_, d in chunk])
+            )
+        except Exception as exc:
+            if len(chunk) == 1:
+                log.warning("embedding picture %d failed: %r", chunk[0][0], exc)
+                return [f"the model could not embed the picture ({type(exc).__name__})"]
+        return [row for item in chunk for row in await self._encode_chunk([item])]
+
     def _decode_or_error(self, data: bytes) -> _Decoded | str:
+        """Decodes one picture; any failure (a MemoryError included) is its own."""
         try:
             return self.decode(data)
         except BadImageError as exc:
             return str(exc)
+        except Exception as exc:
+            log.warning("decoding a picture failed: %r", exc)
+            return f"the picture could not be decoded ({type(exc).__name__})"
 
     async def embed_query_image(self, data: bytes) -> np.ndarray:
         """Embeds a picture sent as a query; raises BadImageError for unusable bytes."""

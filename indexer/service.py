@@ -51,6 +51,13 @@ MICRO_BATCH_WINDOW_SECONDS = 0.05
 _RETRY_POLL_SECONDS = 2.0
 
 
+def retried_alone(batch: list[PendingImage]) -> list[PendingImage]:
+    """The batch to work on: a picture tried before goes alone (its last attempt may have
+    ended the process), so it cannot take a batch of innocent pictures down with it again."""
+    retried = [item for item in batch if item.attempts > 0]
+    return retried[:1] if retried else batch
+
+
 @dataclass(frozen=True)
 class AddResult:
     """What happened to a picture handed to :meth:`IndexService.add_image`."""
@@ -289,8 +296,10 @@ class IndexService:
         """The background worker: embeds queued pictures in micro-batches until closed."""
         while not self._closing:
             self._wake.clear()
-            batch = await self._metadata.next_pending(
-                self._pipeline.embedder.batch_size, self._pipeline.schemes
+            batch = retried_alone(
+                await self._metadata.next_pending(
+                    self._pipeline.embedder.batch_size, self._pipeline.schemes
+                )
             )
             if not batch and await self._embed_texts_backlog_safely():
                 continue
@@ -317,7 +326,13 @@ class IndexService:
             await self._indexes.save_due()
 
     async def _index_batch(self, batch: Sequence[PendingImage]) -> None:
-        """Fetch, de-duplicate, embed, commit to SQLite, then add to FAISS."""
+        """Count the attempt, fetch, de-duplicate, embed, commit to SQLite, then add to FAISS."""
+        allowed = set(
+            await self._metadata.begin_attempts(
+                [item.id for item in batch], self.config.limits.max_attempts
+            )
+        )
+        batch = [item for item in batch if item.id in allowed]
         to_embed: list[tuple[int, bytes]] = []
         first_of_hash: dict[tuple[int, str], int] = {}
         for item, result in zip(batch, await self._bytes_of(batch), strict=True):
