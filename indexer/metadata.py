@@ -488,20 +488,36 @@ class MetadataStore:
 
     # The work queue
 
-    async def next_pending(self, limit: int, schemes: Iterable[str]) -> list[PendingImage]:
-        """The oldest queued pictures that are due and can be fetched, across all collections.
+    async def next_pending(
+        self,
+        limit: int,
+        schemes: Iterable[str],
+        *,
+        exclude_ids: Sequence[int] = (),
+        exclude_collections: Sequence[int] = (),
+    ) -> list[PendingImage]:
+        """Queued pictures that are due and can be fetched, oldest first, taking turns between
+        collections (each one's oldest, then each one's second...), so a chat's backlog of
+        thousands does not hold up another chat's new picture.
 
         A picture can be fetched if its bytes were handed over, or if its source scheme (the
-        part before ``:``) is one of ``schemes``.
+        part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
+        and ``exclude_collections`` (with enough downloads in flight) are left out.
         """
         schemes = list(schemes)
+        marks = ",".join("?" * len(schemes))
+        skip_ids = ",".join("?" * len(exclude_ids))
+        skip_collections = ",".join("?" * len(exclude_collections))
         rows = await self._fetchall(
-            "SELECT id, collection_id, source, attempts FROM images "
+            "SELECT id, collection_id, source, attempts FROM ("
+            "SELECT id, collection_id, source, attempts, "
+            "row_number() OVER (PARTITION BY collection_id ORDER BY id) AS turn FROM images "
             "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
             "AND (EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id) "
-            f"OR substr(source, 1, instr(source, ':') - 1) IN ({','.join('?' * len(schemes))})) "
-            "ORDER BY id LIMIT ?",
-            (time.time(), *schemes, limit),
+            f"OR substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
+            f"AND id NOT IN ({skip_ids}) AND collection_id NOT IN ({skip_collections})"
+            ") ORDER BY turn, id LIMIT ?",
+            (time.time(), *schemes, *exclude_ids, *exclude_collections, limit),
         )
         return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 

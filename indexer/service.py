@@ -21,6 +21,7 @@ import numpy as np
 
 from indexer.backends import VectorBackend, open_backend
 from indexer.config import IndexerConfig
+from indexer.downloads import Downloads
 from indexer.embedder import Embedder
 from indexer.errors import (
     BadQueryError,
@@ -41,7 +42,7 @@ from indexer.metadata import (
     MetadataStore,
     PendingImage,
 )
-from indexer.pipeline import EmbeddingPipeline, Fetched, Fetcher
+from indexer.pipeline import EmbeddingPipeline, Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,9 @@ class IndexService:
         self._closing = False
         self._reindexing: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
+        self._downloads = Downloads(
+            self._pipeline.fetch, deadline_seconds=config.limits.download_seconds
+        )
 
     @classmethod
     async def open(
@@ -207,6 +211,7 @@ class IndexService:
         self._wake.set()
         if self._worker is not None:
             await self._worker
+        await self._downloads.close()
         await self._indexes.close()
         await self._texts.close()
         await self._indexes.save_due(force=True)
@@ -298,12 +303,15 @@ class IndexService:
             self._wake.clear()
             batch = retried_alone(
                 await self._metadata.next_pending(
-                    self._pipeline.embedder.batch_size, self._pipeline.schemes
+                    self._pipeline.embedder.batch_size,
+                    self._pipeline.schemes,
+                    exclude_ids=self._downloads.busy_ids,
+                    exclude_collections=self._downloads.full_collections,
                 )
             )
             if not batch and await self._embed_texts_backlog_safely():
                 continue
-            if not batch:
+            if not batch and not self._downloads:  # else: collect the downloads in flight
                 self._idle.set()
                 await self._indexes.save_due(force=True)
                 await self._texts.save_due(force=True)
@@ -333,9 +341,11 @@ class IndexService:
             )
         )
         batch = [item for item in batch if item.id in allowed]
+        stored = [await self._metadata.pending_data(item.id) for item in batch]
         to_embed: list[tuple[int, bytes]] = []
         first_of_hash: dict[tuple[int, str], int] = {}
-        for item, result in zip(batch, await self._bytes_of(batch), strict=True):
+        collected = await self._downloads.collect(list(zip(batch, stored, strict=True)))
+        for item, result in collected:
             if result.data is None:
                 await self._fail(item.id, result.error or "unknown error", result.permanent)
                 continue
@@ -351,7 +361,7 @@ class IndexService:
         embedded, failures = await self._pipeline.embed(to_embed)
         for image_id, error in failures.items():
             await self._fail(image_id, error, permanent=True)
-        await self._commit(embedded, {item.id: item.collection_id for item in batch})
+        await self._commit(embedded, {item.id: item.collection_id for item, _ in collected})
 
     async def _embed_texts_backlog_safely(self) -> bool:
         """The text backlog, where an unexpected error is logged and retried later.
@@ -391,16 +401,6 @@ class IndexService:
                 )
                 index.add(np.array([texts[p].id for p in positions], np.int64), vectors[positions])
             self._texts.grow_if_needed(collection_id)
-
-    async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
-        """The bytes of each queued picture: handed over with it, or fetched from its source."""
-        stored = [await self._metadata.pending_data(item.id) for item in batch]
-        fetched = iter(
-            await self._pipeline.fetch_many(
-                [item.source for item, data in zip(batch, stored, strict=True) if data is None]
-            )
-        )
-        return [Fetched(data=data) if data is not None else next(fetched) for data in stored]
 
     async def _fail(self, image_id: int, error: str, permanent: bool) -> None:
         gave_up = await self._metadata.mark_attempt_failed(
