@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from typing import Generic, TypeVar
 
@@ -43,15 +44,19 @@ def is_present(member: ChatMember) -> bool:
 
 
 class _TtlCache(Generic[Key, Value]):
-    """Remembers answers for ``ttl`` seconds."""
+    """Remembers answers for ``ttl`` seconds; expired ones are dropped as new ones come in, so
+    a stream of strangers does not grow it without bound."""
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl
         self._clock = clock
-        self._entries: dict[Key, tuple[float, Value]] = {}
+        self._entries: OrderedDict[Key, tuple[float, Value]] = OrderedDict()  # oldest first
 
     def __contains__(self, key: Key) -> bool:
         return self.get(key) is not None
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, key: Key) -> Value | None:
         entry = self._entries.get(key)
@@ -61,7 +66,11 @@ class _TtlCache(Generic[Key, Value]):
         return entry[1]
 
     def put(self, key: Key, value: Value) -> None:
-        self._entries[key] = (self._clock() + self._ttl, value)
+        now = self._clock()
+        while self._entries and next(iter(self._entries.values()))[0] <= now:
+            self._entries.popitem(last=False)
+        self._entries.pop(key, None)
+        self._entries[key] = (now + self._ttl, value)
 
 
 class Permissions:

@@ -2,9 +2,9 @@
 
 A batch used to wait for every one of its downloads, so one file that hangs (a dead
 connection, a slow server) stalled indexing for every chat. Here each download is a task of
-its own with a deadline per attempt; a batch waits for its downloads only a short while
-(:data:`PATIENCE_SECONDS`), and the ones still running carry on in the background while the
-worker takes other pictures. Downloads run a few at a time in all, and only a few per
+its own (with the pipeline's deadline per attempt); a batch waits for its downloads only a
+short while (:data:`PATIENCE_SECONDS`), and the ones still running carry on in the background
+while the worker takes other pictures. Downloads run a few at a time in all, and only a few per
 collection, so one chat's stuck files cannot take every slot; the worker does not pick more of
 a collection's pictures while it has that many in flight.
 """
@@ -33,12 +33,10 @@ class Downloads:
         self,
         fetch: Callable[[str], Awaitable[Fetched]],
         *,
-        deadline_seconds: float,
         concurrency: int = CONCURRENT_DOWNLOADS,
         per_collection: int = DOWNLOADS_PER_COLLECTION,
     ) -> None:
         self._fetch = fetch
-        self._deadline = deadline_seconds
         self._slots = asyncio.Semaphore(concurrency)
         self._per_collection = per_collection
         self._running: dict[int, tuple[PendingImage, asyncio.Task[Fetched]]] = {}
@@ -103,8 +101,4 @@ class Downloads:
 
     async def _download(self, source: str) -> Fetched:
         async with self._slots:
-            try:
-                async with asyncio.timeout(self._deadline):
-                    return await self._fetch(source)
-            except TimeoutError:
-                return Fetched(error=f"the download took longer than {self._deadline:g} s")
+            return await self._fetch(source)

@@ -242,12 +242,19 @@ class EmbeddingPipeline:
         return await asyncio.wrap_future(self._model_thread.submit(priority, function, *args))
 
     async def fetch(self, source: str) -> Fetched:
-        """Gets the bytes of one source; failures are returned, not raised."""
+        """Gets the bytes of one source; failures are returned, not raised.
+
+        An attempt may take ``limits.download_seconds``; a slower one fails (to be retried).
+        """
         fetcher = self._fetchers.get(source.partition(":")[0])
         if fetcher is None:
             return Fetched(error=f"no way to fetch {source!r}")
+        deadline = self._limits.download_seconds
         try:
-            data = await fetcher(source)
+            async with asyncio.timeout(deadline):
+                data = await fetcher(source)
+        except TimeoutError:
+            return Fetched(error=f"the download took longer than {deadline:g} s")
         except (SourceGoneError, BadImageError) as exc:
             return Fetched(error=str(exc), permanent=True)
         except Exception as exc:

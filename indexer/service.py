@@ -156,9 +156,7 @@ class IndexService:
         self._closing = False
         self._reindexing: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
-        self._downloads = Downloads(
-            self._pipeline.fetch, deadline_seconds=config.limits.download_seconds
-        )
+        self._downloads = Downloads(self._pipeline.fetch)
 
     @classmethod
     async def open(

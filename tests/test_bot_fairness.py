@@ -136,7 +136,7 @@ async def test_a_forged_group_choice_is_answered_quietly(
     world.fake.send_text(private, alice, "/groups")
     listing = await world.text_in(private)
 
-    for forged in ("only:abc", f"only:{group.id}x", "only:", "only:-1"):
+    for forged in ("only:abc", f"only:{group.id}x", "only:", "only:-1", "more", "bogus"):
         query = world.fake.press_button(private, alice, listing.result["message_id"], forged)
         await world.until_handled()
         assert query in world.fake.world.callback_answers

@@ -115,6 +115,12 @@ async def more_results(update: Update, context: BotContext) -> None:
         )
 
 
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """A button this bot did not make (forged data): answered quietly, nothing changes."""
+    assert update.callback_query is not None
+    await update.callback_query.answer()
+
+
 async def list_groups(update: Update, context: BotContext) -> None:
     """/groups in a private chat: the asker's groups, with buttons to search only one."""
     user = update.effective_user
