@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 
 import numpy as np
@@ -11,7 +12,7 @@ from bot.paging import Continuation, Pages
 from bot.ranking import Query, Relevance
 from bot.replies import MATCHED_TEXT_CHARS, byte_size, caption, duration
 from bot.texts import EN, ZH, texts_for
-from bot.throttle import QueryLimiter, Refusal
+from bot.throttle import QueryLimiter, Refusal, Turns
 from indexer.metadata import ImageRecord
 from indexer.service import PictureQuery, SearchHit
 
@@ -123,3 +124,23 @@ def test_a_long_caption_is_shown_cut_in_any_script() -> None:
     assert f"🏷 {chinese[:50]}" in shown_chinese and shown_chinese.endswith("…")
     assert len(shown_chinese.splitlines()[-1]) <= MATCHED_TEXT_CHARS + 2
     assert f"🏷 {english[:50]}" in shown_english
+
+
+async def test_a_persons_answers_take_turns_and_leave_nothing_behind() -> None:
+    turns = Turns()
+    order: list[str] = []
+
+    async def answer(name: str, user: int, chat: int) -> None:
+        async with turns.answering(user, chat):
+            order.append(f"{name} starts")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} ends")
+
+    first = asyncio.create_task(answer("a1", 1, -100))
+    await asyncio.sleep(0)
+    assert turns.busy(-100) and not turns.busy(-200)
+    await asyncio.gather(first, answer("a2", 1, -100), answer("b1", 2, -100))
+
+    assert order.index("a1 ends") < order.index("a2 starts")
+    assert order.index("b1 starts") < order.index("a1 ends")
+    assert len(turns) == 0 and not turns.busy(-100)
