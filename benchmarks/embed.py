@@ -95,17 +95,19 @@ def photo_jpegs(count: int, seed: int = 0) -> list[bytes]:
     return pictures
 
 
-def image_gflop(embedder: Embedder) -> float:
+def image_gflop(loaded: LoadedModel) -> float:
     """GFLOP of one picture through the image tower, counted by torch (2 per multiply-add).
 
     Counted with autograd on: under ``inference_mode`` torch takes a fused attention kernel
     that the counter does not see, and would miss a third of ViT-B-32's work.
     """
-    size = embedder.preprocess(Image.new("RGB", (64, 64))).shape
+    model = loaded.model
+    dtype = next(model.parameters()).dtype
+    size = loaded.preprocess(Image.new("RGB", (64, 64))).shape
     pixels = torch.zeros(1, *size, dtype=torch.float32)
     with FlopCounterMode(display=False) as counter:
-        embedder._model.float().encode_image(pixels)
-    embedder._model.to(embedder._dtype)
+        model.float().encode_image(pixels)
+    model.to(dtype)
     return counter.get_total_flops() / 1e9
 
 
@@ -131,8 +133,9 @@ def measure_images(
     ceilings: dict[str, float],
 ) -> list[ImageRow]:
     """Pictures/second end to end and model-only, per batch size, for one model and precision."""
-    embedder = Embedder(load_open_clip(config), model_identity(config), config)
-    gflop = image_gflop(embedder)
+    loaded = load_open_clip(config)
+    gflop = image_gflop(loaded)
+    embedder = Embedder(loaded, model_identity(config), config)
     rows = []
     for batch in batches:
         chunk = list(jpegs[: max(batch, 8)])

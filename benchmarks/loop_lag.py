@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, draw_shape
 from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model

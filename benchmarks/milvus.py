@@ -25,8 +25,9 @@ from pymilvus import MilvusClient
 
 from benchmarks.query import K, clustered_vectors, recall_at_k
 from indexer.config import MilvusConfig
-from indexer.metadata import DATABASE_FILE, PICTURE_VECTORS, MetadataStore
 from indexer.milvus_indexes import MilvusIndexes
+from indexer.records import PICTURE_VECTORS
+from indexer.store import Store
 
 BIG_CHAT, SMALL_CHAT, SMALL_SIZE = 1, 2, 50
 INSERT_CHUNK = 20_000
@@ -81,9 +82,9 @@ async def run(uri: str, count: int, index_type: str, nprobe: int, queries: int) 
         {"uri": uri, "name_prefix": prefix, "index_type": index_type, "nprobe": nprobe}
     )
     with tempfile.TemporaryDirectory() as folder:
-        metadata = await MetadataStore.open(Path(folder) / DATABASE_FILE)
+        store = await Store.open_in(Path(folder))
         backend = await MilvusIndexes.open(
-            settings, metadata, PICTURE_VECTORS, "collection", "bench-model", vectors.shape[1]
+            settings, store.vectors, PICTURE_VECTORS, "collection", "bench-model", vectors.shape[1]
         )
         started = time.perf_counter()
         await fill(backend, BIG_CHAT, big, 0)
@@ -108,7 +109,7 @@ async def run(uri: str, count: int, index_type: str, nprobe: int, queries: int) 
                 client.drop_collection(name)
         client.close()
         await backend.close()
-        await metadata.close()
+        await store.close()
 
 
 def main() -> None:

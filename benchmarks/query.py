@@ -19,7 +19,7 @@ changes recall by little.
 
 **End to end.** For each size, one collection of that many indexed pictures (a share of them
 with a caption, ``--caption-share``) is written straight into a real SQLite file: the schema
-comes from :class:`MetadataStore`, the rows from one bulk insert, because the real
+comes from :class:`~indexer.store.Store`, the rows from one bulk insert, because the real
 ``add_image`` → embed → ``mark_indexed`` path would take hours at 100k. Vectors are the same
 synthetic clustered ones. A real :class:`IndexService` then opens the folder (building its FAISS
 indexes from SQLite, as after a lost index file) with ViT-B-32 at random weights
@@ -28,6 +28,9 @@ caption/tag match + vector search + metadata fetch. Reported: p50/p99 over ``--q
 distinct queries one at a time, with the parts timed alone, and queries/second with 1, 8 and
 32 searches in flight, query micro-batching off and on, interleaved in the same run
 (``--rounds`` rounds; medians), with the texts per model call that batching reached.
+
+Length (over ~350 lines, on purpose): the FAISS-only and end-to-end tables share their data
+generators and timing helpers, and docs/BENCHMARKS.md cites this one command for both.
 """
 
 from __future__ import annotations
@@ -51,9 +54,9 @@ import torch
 from benchmarks.embed import QUERY, photo_jpegs
 from indexer.config import IndexConfig, IndexerConfig, LimitsConfig, ModelConfig
 from indexer.embedder import Embedder
-from indexer.metadata import DATABASE_FILE, MetadataStore
 from indexer.pipeline import BULK, EmbeddingPipeline
 from indexer.service import IndexService
+from indexer.store import DATABASE_FILE, Store
 from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex
 
 DIM = 512
@@ -132,10 +135,9 @@ def faiss_search(sizes: Sequence[int], query_count: int) -> None:
             probes += [
                 p for p in (8, 16, 32, 64, 128, 256) if p != layout.nprobe and p < layout.nlist
             ]
-        ivf = None if layout.is_exact else faiss.extract_index_ivf(index._index)
         for nprobe in probes:
-            if ivf is not None:
-                ivf.nprobe = nprobe
+            if not layout.is_exact:
+                index.set_nprobe(nprobe)
             latencies, found = timed_search(index, queries)
             row = (
                 f"| {size:,} | {layout.name} | {nprobe or '-'} "
@@ -194,7 +196,7 @@ def captions(count: int, rng: np.random.Generator) -> list[str]:
 
 
 async def create_schema(path: Path) -> None:
-    store = await MetadataStore.open(path)
+    store = await Store.open(path)
     await store.close()
 
 
@@ -209,7 +211,7 @@ def fill_database(
     a share of them get a caption (with a vector too). Returns the number of captions.
 
     The service then opens the file as it would after a restart (which refreshes SQLite's
-    planner statistics, see ``MetadataStore.open``).
+    planner statistics, see ``Database.open``).
     """
     asyncio.run(create_schema(path))
     vectors = clustered_vectors(size, max(10, size // 200), rng)
@@ -253,17 +255,17 @@ class CountingEmbedder:
     """The real embedder, counting text-encoding calls and texts (texts per model call)."""
 
     def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
+        self.inner = inner
         self.calls = 0
         self.texts = 0
 
     def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
+        return getattr(self.inner, name)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
         self.texts += len(texts)
-        return self._inner.encode_texts(texts)
+        return self.inner.encode_texts(texts)
 
 
 def ms_percentiles(latencies: Sequence[float]) -> tuple[float, float]:
@@ -318,27 +320,28 @@ async def measure_service(
     try:
         await service.wait_idle()
         layout = (await service.stats(COLLECTION)).index_type
-        # The parts of search_text, timed alone (private attributes: this is a benchmark).
-        pipeline, metadata = service._pipeline, service._metadata
+        # The parts of search_text, timed alone.
+        engine = service.engine
+        pipeline, store = engine.pipeline, engine.store
         collection_id = 1
-        vectors = dict(zip(queries, embedder._inner.encode_texts(queries), strict=True))
+        vectors = dict(zip(queries, embedder.inner.encode_texts(queries), strict=True))
         found = {
-            q: (await service._indexes.search(collection_id, vectors[q][None, :], K))[1][0].tolist()
+            q: (await engine.pictures.search(collection_id, vectors[q][None, :], K))[1][0].tolist()
             for q in queries
         }
         parts: dict[str, Callable[[str], Awaitable[object]]] = {
             "end to end (`search_text`, k=10)": lambda q: service.search_text([COLLECTION], q, k=K),
             "text encode (tokenise + text tower)": lambda q: pipeline.embed_texts([q]),
-            "picture vector search (FAISS)": lambda q: service._indexes.search(
+            "picture vector search (FAISS)": lambda q: engine.pictures.search(
                 collection_id, vectors[q][None, :], 2 * K
             ),
-            "caption vector search (FAISS)": lambda q: service._texts.search(
+            "caption vector search (FAISS)": lambda q: engine.texts.search(
                 collection_id, vectors[q][None, :], K
             ),
-            "caption/tag substring match (SQLite scan)": lambda q: metadata.texts_containing(
+            "caption/tag substring match (SQLite scan)": lambda q: store.texts.containing(
                 [collection_id], q, K
             ),
-            "metadata fetch (10 records)": lambda q: metadata.images(found[q]),
+            "metadata fetch (10 records)": lambda q: store.pictures.images(found[q]),
         }
         part_rows = []
         for name, run in parts.items():
@@ -425,7 +428,7 @@ def end_to_end(
         f"faiss {faiss.__version__}, {platform.processor() or platform.machine()}",
         flush=True,
     )
-    burst = asyncio.run(query_behind_burst(embedder._inner, photo_jpegs(8) * 8, rounds * 2))
+    burst = asyncio.run(query_behind_burst(embedder.inner, photo_jpegs(8) * 8, rounds * 2))
     latency_rows, throughput_rows = [], []
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:

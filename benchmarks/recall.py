@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks.query import DIM, K, build, clustered_vectors, recall_at_k
 from indexer.config import IndexConfig
-from indexer.vector_store import IndexPolicy, VectorIndex, _scanned_bytes
+from indexer.vector_store import IndexPolicy, VectorIndex
 
 RERANK_CANDIDATES = 4 * K
 SWEEP = (4, 8, 16, 32, 64, 128, 256)
@@ -166,12 +166,11 @@ def run(
     lonely = mates <= 2 if name == "photo" else np.zeros(len(queries), bool)
     lonely_recall = f"{recall_at_k(found[lonely], truth[lonely]):.3f}" if lonely.any() else "-"
     rerank = reranked(index, vectors, queries, truth)
-    ivf = faiss.extract_index_ivf(index._index)
     sweep = []
     for nprobe in sorted({*SWEEP, calibration.max_nprobe, calibration.nprobe, layout.nlist}):
         if nprobe > layout.nlist:
             continue
-        ivf.nprobe = nprobe
+        index.set_nprobe(nprobe)
         swept = index.search(queries, K)[1]
         latency = timed(index, queries) if nprobe <= 2 * calibration.max_nprobe else None
         sweep.append(
@@ -179,7 +178,7 @@ def run(
             + (f"{latency[0]:.2f} | {latency[1]:.2f}" if latency else "- | -")
             + f" | {recall_at_k(swept, truth):.3f} |"
         )
-    ivf.nprobe = calibration.nprobe
+    index.set_nprobe(calibration.nprobe)
     row = (
         f"| {name} | {size:,} | {layout.name} | {calibration.nprobe}"
         f"{'*' if calibration.capped else ''} | {calibration.max_nprobe} "
@@ -220,7 +219,7 @@ def run_grown(
         calibration = index.calibrate(np.arange(count), vectors[:count])
         if count == built_at:
             index.add(np.arange(built_at, size), vectors[built_at:])
-        scanned = _scanned_bytes(faiss.extract_index_ivf(index._index), queries, DIM)
+        scanned = index.scanned_bytes(queries)
         p50, p99 = timed(index, queries, repeats)
         rows.append(
             f"| {name} | {size:,} | {layout.name}, {when} | {calibration.nprobe}"

@@ -17,7 +17,8 @@ from typing import Literal, Self
 from telegram import Bot, Document, Message, PhotoSize
 from telegram.error import BadRequest
 
-from indexer.pipeline import Fetcher, SourceGoneError
+from indexer.errors import SourceGoneError
+from indexer.records import Fetcher
 
 SCHEME = "telegram"
 _DOCUMENT = "document:"

@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 
 from bot.replies import duration
 from bot.texts import Texts
-from indexer.service import ReindexProgress
+from indexer.records import ReindexProgress
 
 log = logging.getLogger(__name__)
 

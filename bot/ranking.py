@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.chats import collection_of
-from indexer.service import IndexService, PictureQuery, SearchHit
+from indexer.records import PictureQuery, SearchHit
+from indexer.service import IndexService
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from bot.chats import ChatFacts, group_of, message_link
 from bot.fetcher import TelegramPicture
 from bot.ranking import Page
 from bot.texts import Texts
-from indexer.service import CollectionStats, SearchHit
+from indexer.records import CollectionStats, SearchHit
 
 #: Callback data of buttons: "more:<key>" pages a search, "only:<chat id>" or "only:all"
 #: chooses the groups a person's private searches cover.

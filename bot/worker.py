@@ -16,8 +16,7 @@ from telegram import Bot
 
 from bot.config import BotConfig
 from bot.fetcher import SCHEME, telegram_fetcher
-from indexer.embedder import Embedder
-from indexer.service import IndexService
+from indexer.service import Embedder, IndexService
 
 
 @asynccontextmanager

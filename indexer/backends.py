@@ -17,7 +17,8 @@ import numpy as np
 
 from indexer.config import IndexerConfig
 from indexer.live_indexes import LiveIndexes
-from indexer.metadata import PICTURE_VECTORS, MetadataStore, VectorKind
+from indexer.records import PICTURE_VECTORS, VectorKind
+from indexer.store.vectors import Vectors
 from indexer.vector_store import IndexPolicy, VectorStore
 
 
@@ -76,17 +77,17 @@ class VectorBackend(Protocol):
 
 
 async def open_backend(
-    config: IndexerConfig, metadata: MetadataStore, kind: VectorKind, model_id: str, dim: int
+    config: IndexerConfig, vectors: Vectors, kind: VectorKind, model_id: str, dim: int
 ) -> VectorBackend:
     """The configured vector store for ``kind``; Milvus is imported only when chosen."""
     prefix = "collection" if kind is PICTURE_VECTORS else "texts"
     if config.index.backend == "milvus":
         from indexer.milvus_indexes import MilvusIndexes
 
-        return await MilvusIndexes.open(config.index.milvus, metadata, kind, prefix, model_id, dim)
+        return await MilvusIndexes.open(config.index.milvus, vectors, kind, prefix, model_id, dim)
 
     return LiveIndexes(
-        metadata,
+        vectors,
         kind,
         VectorStore(config.storage.data_dir / "faiss", prefix),
         IndexPolicy(flat_max=config.index.flat_max),

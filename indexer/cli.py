@@ -12,18 +12,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
 from indexer.errors import IndexerError
-from indexer.metadata import ImageFacts
-from indexer.service import CollectionStats, IndexService, ReindexProgress, SearchHit
-
-#: Files that ``index`` treats as pictures; anything else in the folder is left alone.
-PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+from indexer.folder import file_source, index_directory
+from indexer.records import ReindexProgress
+from indexer.service import IndexService
+from indexer.terminal import print_hits, print_stats
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,13 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise IndexerError("search needs either a TEXT or --image PATH, not both")
         config = load_indexer_config(_config_path(args.config))
         if args.command == "finetune":
-            from indexer.finetune import finetune_command
-
-            return finetune_command(args, config)
+            return _finetune(args, config)
         if args.command == "eval":
-            from indexer.evaluation import eval_command
+            from indexer.evaluation import EvalOptions, evaluate_command
 
-            return eval_command(args, config)
+            evaluate_command(config, EvalOptions(pairs=args.pairs, as_json=args.json))
+            return 0
         return asyncio.run(_run(args, config))
     except IndexerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -138,6 +135,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+
+
+def _finetune(args: argparse.Namespace, config: IndexerConfig) -> int:
+    # Imported here: torch's training machinery is slow to load and most commands never need it.
+    from indexer.finetune import FinetuneOptions, TrainingData, finetune_from
+
+    options = FinetuneOptions(
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_fraction=args.warmup,
+        lock_image=args.lock_image,
+        held_out=args.held_out,
+        seed=args.seed,
+        patience=args.patience,
+    )
+    data = TrainingData(pairs=args.pairs, collection=args.collection, general=args.general)
+    finetune_from(config, data, options)
+    return 0
 
 
 def _config_path(given: Path | None) -> Path | None:
@@ -162,7 +179,7 @@ async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
         if args.command == "stats":
             names = [args.collection] if args.collection else await service.collections()
             for name in names:
-                _print_stats(await service.stats(name))
+                print_stats(await service.stats(name))
             return 0
         if args.command == "tag":
             ids = list(args.ids or [])
@@ -182,58 +199,11 @@ async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def file_source(path: Path) -> str:
-    """The source string under which a local file is indexed."""
-    return f"file:{path.resolve()}"
-
-
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
         raise IndexerError(f"cannot read {path}: {exc.strerror}") from None
-
-
-async def index_directory(service: IndexService, directory: Path, collection: str) -> int:
-    """Indexes every picture file under ``directory``; returns 1 if any failed."""
-    if not directory.is_dir():
-        raise IndexerError(f"not a folder: {directory}")
-    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
-    queued: list[int] = []
-    skipped = 0
-    for path in tqdm(files, desc="queueing", unit="file", disable=None, leave=False):
-        result = await service.add_image(
-            collection,
-            ImageFacts(source=file_source(path), posted_at=path.stat().st_mtime),
-        )
-        if result.outcome == "queued" and result.image_id is not None:
-            queued.append(result.image_id)
-        else:
-            skipped += 1
-    await _wait_with_progress(service, collection, len(queued))
-    records = await service.images(queued)
-    failed = [r for r in records.values() if r.status == "failed"]
-    reposts = sum(r.status == "repost" for r in records.values())
-    print(
-        f"{len(files)} files: {len(queued) - len(failed) - reposts} indexed, "
-        f"{reposts} duplicates, {skipped} already known, {len(failed)} failed"
-    )
-    for record in failed:
-        print(f"  failed: {record.source.partition(':')[2]}: {record.error}")
-    return 1 if failed else 0
-
-
-async def _wait_with_progress(service: IndexService, collection: str, total: int) -> None:
-    if total == 0:
-        await service.wait_idle()
-        return
-    idle = asyncio.create_task(service.wait_idle())
-    with tqdm(total=total, desc="embedding", unit="img", disable=None) as bar:
-        while not idle.done():
-            await asyncio.wait([idle], timeout=0.5)
-            pending = (await service.stats(collection)).pending
-            bar.update(max(0, total - pending) - bar.n)
-    await idle
 
 
 async def _reindex(service: IndexService, collection: str) -> int:
@@ -250,36 +220,3 @@ async def _reindex(service: IndexService, collection: str) -> int:
         f"with {service.model_id}; {result.failed} could not be fetched or decoded"
     )
     return 1 if result.failed else 0
-
-
-def print_hits(hits: list[SearchHit]) -> None:
-    if not hits:
-        print("no matching pictures")
-    for rank, hit in enumerate(hits, 1):
-        image = hit.image
-        where = image.source.partition(":")[2] if image.source.startswith("file:") else image.source
-        extras = [f"id {image.id}"]
-        if image.caption:
-            extras.append(repr(image.caption))
-        print(f"{rank:2d}. {hit.score:.3f}  {where}  ({', '.join(extras)})")
-
-
-def _print_stats(stats: CollectionStats) -> None:
-    last = (
-        datetime.fromtimestamp(stats.last_indexed_at).isoformat(timespec="seconds")
-        if stats.last_indexed_at
-        else "never"
-    )
-    print(f"collection {stats.name}")
-    print(
-        f"  pictures {stats.images} (+{stats.reposts} reposts), pending {stats.pending}, "
-        f"failed {stats.failed}, forgotten {stats.forgotten}"
-    )
-    print(
-        f"  model {stats.model}"
-        + (f" ({stats.needs_reindex} pictures need `reindex`)" if stats.needs_reindex else "")
-    )
-    print(
-        f"  index {stats.index_type}, {stats.index_vectors} vectors, "
-        f"{stats.index_bytes:,} bytes on disk; last indexed {last}"
-    )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from indexer.cli import index_directory, print_hits
 from indexer.config import load_indexer_config
+from indexer.folder import index_directory
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, write_image_folder
+from indexer.terminal import print_hits
 from indexer.tiny_model import TINY_MODEL_NAME, card_path, ensure_tiny_model
 
 DEMO_COLLECTION = "demo"

@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
-from indexer.metadata import PendingImage
 from indexer.pipeline import Fetched
+from indexer.records import PendingImage
 
 #: Downloads running at once, in all ...
 CONCURRENT_DOWNLOADS = 16

@@ -140,6 +140,15 @@ def _encode_text_full(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     return model.encode_text(tokens)
 
 
+def model_input_side(model: Any) -> int:
+    """The picture size an open_clip model takes: the side to shrink pictures to for it.
+
+    One fact for every user: the indexer's decoding, fine-tuning and evaluation.
+    """
+    size = model.visual.image_size
+    return max(size) if isinstance(size, tuple | list) else int(size)
+
+
 class Embedder:
     """Encodes pictures and texts with one CLIP model into L2-normalised float32 vectors."""
 
@@ -156,7 +165,7 @@ class Embedder:
         self.batch_size = config.batch_size
         self.dim = int(self.encode_texts(["a"]).shape[1])
         #: The shorter side of the model's input; decoding pictures larger than this is waste.
-        self.input_side = int(min(self.preprocess(Image.new("RGB", (8, 8))).shape[-2:]))
+        self.input_side = model_input_side(self._model)
 
     @classmethod
     def load(cls, config: ModelConfig) -> Embedder:

@@ -54,3 +54,10 @@ class BadPairsError(IndexerError):
 
 class FinetuneError(IndexerError):
     """Fine-tuning cannot start as asked (too few pairs for the batch, a clashing --out...)."""
+
+
+# Fetching pictures (raised by fetchers the caller registers, e.g. the bot's Telegram one).
+
+
+class SourceGoneError(Exception):
+    """A fetcher's way to say the source no longer exists, so retrying is pointless."""

@@ -13,18 +13,18 @@ first answer is right.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from indexer.config import IndexerConfig
-from indexer.embedder import Embedder, load_open_clip, model_identity
-from indexer.pairs import LoadedPair, decode_pairs, model_input_side, read_pairs_file
+from indexer.embedder import Embedder, load_open_clip, model_identity, model_input_side
+from indexer.pairs import LoadedPair, decode_pairs, read_pairs_file
 
 #: The cut-offs reported as recall@k.
 RECALL_AT = (1, 5, 10)
@@ -143,17 +143,24 @@ def format_reports(reports: Sequence[tuple[str, RetrievalReport]]) -> str:
     )
 
 
-def eval_command(args: argparse.Namespace, config: IndexerConfig) -> int:
-    """``python -m indexer eval``: measure the configured model on ``args.pairs``."""
+@dataclass(frozen=True)
+class EvalOptions:
+    """What ``python -m indexer eval`` measures, and how it prints the result."""
+
+    pairs: Path
+    as_json: bool = False
+
+
+def evaluate_command(config: IndexerConfig, options: EvalOptions) -> None:
+    """``python -m indexer eval``: measure the configured model on ``options.pairs``."""
     loaded = load_open_clip(config.model)
     embedder = Embedder(loaded, model_identity(config.model), config.model)
-    source = read_pairs_file(args.pairs)
+    source = read_pairs_file(options.pairs)
     pairs = decode_pairs(source, config.limits, model_input_side(loaded.model))
     report = evaluate_retrieval(embedder, pairs)
-    if args.json:
-        result = {"model": embedder.identity, "pairs_file": str(args.pairs), **report.as_dict()}
+    if options.as_json:
+        result = {"model": embedder.identity, "pairs_file": str(options.pairs), **report.as_dict()}
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        print(f"model {embedder.identity} on {args.pairs} ({report.pairs} pairs)")
+        print(f"model {embedder.identity} on {options.pairs} ({report.pairs} pairs)")
         print(format_reports([("", report)]))
-    return 0

@@ -11,11 +11,13 @@ The checkpoint is a plain float16 state_dict that open_clip loads with ``pretrai
 pointing ``model.checkpoint`` at it changes the model identity, so ``reindex`` re-embeds the
 collections with it. Training runs on the CPU in float32 whatever the configured device, since
 the training loop keeps its batches there.
+
+Length (over ~350 lines, on purpose): one training run from checking the data to writing the
+model card; each step is a short function, and the card gathers facts from all of them.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import json
@@ -34,7 +36,13 @@ from tqdm import tqdm
 from indexer import synthetic
 from indexer.atomic import atomic_file
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder, LoadedModel, load_open_clip, model_identity
+from indexer.embedder import (
+    Embedder,
+    LoadedModel,
+    load_open_clip,
+    model_identity,
+    model_input_side,
+)
 from indexer.errors import FinetuneError
 from indexer.evaluation import (
     RECALL_AT,
@@ -43,18 +51,17 @@ from indexer.evaluation import (
     evaluate_retrieval,
     format_reports,
 )
-from indexer.metadata import DATABASE_FILE
 from indexer.pairs import (
     LoadedPair,
     Pair,
     PairSource,
     decode_pairs,
-    model_input_side,
     pairs_jsonl,
     read_collection_pairs,
     read_pairs_file,
     split_held_out,
 )
+from indexer.store import DATABASE_FILE
 from indexer.synthetic import ALL_SPECS
 from indexer.tiny_model import TINY_MODEL_NAME, card_path
 from indexer.training import TrainConfig, train_contrastive
@@ -542,30 +549,28 @@ def _say_summary(
     )
 
 
-def finetune_command(args: argparse.Namespace, config: IndexerConfig) -> int:
-    """``python -m indexer finetune``: options from the command line, messages to the terminal."""
-    options = FinetuneOptions(
-        out=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_fraction=args.warmup,
-        lock_image=args.lock_image,
-        held_out=args.held_out,
-        seed=args.seed,
-        patience=args.patience,
-    )
+@dataclass(frozen=True)
+class TrainingData:
+    """Where ``finetune`` takes its pairs from: a pairs file or a collection (exactly one),
+    and optionally a general pairs file to catch forgetting (else the model's default set)."""
+
+    pairs: Path | None = None
+    collection: str | None = None
+    general: Path | None = None
+
+
+def finetune_from(config: IndexerConfig, data: TrainingData, options: FinetuneOptions) -> None:
+    """``python -m indexer finetune``: reads the pairs, trains, writes, reports on the terminal."""
     source = (
-        read_pairs_file(args.pairs)
-        if args.pairs is not None
+        read_pairs_file(data.pairs)
+        if data.pairs is not None
         else asyncio.run(
-            read_collection_pairs(config.storage.data_dir / DATABASE_FILE, args.collection)
+            read_collection_pairs(config.storage.data_dir / DATABASE_FILE, str(data.collection))
         )
     )
     general = (
-        read_pairs_file(args.general)
-        if args.general is not None
+        read_pairs_file(data.general)
+        if data.general is not None
         else default_general_source(config.model.arch)
     )
     finetune(config, source, options, general)
-    return 0

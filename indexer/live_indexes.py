@@ -17,10 +17,15 @@ from contextlib import asynccontextmanager
 
 import numpy as np
 
-from indexer.metadata import MetadataStore, VectorKind
+from indexer.reconcile import reconcile
+from indexer.records import VectorKind
+from indexer.store.vectors import Vectors
 from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex, VectorStore
 
 log = logging.getLogger(__name__)
+
+#: Stored vectors read from SQLite per addition while repairing an index.
+_RECONCILE_CHUNK = 50_000
 
 
 class LiveIndexes:
@@ -31,7 +36,7 @@ class LiveIndexes:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        vectors: Vectors,
         kind: VectorKind,
         store: VectorStore,
         policy: IndexPolicy,
@@ -39,7 +44,7 @@ class LiveIndexes:
         dim: int,
         save_interval: float,
     ) -> None:
-        self._metadata = metadata
+        self._vectors = vectors
         self._kind = kind
         self._store = store
         self._policy = policy
@@ -128,7 +133,7 @@ class LiveIndexes:
 
     async def build(self, collection_id: int) -> VectorIndex:
         """A fresh index from the vectors stored in SQLite, laid out for its size."""
-        ids, vectors = await self._metadata.vectors(collection_id, self._model_id, self._kind)
+        ids, vectors = await self._vectors.vectors(collection_id, self._model_id, self._kind)
         layout = self._policy.layout_for(len(ids))
         if len(ids) == 0:
             vectors = np.zeros((0, self._dim), dtype=np.float32)
@@ -136,15 +141,24 @@ class LiveIndexes:
 
     async def _reconcile(self, collection_id: int, index: VectorIndex) -> tuple[int, int]:
         """Makes ``index`` hold exactly the ids SQLite says it should; returns (added, removed)."""
-        live = await self._metadata.live_ids(collection_id, self._model_id, self._kind)
-        held = index.ids()
-        missing = np.setdiff1d(live, held)
-        stale = np.setdiff1d(held, live)
-        index.remove(stale)
-        found = await self._metadata.vectors_by_ids(missing.tolist(), self._model_id, self._kind)
-        if found:
-            index.add(np.fromiter(found, np.int64, len(found)), np.stack(list(found.values())))
-        return len(missing), len(stale)
+
+        async def remove(ids: np.ndarray) -> None:
+            index.remove(ids)
+
+        async def add(ids: np.ndarray, vectors: np.ndarray) -> None:
+            index.add(ids, vectors)
+
+        done = await reconcile(
+            self._vectors,
+            collection_id,
+            self._model_id,
+            self._kind,
+            index.ids(),
+            remove=remove,
+            add=add,
+            chunk=_RECONCILE_CHUNK,
+        )
+        return len(done.added), len(done.removed)
 
     async def replace(self, collection_id: int, index: VectorIndex) -> None:
         """Swaps in a rebuilt index, first catching up with changes made while it was built."""

@@ -27,7 +27,9 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from indexer.config import MilvusConfig
 from indexer.errors import ConfigError
-from indexer.metadata import MetadataStore, VectorKind
+from indexer.reconcile import reconcile
+from indexer.records import VectorKind
+from indexer.store.vectors import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +70,14 @@ class MilvusIndexes:
         self,
         client: MilvusClient,
         settings: MilvusConfig,
-        metadata: MetadataStore,
+        vectors: Vectors,
         kind: VectorKind,
         name: str,
         model_id: str,
     ) -> None:
         self._client = client
         self._settings = settings
-        self._metadata = metadata
+        self._vectors = vectors
         self._kind = kind
         self._name = name
         self._model_id = model_id
@@ -88,7 +90,7 @@ class MilvusIndexes:
     async def open(
         cls,
         settings: MilvusConfig,
-        metadata: MetadataStore,
+        vectors: Vectors,
         kind: VectorKind,
         prefix: str,
         model_id: str,
@@ -104,7 +106,7 @@ class MilvusIndexes:
         except MilvusException as exc:
             raise ConfigError(f"index.milvus: cannot use Milvus at {settings.uri}: {exc}") from exc
         log.info("Milvus collection %s at %s (%s, %s)", name, settings.uri, model_id, prefix)
-        return cls(client, settings, metadata, kind, name, model_id)
+        return cls(client, settings, vectors, kind, name, model_id)
 
     def _lock(self, collection_id: int) -> asyncio.Lock:
         return self._locks.setdefault(collection_id, asyncio.Lock())
@@ -218,27 +220,30 @@ class MilvusIndexes:
             await self._reconcile(collection_id)
 
     async def _reconcile(self, collection_id: int) -> None:
-        live = await self._metadata.live_ids(collection_id, self._model_id, self._kind)
-        held = await asyncio.to_thread(self._held_ids, collection_id)
-        missing = np.setdiff1d(live, held)
-        stale = np.setdiff1d(held, live)
-        if len(stale):
-            await asyncio.to_thread(self._delete, collection_id, stale)
-        for start in range(0, len(missing), _INSERT_ROWS):
-            chunk = missing[start : start + _INSERT_ROWS].tolist()
-            found = await self._metadata.vectors_by_ids(chunk, self._model_id, self._kind)
-            if found:
-                ids = np.fromiter(found, np.int64, len(found))
-                vectors = np.stack(list(found.values()))
-                await asyncio.to_thread(self._insert, collection_id, ids, vectors)
-        if len(missing) or len(stale):
+        async def remove(ids: np.ndarray) -> None:
+            await asyncio.to_thread(self._delete, collection_id, ids)
+
+        async def add(ids: np.ndarray, vectors: np.ndarray) -> None:
+            await asyncio.to_thread(self._insert, collection_id, ids, vectors)
+
+        done = await reconcile(
+            self._vectors,
+            collection_id,
+            self._model_id,
+            self._kind,
+            await asyncio.to_thread(self._held_ids, collection_id),
+            remove=remove,
+            add=add,
+            chunk=_INSERT_ROWS,
+        )
+        if done.changed:
             log.info(
                 "collection %d: Milvus was behind SQLite; sent %d and removed %d vectors",
                 collection_id,
-                len(missing),
-                len(stale),
+                len(done.added),
+                len(done.removed),
             )
-        self._counts[collection_id] = len(live)
+        self._counts[collection_id] = len(done.live)
         self._unsynced.discard(collection_id)
 
     def _held_ids(self, collection_id: int) -> np.ndarray:

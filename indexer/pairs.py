@@ -17,7 +17,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -25,7 +24,7 @@ from indexer.config import LimitsConfig
 from indexer.embedder import file_sha256
 from indexer.errors import BadImageError, BadPairsError, UnknownCollectionError
 from indexer.images import decode_image
-from indexer.metadata import MetadataStore
+from indexer.store import Store
 
 #: The columns (CSV) or keys (JSONL) a pairs file must have; other columns are ignored.
 IMAGE_KEY = "image"
@@ -112,12 +111,12 @@ async def read_collection_pairs(database: Path, collection: str) -> PairSource:
     """
     if not database.exists():
         raise BadPairsError(f"no index database at {database}")
-    store = await MetadataStore.open(database)
+    store = await Store.open(database)
     try:
-        collection_id = await store.collection_id(collection)
+        collection_id = await store.collections.id_of(collection)
         if collection_id is None:
             raise UnknownCollectionError(collection)
-        texts = await store.text_pairs(collection_id)
+        texts = await store.texts.pairs(collection_id)
     finally:
         await store.close()
     pairs = [
@@ -240,12 +239,6 @@ def _problem_list(source: PairSource, problems: list[str]) -> str:
     if len(problems) > len(shown):
         lines.append(f"  ... and {len(problems) - len(shown)} more")
     return "\n".join(lines)
-
-
-def model_input_side(model: Any) -> int:
-    """The picture size an open_clip model takes: the side to shrink pictures to for it."""
-    size = model.visual.image_size
-    return max(size) if isinstance(size, tuple | list) else int(size)
 
 
 def shrink(image: Image.Image, side: int) -> Image.Image:

@@ -15,7 +15,7 @@ import itertools
 import logging
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +26,11 @@ import torch
 
 from indexer.config import LimitsConfig
 from indexer.embedder import Embedder
-from indexer.errors import BadImageError
+from indexer.errors import BadImageError, SourceGoneError
 from indexer.images import decode_scaled
-from indexer.metadata import EmbeddedImage
+from indexer.records import EmbeddedImage, Fetcher
 
 log = logging.getLogger(__name__)
-
-#: Reads the bytes of a picture from its source, e.g. ``file:/photos/a.jpg``.
-Fetcher = Callable[[str], Awaitable[bytes]]
 
 Result = TypeVar("Result")
 
@@ -50,10 +47,6 @@ QUERY = 0
 #: ... while indexing work (picture calls, the caption backlog) can wait a few hundred ms.
 BULK = 1
 _STOP = 2
-
-
-class SourceGoneError(Exception):
-    """A fetcher's way to say the source no longer exists, so retrying is pointless."""
 
 
 async def read_file_source(source: str) -> bytes:

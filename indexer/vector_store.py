@@ -10,6 +10,9 @@ How many lists an IVF query visits (``nprobe``) is calibrated when the index is 
 of the collection's own vectors is searched at growing ``nprobe`` until recall@10 against exact
 search reaches :data:`RECALL_TARGET`, within a latency budget (:data:`SCAN_BUDGET_BYTES`). FAISS
 saves ``nprobe`` in the index file, so the calibrated value survives a restart.
+
+Length (over ~350 lines, on purpose): the layout policy, ``nprobe`` calibration and the index
+wrapper all reach into the same FAISS IVF internals; split, they would pass those around.
 """
 
 from __future__ import annotations
@@ -283,6 +286,18 @@ class VectorIndex:
                 self.calibration.seconds,
             )
         return self.calibration
+
+    def set_nprobe(self, nprobe: int) -> None:
+        """Probes ``nprobe`` lists per query from now on, whatever calibration chose (IVF
+        only): benchmarks sweep it to show what the calibrated value buys."""
+        if self.layout.is_exact:
+            raise ValueError("only an IVF index has an nprobe to set")
+        faiss.extract_index_ivf(self._index).nprobe = nprobe
+
+    def scanned_bytes(self, queries: np.ndarray) -> np.ndarray:
+        """Mean bytes of codes a query scans at ``nprobe`` = 1 … nlist (entry ``nprobe - 1``);
+        IVF only. Calibration caps ``nprobe`` by it; benchmarks report it."""
+        return _scanned_bytes(faiss.extract_index_ivf(self._index), queries, self.dim)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VectorIndex:

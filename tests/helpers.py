@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import IndexService, SearchHit
 from indexer.synthetic import ShapeSpec
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from indexer.errors import BadImageError, BadQueryError, UnknownCollectionError
 from indexer.images import decode_image
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from tests.conftest import jpeg_bytes

@@ -13,8 +13,8 @@ from bot.ranking import Query, Relevance
 from bot.replies import MATCHED_TEXT_CHARS, byte_size, caption, duration
 from bot.texts import EN, ZH, texts_for
 from bot.throttle import QueryLimiter, Refusal, Turns
-from indexer.metadata import ImageRecord
-from indexer.service import PictureQuery, SearchHit
+from indexer.records import ImageRecord, PictureQuery
+from indexer.service import SearchHit
 
 
 class Clock:

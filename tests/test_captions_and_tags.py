@@ -12,8 +12,9 @@ import pytest
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
 from indexer.errors import BadQueryError, IndexerError, PictureNotFoundError
-from indexer.metadata import _MIGRATIONS, SCHEMA_VERSION, ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import IndexService
+from indexer.store.database import MIGRATIONS, SCHEMA_VERSION
 from indexer.synthetic import ShapeSpec
 from indexer.vector_store import VectorStore
 from indexer.words import contains_words
@@ -150,7 +151,7 @@ async def test_a_version_1_database_is_migrated_and_its_captions_become_searchab
     database = indexer_config.storage.data_dir / "index.sqlite3"
     database.parent.mkdir(parents=True)
     with sqlite3.connect(database) as db:
-        db.executescript(_MIGRATIONS[0])
+        db.executescript(MIGRATIONS[0])
         db.execute("CREATE TABLE schema_version (version INTEGER)")
         db.execute("INSERT INTO schema_version VALUES (1)")
         db.execute("INSERT INTO collections (id, name, created_at) VALUES (1, 'old', 0)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from tests.conftest import make_config

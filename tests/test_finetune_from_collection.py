@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from local_names import group_pairs, name_precision
 
-from indexer.cli import file_source, index_directory, main
+from indexer.cli import main
 from indexer.config import ModelConfig, load_indexer_config
 from indexer.embedder import Embedder
+from indexer.folder import file_source, index_directory
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from indexer.tiny_model import TINY_MODEL_NAME, card_path

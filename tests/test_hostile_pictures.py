@@ -123,7 +123,7 @@ _DEADLY_WORKER = textwrap.dedent(
     import asyncio, os, signal, sys
     from pathlib import Path
     from indexer.config import IndexerConfig, read_toml
-    from indexer.metadata import ImageFacts
+    from indexer.records import ImageFacts
     from indexer.service import IndexService
 
     async def main() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.cli import index_directory
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder, model_identity
 from indexer.errors import ModelLoadError, ReindexInProgressError
+from indexer.folder import index_directory
 from indexer.service import IndexService, ReindexProgress
 from indexer.synthetic import ShapeSpec
 from tests.conftest import make_config

@@ -21,12 +21,13 @@ from milvus_server import ServerUnavailable, milvus_server
 from pymilvus import MilvusClient
 
 from indexer.backends import open_backend
-from indexer.cli import index_directory
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
 from indexer.errors import ConfigError
-from indexer.metadata import DATABASE_FILE, PICTURE_VECTORS, MetadataStore
+from indexer.folder import index_directory
+from indexer.records import PICTURE_VECTORS
 from indexer.service import IndexService
+from indexer.store import Store
 from indexer.synthetic import ShapeSpec
 
 RED_CIRCLE_QUERY = "a red circle"
@@ -129,15 +130,17 @@ async def test_a_store_behind_sqlite_is_repaired_at_start(
         labels = await index_pictures(service, "group", held_out_pictures[:60])
     circles = np.array(sorted(red_circles(labels)), dtype=np.int64)
 
-    metadata = await MetadataStore.open(config.storage.data_dir / DATABASE_FILE)
-    collection_id = (await metadata.collections())["group"]
-    backend = await open_backend(config, metadata, PICTURE_VECTORS, embedder.identity, embedder.dim)
+    store = await Store.open_in(config.storage.data_dir)
+    collection_id = (await store.collections.all())["group"]
+    backend = await open_backend(
+        config, store.vectors, PICTURE_VECTORS, embedder.identity, embedder.dim
+    )
     await backend.load_all([collection_id])
     async with backend.editing(collection_id) as index:
         index.remove(circles)
     await backend.save_due(force=True)
     await backend.close()
-    await metadata.close()
+    await store.close()
 
     async with await IndexService.open(config, embedder) as service:
         hits = await service.search_text(["group"], RED_CIRCLE_QUERY, k=len(circles))

@@ -10,7 +10,7 @@ from bot.chats import collection_of
 from bot.context import BotContext
 from bot.fetcher import TelegramPicture
 from bot.messages import message_of, sender_of
-from indexer.metadata import ImageFacts
+from indexer.records import ImageFacts
 
 log = logging.getLogger(__name__)
 

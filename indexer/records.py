@@ -1,0 +1,188 @@
+"""The value types every layer passes around: what the bot hands over and what it gets back.
+
+They carry no behaviour and know nothing of SQL, FAISS or Telegram, so the bot, the service,
+the worker and every store exchange them without importing each other's machinery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+ImageStatus = Literal["pending", "indexed", "repost", "failed"]
+TextKind = Literal["caption", "tag"]
+#: Which vectors an index holds: the pictures' own, or those of their captions and tags.
+VectorKind = Literal["pictures", "texts"]
+PICTURE_VECTORS: VectorKind = "pictures"
+TEXT_VECTORS: VectorKind = "texts"
+
+#: Reads the bytes of a picture from its source, e.g. ``file:/photos/a.jpg``; raises
+#: :class:`~indexer.errors.SourceGoneError` when the source no longer exists.
+Fetcher = Callable[[str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the caller knows about a picture when it hands it over."""
+
+    source: str
+    file_unique_id: str | None = None
+    poster_id: int | None = None
+    poster_name: str | None = None
+    posted_at: float | None = None
+    message_id: int | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One stored picture (or repost) with everything known about it."""
+
+    id: int
+    collection: str
+    source: str
+    file_unique_id: str | None
+    sha256: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    poster_id: int | None
+    poster_name: str | None
+    posted_at: float | None
+    message_id: int | None
+    caption: str | None
+    status: ImageStatus
+    error: str | None
+    repost_of: int | None
+    added_at: float
+    indexed_at: float | None
+
+
+@dataclass(frozen=True)
+class ImageText:
+    """A caption or tag of a picture: searchable words beside its pixels."""
+
+    id: int
+    image_id: int
+    collection_id: int
+    kind: TextKind
+    text: str
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a forget removed: picture ids and the ids of their captions and tags."""
+
+    images: list[int]
+    texts: list[int]
+
+
+@dataclass(frozen=True)
+class PictureQuery:
+    """A picture someone searched with, embedded once: every page of its results reuses it.
+
+    Only the vector and the picture's hash (to leave the picture itself out of its own
+    results) are kept, never the picture's bytes.
+    """
+
+    vector: np.ndarray
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PendingImage:
+    """A queued picture the worker still has to fetch and embed."""
+
+    id: int
+    collection_id: int
+    source: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class EmbeddedImage:
+    """The result of embedding one pending picture, ready to be committed."""
+
+    id: int
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class CollectionCounts:
+    """How many pictures of a collection are in each state."""
+
+    indexed: int
+    reposts: int
+    pending: int
+    failed: int
+    forgotten: int
+    without_vector: int
+    last_indexed_at: float | None
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What happened to a picture handed to :meth:`IndexService.add_image`."""
+
+    outcome: Literal["queued", "repost", "known", "opted_out"]
+    image_id: int | None = None
+    original_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: the picture's stored facts and how well it matched.
+
+    ``score`` is a cosine similarity: of the query to the caption or tag in ``matched_text``
+    when one matched, else of the query to the picture itself.
+    """
+
+    score: float
+    image: ImageRecord
+    matched_text: str | None = None
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    """Progress of a running reindex, reported after every batch."""
+
+    done: int
+    total: int
+    failed: int
+    elapsed_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Pictures per second so far."""
+        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Estimated seconds left, once a rate is known."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """What ``stats`` reports about one collection."""
+
+    name: str
+    images: int
+    reposts: int
+    pending: int
+    failed: int
+    forgotten: int
+    needs_reindex: int
+    tags: int
+    model: str
+    index_type: str
+    index_vectors: int
+    index_bytes: int
+    last_indexed_at: float | None

@@ -1,0 +1,247 @@
+"""The SQLite database: one connection, the schema and its migrations, one write transaction.
+
+SQLite is the source of truth for collections, pictures, vectors and pending work. Everything
+needed to rebuild a FAISS index lives here (vectors are stored as BLOBs beside the facts of each
+picture), so FAISS files are only a cache. A picture is *acknowledged* once its row is
+committed: from then on a crash or restart cannot lose it, because rows still ``pending`` are
+the indexer's work queue.
+
+The schema is written out once below with a version number; :meth:`Database.open` migrates
+older files forward and refuses files written by a newer version of the code. The tables are
+read and written by one module per concern (:mod:`indexer.store`), all sharing this connection
+and :meth:`Database.write`, so a change spanning tables is still one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import numpy as np
+
+from indexer.errors import IndexerError
+from indexer.words import contains_words
+
+SCHEMA_VERSION = 3
+#: The database's file name inside ``storage.data_dir``.
+DATABASE_FILE = "index.sqlite3"
+
+#: Each entry upgrades the schema from version ``index`` to ``index + 1``.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE collections (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE images (
+        id              INTEGER PRIMARY KEY,
+        collection_id   INTEGER NOT NULL REFERENCES collections(id),
+        source          TEXT NOT NULL,
+        file_unique_id  TEXT,
+        sha256          TEXT,
+        size_bytes      INTEGER,
+        width           INTEGER,
+        height          INTEGER,
+        poster_id       INTEGER,
+        poster_name     TEXT,
+        posted_at       REAL,
+        message_id      INTEGER,
+        caption         TEXT,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('pending', 'indexed', 'repost', 'failed')),
+        error           TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_at        REAL,
+        repost_of       INTEGER REFERENCES images(id),
+        deleted         INTEGER NOT NULL DEFAULT 0,
+        added_at        REAL NOT NULL,
+        indexed_at      REAL
+    );
+    CREATE INDEX images_by_unique_id ON images(collection_id, file_unique_id);
+    CREATE INDEX images_by_sha256 ON images(collection_id, sha256);
+    CREATE INDEX images_by_source ON images(collection_id, source);
+    CREATE INDEX images_by_message ON images(collection_id, message_id);
+    CREATE INDEX images_by_poster ON images(collection_id, poster_id);
+    CREATE INDEX images_pending ON images(status) WHERE status = 'pending';
+    CREATE TABLE vectors (
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        model_id    TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (image_id, model_id)
+    );
+    CREATE TABLE pending_data (
+        image_id    INTEGER PRIMARY KEY REFERENCES images(id),
+        data        BLOB NOT NULL
+    );
+    CREATE TABLE opted_out (
+        collection_id   INTEGER NOT NULL REFERENCES collections(id),
+        poster_id       INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, poster_id)
+    );
+    """,
+    # 2: captions and tags become searchable texts with vectors of their own.
+    """
+    CREATE TABLE texts (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        kind        TEXT NOT NULL CHECK (kind IN ('caption', 'tag')),
+        text        TEXT NOT NULL,
+        added_by    INTEGER,
+        added_at    REAL NOT NULL
+    );
+    CREATE INDEX texts_by_image ON texts(image_id);
+    CREATE TABLE text_vectors (
+        text_id     INTEGER NOT NULL REFERENCES texts(id),
+        model_id    TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (text_id, model_id)
+    );
+    INSERT INTO texts (image_id, kind, text, added_at)
+        SELECT id, 'caption', trim(caption), added_at FROM images
+        WHERE deleted = 0 AND repost_of IS NULL AND trim(coalesce(caption, '')) != '';
+    """,
+    # 3: a case-folded copy of each text, so the substring match runs in SQLite's own code
+    # instead of calling Python twice per caption (6× faster; docs/BENCHMARKS.md).
+    """
+    ALTER TABLE texts ADD COLUMN folded TEXT NOT NULL DEFAULT '';
+    UPDATE texts SET folded = casefold(text);
+    """,
+]
+
+#: An original picture that is (or will be) searchable: not a repost, not forgotten, not failed.
+LIVE = "deleted = 0 AND repost_of IS NULL AND status IN ('pending', 'indexed')"
+
+#: One statement of a write transaction: SQL and its parameters.
+Statement = tuple[str, Sequence[Any] | dict[str, Any]]
+
+
+class Database:
+    """The one connection to the SQLite file; every write is one short transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Opens (creating or migrating) the database at ``path`` in WAL mode."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        # SQLite's lower() only knows ASCII; tags and queries come in every script.
+        await db.create_function("casefold", 1, _casefold, deterministic=True)
+        await db.create_function("contains_words", 2, _contains_words, deterministic=True)
+        database = cls(db)
+        try:
+            await database._migrate(path)
+            await database._refresh_statistics()
+        except BaseException:
+            await db.close()
+            raise
+        return database
+
+    async def _refresh_statistics(self) -> None:
+        """Lets SQLite's planner see the tables' sizes (ANALYZE, 0.4 s at a million pictures).
+
+        Without statistics it finds a collection's captions by walking every picture of the
+        collection: 334 ms per text query at a million pictures, 62 ms with them
+        (docs/BENCHMARKS.md). A sampled ANALYZE (``analysis_limit``) misjudges how selective
+        a collection is and keeps the slow plan, so the whole tables are read.
+        """
+        await self._db.execute("ANALYZE")
+        await self._db.commit()
+
+    async def close(self) -> None:
+        """Closes the connection (refreshing the planner's statistics if they went stale);
+        committed data is safe on disk."""
+        await self._db.execute("PRAGMA optimize")
+        await self._db.close()
+
+    async def _migrate(self, path: Path) -> None:
+        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        row = await self.fetchone("SELECT version FROM schema_version")
+        version = 0 if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise IndexerError(
+                f"{path} was written by a newer clip-search-bot (schema {version}, this code "
+                f"knows up to {SCHEMA_VERSION}); upgrade clip-search-bot to open it"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            await self._db.executescript(
+                "BEGIN;" + MIGRATIONS[step] + "DELETE FROM schema_version;"
+                f"INSERT INTO schema_version VALUES ({step + 1}); COMMIT;"
+            )
+
+    async def fetchone(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchall_by_ids(
+        self, sql: str, ids: Sequence[int], *leading: Any
+    ) -> list[aiosqlite.Row]:
+        """Rows of ``sql`` for every id, in chunks that fit SQLite's parameter limit.
+
+        ``sql`` names the id list ``(:ids)``; ``leading`` fills the ``?`` before it.
+        """
+        rows: list[aiosqlite.Row] = []
+        for chunk in chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows += await self.fetchall(sql.replace(":ids", marks), (*leading, *chunk))
+        return rows
+
+    async def write(self, statements: Iterable[Statement]) -> list[int | None]:
+        """Runs statements in one transaction and returns each one's ``lastrowid``.
+
+        The only way anything is written: a change that spans tables (a picture, its vector
+        and its queued bytes) commits whole or not at all.
+        """
+        async with self._write_lock:
+            rowids = []
+            try:
+                for sql, params in statements:
+                    cursor = await self._db.execute(sql, params)
+                    rowids.append(cursor.lastrowid)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+            return rowids
+
+
+def _contains_words(text: str | None, part: str | None) -> bool:
+    return text is not None and part is not None and contains_words(text, part)
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    """A vector as stored: float32 bytes."""
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def from_blob(blob: bytes) -> np.ndarray:
+    """A stored vector back as float32."""
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    """Splits id lists so that no statement exceeds SQLite's parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

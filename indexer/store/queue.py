@@ -1,0 +1,241 @@
+"""Pictures entering the index: recorded (acknowledged), queued, then embedded or given up on.
+
+A queued picture is a row of ``images`` with status ``pending``, plus its bytes in
+``pending_data`` when the source cannot be fetched again. The worker takes due rows in order
+and ends each one as ``indexed`` (with its vector), ``repost`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from indexer.records import EmbeddedImage, ImageFacts, ImageStatus, PendingImage
+from indexer.store.database import Database, Statement, to_blob
+
+#: The n-th failed attempt of a picture pauses it for this × 2ⁿ seconds before its next try:
+#: 4 s after the first failure, 8 s after the second, and so on.
+_RETRY_PAUSE_SECONDS = 2.0
+
+
+class Queue:
+    """The ``images`` rows still to embed and their handed-over bytes (``pending_data``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def is_known_post(self, collection_id: int, facts: ImageFacts) -> bool:
+        """Whether this very post (same source, same message) was already handed over.
+
+        Telegram may deliver an update twice after a crash, and ``index DIR`` meets the same
+        files again on every run: neither must create a second row.
+        """
+        row = await self._db.fetchone(
+            "SELECT 1 FROM images WHERE collection_id = ? AND source = ? AND message_id IS ? "
+            "AND deleted = 0 LIMIT 1",
+            (collection_id, facts.source, facts.message_id),
+        )
+        return row is not None
+
+    async def add_image(
+        self,
+        collection_id: int,
+        facts: ImageFacts,
+        *,
+        data: bytes | None = None,
+        repost_of: int | None = None,
+    ) -> int:
+        """Records a picture, queued for embedding (or as a repost); returns its id.
+
+        When this returns, the picture is acknowledged: its row (and ``data``, if the source
+        cannot be fetched again) is committed.
+        """
+        status: ImageStatus = "pending" if repost_of is None else "repost"
+        now = time.time()
+        insert = (
+            "INSERT INTO images (collection_id, source, file_unique_id, poster_id, poster_name, "
+            "posted_at, message_id, caption, status, repost_of, added_at, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                collection_id,
+                facts.source,
+                facts.file_unique_id,
+                facts.poster_id,
+                facts.poster_name,
+                facts.posted_at,
+                facts.message_id,
+                facts.caption,
+                status,
+                repost_of,
+                now,
+                None if repost_of is None else now,
+            ),
+        )
+        statements: list[Statement] = [insert]
+        if data is not None:
+            statements.append(
+                (
+                    "INSERT INTO pending_data (image_id, data) VALUES (last_insert_rowid(), ?)",
+                    (data,),
+                )
+            )
+        caption = (facts.caption or "").strip()
+        if caption:
+            # A repost's caption describes the same picture, so it belongs to the original.
+            # Else pending_data's rowid is the image id, so last_insert_rowid() names the image.
+            statements.append(
+                (
+                    "INSERT INTO texts (image_id, kind, text, folded, added_by, added_at) "
+                    "VALUES (coalesce(?, last_insert_rowid()), 'caption', ?, ?, ?, ?)",
+                    (repost_of, caption, caption.casefold(), facts.poster_id, now),
+                )
+            )
+        rowids = await self._db.write(statements)
+        assert rowids[0] is not None
+        return rowids[0]
+
+    async def next_pending(
+        self,
+        limit: int,
+        schemes: Iterable[str],
+        *,
+        exclude_ids: Sequence[int] = (),
+        exclude_collections: Sequence[int] = (),
+    ) -> list[PendingImage]:
+        """Queued pictures that are due and can be fetched, oldest first, taking turns between
+        collections (each one's oldest, then each one's second...), so a chat's backlog of
+        thousands does not hold up another chat's new picture.
+
+        A picture can be fetched if its bytes were handed over, or if its source scheme (the
+        part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
+        and ``exclude_collections`` (with enough downloads in flight) are left out.
+        """
+        schemes = list(schemes)
+        marks = ",".join("?" * len(schemes))
+        skip_ids = ",".join("?" * len(exclude_ids))
+        skip_collections = ",".join("?" * len(exclude_collections))
+        rows = await self._db.fetchall(
+            "SELECT id, collection_id, source, attempts FROM ("
+            "SELECT id, collection_id, source, attempts, "
+            "row_number() OVER (PARTITION BY collection_id ORDER BY id) AS turn FROM images "
+            "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
+            "AND (EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id) "
+            f"OR substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
+            f"AND id NOT IN ({skip_ids}) AND collection_id NOT IN ({skip_collections})"
+            ") ORDER BY turn, id LIMIT ?",
+            (time.time(), *schemes, *exclude_ids, *exclude_collections, limit),
+        )
+        return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    async def pending_data(self, image_id: int) -> bytes | None:
+        """The bytes handed over with a queued picture, if they were."""
+        row = await self._db.fetchone(
+            "SELECT data FROM pending_data WHERE image_id = ?", (image_id,)
+        )
+        return None if row is None else bytes(row[0])
+
+    async def count_pending(self, collection_id: int | None = None) -> int:
+        """Pictures still waiting to be embedded, in one collection or in all."""
+        where = "" if collection_id is None else " AND collection_id = ?"
+        params = () if collection_id is None else (collection_id,)
+        row = await self._db.fetchone(
+            f"SELECT count(*) FROM images WHERE status = 'pending' AND deleted = 0{where}", params
+        )
+        return int(row[0]) if row else 0
+
+    async def mark_indexed(self, embedded: Sequence[EmbeddedImage], model_id: str) -> None:
+        """Stores vectors and facts of embedded pictures and takes them off the queue."""
+        now = time.time()
+        statements: list[Statement] = []
+        for item in embedded:
+            statements += [
+                (
+                    "UPDATE images SET status = 'indexed', sha256 = ?, size_bytes = ?, width = ?, "
+                    "height = ?, error = NULL, indexed_at = ? WHERE id = ?",
+                    (item.sha256, item.size_bytes, item.width, item.height, now, item.id),
+                ),
+                (
+                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) VALUES (?, ?, ?)",
+                    (item.id, model_id, to_blob(item.vector)),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (item.id,)),
+            ]
+        await self._db.write(statements)
+
+    async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> None:
+        """Turns a queued picture into a repost of an already indexed one.
+
+        Its caption moves to the original: it describes the same picture.
+        """
+        await self._db.write(
+            [
+                (
+                    "UPDATE images SET status = 'repost', repost_of = ?, sha256 = ?, "
+                    "size_bytes = ?, indexed_at = ? WHERE id = ?",
+                    (original_id, sha256, size, time.time(), image_id),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+                ("UPDATE texts SET image_id = ? WHERE image_id = ?", (original_id, image_id)),
+            ]
+        )
+
+    async def begin_attempts(self, image_ids: Sequence[int], max_attempts: int) -> list[int]:
+        """Counts an attempt for each queued picture before any work on it; returns the ids
+        that may be tried now, in order.
+
+        Counting first is what stops a crash loop: a picture whose processing kills the
+        process (a decompression bomb, the OOM killer) leaves its attempts behind, and once it
+        has had ``max_attempts`` it is given up instead of killing every restart.
+        """
+        rows = await self._db.fetchall_by_ids(
+            "SELECT id, attempts FROM images WHERE status = 'pending' AND id IN (:ids)", image_ids
+        )
+        attempts = {int(row[0]): int(row[1]) for row in rows}
+        worn_out = [i for i in image_ids if attempts.get(i, 0) >= max_attempts]
+        allowed = [i for i in image_ids if i in attempts and i not in worn_out]
+        error = f"given up after {max_attempts} attempts that ended without an answer"
+        statements: list[Statement] = [
+            ("UPDATE images SET attempts = attempts + 1 WHERE id = ?", (i,)) for i in allowed
+        ]
+        for image_id in worn_out:
+            statements += [
+                (
+                    "UPDATE images SET status = 'failed', error = ? WHERE id = ? "
+                    "AND status = 'pending'",
+                    (error, image_id),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+            ]
+        if statements:
+            await self._db.write(statements)
+        return allowed
+
+    async def mark_attempt_failed(
+        self, image_id: int, error: str, *, permanent: bool, max_attempts: int
+    ) -> bool:
+        """Records how an attempt (counted by :meth:`begin_attempts`) failed; returns True when
+        the picture is given up on.
+
+        Permanent errors (a corrupt file) fail at once; transient ones (a network error while
+        fetching) are retried, after a growing pause, until ``max_attempts``.
+        """
+        row = await self._db.fetchone("SELECT attempts FROM images WHERE id = ?", (image_id,))
+        attempts = max(int(row[0]) if row else 0, 1)
+        give_up = permanent or attempts >= max_attempts
+        statements: list[Statement] = [
+            (
+                "UPDATE images SET attempts = ?, error = ?, status = ?, retry_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (
+                    attempts,
+                    error,
+                    "failed" if give_up else "pending",
+                    time.time() + _RETRY_PAUSE_SECONDS * 2**attempts,
+                    image_id,
+                ),
+            ),
+        ]
+        if give_up:
+            statements.append(("DELETE FROM pending_data WHERE image_id = ?", (image_id,)))
+        await self._db.write(statements)
+        return give_up

@@ -1,0 +1,102 @@
+"""Captions and tags: searchable words beside each picture's pixels."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import aiosqlite
+
+from indexer.records import ImageText
+from indexer.store.database import LIVE, Database
+
+_TEXT_COLUMNS = "texts.id, texts.image_id, images.collection_id, texts.kind, texts.text"
+
+
+class Texts:
+    """The ``texts`` table (their vectors are in :class:`~indexer.store.vectors.Vectors`)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add_tag(
+        self, collection_id: int, image_id: int, text: str, added_by: int | None
+    ) -> ImageText:
+        """Records a tag a person gave a picture."""
+        [text_id] = await self._db.write(
+            [
+                (
+                    "INSERT INTO texts (image_id, kind, text, folded, added_by, added_at) "
+                    "VALUES (?, 'tag', ?, ?, ?, ?)",
+                    (image_id, text, text.casefold(), added_by, time.time()),
+                )
+            ]
+        )
+        assert text_id is not None
+        return ImageText(text_id, image_id, collection_id, "tag", text)
+
+    async def without_vector(self, model_id: str, limit: int) -> list[ImageText]:
+        """Captions and tags of searchable pictures that ``model_id`` has not embedded yet."""
+        rows = await self._db.fetchall(
+            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = "
+            f"texts.image_id WHERE {LIVE} AND NOT EXISTS (SELECT 1 FROM text_vectors "
+            "WHERE text_id = texts.id AND model_id = ?) ORDER BY texts.id LIMIT ?",
+            (model_id, limit),
+        )
+        return [_image_text(row) for row in rows]
+
+    async def by_ids(self, text_ids: Sequence[int]) -> dict[int, ImageText]:
+        """Captions and tags by id (missing ids are left out)."""
+        rows = await self._db.fetchall_by_ids(
+            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
+            "WHERE texts.id IN (:ids)",
+            text_ids,
+        )
+        return {int(row[0]): _image_text(row) for row in rows}
+
+    async def containing(
+        self, collection_ids: Sequence[int], query: str, limit: int
+    ) -> list[ImageText]:
+        """Captions and tags that contain the query, or that the query contains (any case).
+
+        The contained side must be at least two characters and whole words (see
+        :mod:`indexer.words`), so a short tag does not match every query. A scan of the
+        collections' texts (SQLite's ``instr`` first, the word check only on its hits): fine
+        for the tens of thousands of captions a group has.
+        """
+        names = {f"c{i}": collection_id for i, collection_id in enumerate(collection_ids)}
+        rows = await self._db.fetchall(
+            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
+            f"WHERE images.collection_id IN ({','.join(':' + name for name in names)}) "
+            f"AND {LIVE} AND ("
+            "(length(:query) >= 2 AND instr(texts.folded, :query) > 0 "
+            "AND contains_words(texts.folded, :query)) OR "
+            "(length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0 "
+            "AND contains_words(:query, texts.folded))"
+            ") ORDER BY texts.id LIMIT :limit",
+            {**names, "query": query.casefold(), "limit": limit},
+        )
+        return [_image_text(row) for row in rows]
+
+    async def pairs(self, collection_id: int) -> list[tuple[str, str]]:
+        """(source, caption or tag) of the collection's indexed pictures, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT images.source, texts.text FROM texts JOIN images ON images.id = "
+            f"texts.image_id WHERE images.collection_id = ? AND {LIVE} AND status = 'indexed' "
+            "ORDER BY texts.id",
+            (collection_id,),
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def count_tags(self, collection_id: int) -> int:
+        """Tags given to the collection's searchable pictures."""
+        row = await self._db.fetchone(
+            "SELECT count(*) FROM texts JOIN images ON images.id = texts.image_id "
+            f"WHERE collection_id = ? AND kind = 'tag' AND {LIVE}",
+            (collection_id,),
+        )
+        return int(row[0]) if row else 0
+
+
+def _image_text(row: aiosqlite.Row) -> ImageText:
+    return ImageText(int(row[0]), int(row[1]), int(row[2]), row[3], str(row[4]))

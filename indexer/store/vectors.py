@@ -1,0 +1,121 @@
+"""The stored vectors of pictures and of their captions and tags, one row per model.
+
+These rows are what every vector index (FAISS or Milvus) is built and repaired from, so an
+index can always be rebuilt without running the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.records import VectorKind
+from indexer.store.database import LIVE, Database, from_blob, to_blob
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Where one kind of vector is stored.
+
+    ``joined`` reaches the ``images`` row the vector belongs to, so both kinds share one
+    definition of a searchable picture.
+    """
+
+    table: str
+    key: str
+    id_column: str
+    joined: str
+
+
+_TABLES: dict[VectorKind, _Table] = {
+    "pictures": _Table(
+        table="vectors",
+        key="image_id",
+        id_column="images.id",
+        joined="images JOIN vectors ON vectors.image_id = images.id",
+    ),
+    "texts": _Table(
+        table="text_vectors",
+        key="text_id",
+        id_column="texts.id",
+        joined="texts JOIN text_vectors ON text_vectors.text_id = texts.id "
+        "JOIN images ON images.id = texts.image_id",
+    ),
+}
+
+
+class Vectors:
+    """The ``vectors`` (pictures) and ``text_vectors`` (captions and tags) tables."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def vectors(
+        self, collection_id: int, model_id: str, kind: VectorKind
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of one kind for the collection's searchable pictures."""
+        t = _TABLES[kind]
+        rows = await self._db.fetchall(
+            f"SELECT {t.id_column}, {t.table}.vector FROM {t.joined} WHERE "
+            f"collection_id = ? AND model_id = ? AND {LIVE} ORDER BY {t.id_column}",
+            (collection_id, model_id),
+        )
+        ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        return ids, np.stack([from_blob(r[1]) for r in rows])
+
+    async def live_ids(self, collection_id: int, model_id: str, kind: VectorKind) -> np.ndarray:
+        """Ids that the collection's index of this kind for ``model_id`` should hold."""
+        t = _TABLES[kind]
+        rows = await self._db.fetchall(
+            f"SELECT {t.id_column} FROM {t.joined} "
+            f"WHERE collection_id = ? AND model_id = ? AND {LIVE}",
+            (collection_id, model_id),
+        )
+        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+    async def vectors_by_ids(
+        self, ids: Sequence[int], model_id: str, kind: VectorKind
+    ) -> dict[int, np.ndarray]:
+        """Vectors of one kind by id; ids without a vector of ``model_id`` are left out."""
+        t = _TABLES[kind]
+        rows = await self._db.fetchall_by_ids(
+            f"SELECT {t.key}, vector FROM {t.table} WHERE model_id = ? AND {t.key} IN (:ids)",
+            ids,
+            model_id,
+        )
+        return {int(r[0]): from_blob(r[1]) for r in rows}
+
+    async def store(
+        self, kind: VectorKind, ids: Sequence[int], vectors: Sequence[np.ndarray], model_id: str
+    ) -> None:
+        """Stores vectors of ``kind`` by id (re-embedded pictures, new captions and tags)."""
+        t = _TABLES[kind]
+        await self._db.write(
+            (
+                f"INSERT OR REPLACE INTO {t.table} ({t.key}, model_id, vector) VALUES (?, ?, ?)",
+                (item_id, model_id, to_blob(vector)),
+            )
+            for item_id, vector in zip(ids, vectors, strict=True)
+        )
+
+    async def drop_other_models(self, collection_id: int, model_id: str) -> None:
+        """Deletes the collection's vectors (pictures and texts) of every model but ``model_id``."""
+        await self._db.write(
+            [
+                (
+                    "DELETE FROM vectors WHERE model_id != ? AND image_id IN "
+                    "(SELECT id FROM images WHERE collection_id = ?)",
+                    (model_id, collection_id),
+                ),
+                (
+                    "DELETE FROM text_vectors WHERE model_id != ? AND text_id IN (SELECT "
+                    "texts.id FROM texts JOIN images ON images.id = texts.image_id "
+                    "WHERE collection_id = ?)",
+                    (model_id, collection_id),
+                ),
+            ]
+        )
