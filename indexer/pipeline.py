@@ -5,6 +5,9 @@ decoding and preprocessing run in a small thread pool; the model runs in one ded
 (:class:`ModelThread`), so encoding never blocks the event loop and two batches never fight
 over the CPU's cores. That thread serves search queries before queued indexing work, and the
 texts of queries that arrive together are encoded in one call (:class:`_TextBatcher`).
+
+Length (a little over ~350 lines, on purpose): the model thread, the query batcher and the
+picture steps share one thread and its priorities, and read best side by side.
 """
 
 from __future__ import annotations
