@@ -12,12 +12,12 @@ import random
 
 import pytest
 from bot_world import BotWorld, Picture, first_call, is_footer, more_data, pictures_of, until
-from fake_telegram import Chat, User
 from PIL import Image
 
 from bot.chats import collection_of
 from bot.context import deps_of
 from bot.permissions import UNSEEN_LOOKUPS
+from bot.playground.fake_telegram import Chat, User
 
 pytest_plugins = ["bot_fixtures"]
 
