@@ -177,7 +177,7 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         if args.include_self and args.image is None:
             search.error("--include-self needs --image PATH")
 
-    search.set_defaults(serve="search", check=check)
+    search.set_defaults(serve="search", validate=check)
 
 
 def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -266,6 +266,36 @@ def _add_tag(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     tag.add_argument("text", help="the tag, e.g. a place name")
     _add_targets(tag, "tag")
     tag.set_defaults(serve="tag")
+
+
+def _add_check(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
+    check = _command(
+        subparsers,
+        common,
+        "check",
+        "check the database and every index against it (exit 1 on any finding)",
+        "  python -m indexer check\n  python -m indexer check --repair\n\n"
+        "It checks SQLite's integrity, every collection's index against SQLite, orphaned rows\n"
+        "and counts. --repair rebuilds damaged indexes and deletes orphaned rows.",
+    )
+    check.add_argument(
+        "--repair", action="store_true", help="rebuild damaged indexes, delete orphaned rows"
+    )
+    check.set_defaults(run=_look_after)
+
+
+def _add_backup(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
+    backup = _command(
+        subparsers,
+        common,
+        "backup",
+        "copy the database consistently, also while the bot runs",
+        "  python -m indexer backup backups/\n\n"
+        "To restore, stop the bot, copy the file back as data/index.sqlite3 and start again:\n"
+        "the FAISS files are rebuilt from it.",
+    )
+    backup.add_argument("dest", type=Path, help="the copy's file name, or a folder to put it in")
+    backup.set_defaults(run=_look_after)
 
 
 def _add_demo(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -357,6 +387,8 @@ SUBCOMMANDS: tuple[Register, ...] = (
     _add_tag,
     _add_forget,
     _add_stats,
+    _add_check,
+    _add_backup,
     _add_reindex,
     _add_demo,
     _add_finetune,
@@ -367,8 +399,8 @@ SUBCOMMANDS: tuple[Register, ...] = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if hasattr(args, "check"):
-        args.check(args)
+    if hasattr(args, "validate"):
+        args.validate(args)
     with quiet_logging(args.verbose):
         try:
             if hasattr(args, "run"):
@@ -449,6 +481,22 @@ def _config_path(given: Path | None) -> Path | None:
     """The config file, or None to use the defaults when ./config.toml does not exist."""
     path = config_path(given, os.environ)
     return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
+
+
+def _look_after(args: argparse.Namespace) -> int:
+    """``check`` and ``backup``: they need no model, and ``backup`` runs beside the bot."""
+    return asyncio.run(_look_after_data(args, load_indexer_config(_config_path(args.config))))
+
+
+async def _look_after_data(args: argparse.Namespace, config: IndexerConfig) -> int:
+    if args.command == "check":
+        from indexer.check import CheckOptions, check_data
+
+        return await check_data(config, CheckOptions(repair=args.repair))
+    from indexer.backup import backup_database
+
+    print(f"backed up to {await backup_database(config.storage.data_dir, args.dest)}")
+    return 0
 
 
 async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:

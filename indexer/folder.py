@@ -30,6 +30,12 @@ EXIT_SOME_FAILED = 1
 EXIT_SOME_PENDING = 3
 
 
+def is_chat_collection(name: str) -> bool:
+    """Whether ``name`` is the collection of a Telegram chat: the bot names each one by its
+    chat id, a whole number (negative for groups)."""
+    return name.removeprefix("-").isdigit()
+
+
 def file_source(path: Path) -> str:
     """The source string under which a local file is indexed."""
     return f"file:{path.resolve()}"
@@ -115,6 +121,11 @@ async def collect_folder(
     service: IndexService, directory: Path, collection: str, follow_outside: bool
 ) -> FolderReport:
     """Indexes every picture file under ``directory``; returns what happened to each."""
+    if is_chat_collection(collection):
+        raise IndexerError(
+            f"collection {collection} is a Telegram chat's (a whole number); the bot can only "
+            "send its members pictures posted in the chat: index files into a named collection"
+        )
     if not directory.is_dir():
         raise IndexerError(f"not a folder: {directory}")
     report = FolderReport()
