@@ -504,8 +504,12 @@ async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:
     from indexer.model_folder import read_folder
     from indexer.store import Store
 
-    if args.command == "index" and not args.directory.is_dir():
-        raise IndexerError(f"not a folder: {args.directory}")
+    if args.command == "index":
+        from indexer.folder import refuse_chat_collection
+
+        refuse_chat_collection(args.collection)
+        if not args.directory.is_dir():
+            raise IndexerError(f"not a folder: {args.directory}")
     if config.model.path is not None:
         read_folder(config.model.path, verify_hashes=False)
     if args.command == "index" or getattr(args, "collection", None) is None:

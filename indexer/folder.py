@@ -13,13 +13,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from indexer.errors import IndexerError, SourceGoneError
 from indexer.files import NotAPictureFileError, checked_file_stat
 from indexer.records import ImageFacts
-from indexer.service import IndexService
+
+if TYPE_CHECKING:  # the service imports torch, which input errors must not wait for
+    from indexer.service import IndexService
 
 #: Files that ``index`` treats as pictures; anything else in the folder is left alone.
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -34,6 +37,16 @@ def is_chat_collection(name: str) -> bool:
     """Whether ``name`` is the collection of a Telegram chat: the bot names each one by its
     chat id, a whole number (negative for groups)."""
     return name.removeprefix("-").isdigit()
+
+
+def refuse_chat_collection(collection: str) -> None:
+    """Raises IndexerError for a chat's collection: files indexed there could never be shown
+    to the chat's members, since the bot sends a group only pictures posted in Telegram."""
+    if is_chat_collection(collection):
+        raise IndexerError(
+            f"collection {collection} is a Telegram chat's (a whole number); the bot can only "
+            "send its members pictures posted in the chat: index files into a named collection"
+        )
 
 
 def file_source(path: Path) -> str:
@@ -121,11 +134,7 @@ async def collect_folder(
     service: IndexService, directory: Path, collection: str, follow_outside: bool
 ) -> FolderReport:
     """Indexes every picture file under ``directory``; returns what happened to each."""
-    if is_chat_collection(collection):
-        raise IndexerError(
-            f"collection {collection} is a Telegram chat's (a whole number); the bot can only "
-            "send its members pictures posted in the chat: index files into a named collection"
-        )
+    refuse_chat_collection(collection)
     if not directory.is_dir():
         raise IndexerError(f"not a folder: {directory}")
     report = FolderReport()
