@@ -8,7 +8,7 @@ a person's search preferences (``user_data``), so handlers never dig in untyped 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,12 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.chats import ChatFacts, present_groups
 from bot.config import TelegramConfig
+from bot.delivery import Deliveries
 from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.ranking import Relevance
 from bot.texts import Texts, texts_for
-from bot.throttle import QueryLimiter
+from bot.throttle import QueryLimiter, Turns
 from indexer.service import IndexService
 
 _DEPS_KEY = "deps"
@@ -29,9 +30,16 @@ _DEPS_KEY = "deps"
 
 @dataclass
 class UserPrefs:
-    """The ``user_data`` of a person: the one group they narrowed searches to, if any."""
+    """The ``user_data`` of a person: the one group they narrowed searches to, if any, and
+    the groups the bot has seen them write in (asked about first when they search privately).
+    """
 
     only_group: int | None = None
+    seen_in: frozenset[int] = frozenset()
+
+    def saw_in(self, chat_id: int) -> None:
+        if chat_id not in self.seen_in:
+            self.seen_in = self.seen_in | {chat_id}
 
 
 @dataclass
@@ -43,9 +51,12 @@ class Deps:
     permissions: Permissions
     pages: Pages
     limiter: QueryLimiter
+    turns: Turns
     relevance: Relevance
     #: The running /reindex of each collection, cancelled when the bot stops.
     reindexes: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    #: Which updates could not store what they must (so they are not confirmed to Telegram).
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
 
 class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, Any]]):
@@ -77,7 +88,18 @@ class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, A
     async def searchable_groups(self, user_id: int) -> list[int]:
         """The indexed groups the person may search now: those they are a member of."""
         known = present_groups(await self.service.collections(), self.group_facts)
-        return await self.deps.permissions.groups_of(user_id, known)
+        seen_in = self.user_data.seen_in if self.user_data is not None else frozenset()
+        return await self.deps.permissions.groups_of(user_id, known, seen_in)
+
+    async def still_searchable(self, user_id: int, groups: Sequence[int]) -> tuple[int, ...]:
+        """Those of ``groups`` the person may search now, asked again for every page.
+
+        A continued search was allowed when it started; a person kicked since, or a group the
+        bot left since, must not yield one more picture. Same rule and cache as a fresh search.
+        """
+        present = set(present_groups(await self.service.collections(), self.group_facts))
+        candidates = [chat_id for chat_id in groups if chat_id in present]
+        return tuple(await self.deps.permissions.groups_of(user_id, candidates))
 
     async def personal_groups(self, user_id: int) -> tuple[int, ...]:
         """What a private or inline search covers: the group chosen with /groups, else all."""

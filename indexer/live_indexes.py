@@ -2,9 +2,9 @@
 
 SQLite is the source of truth; FAISS files are a cache. At start-up each file is checked
 against the stored vectors and repaired (missing ids added, stale ids removed) or, if missing
-or unreadable, rebuilt from SQLite without running the model. Every change of an index happens
-under its collection's lock, together with the SQLite write that justifies it, so the two
-cannot drift apart while the service runs.
+or damaged (its checksum does not match), rebuilt from SQLite without running the model.
+Every change of an index happens under its collection's lock, together with the SQLite
+write that justifies it, so the two cannot drift apart while the service runs.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class LiveIndexes:
         index = await asyncio.to_thread(self._store.load, collection_id, self._model_id)
         if index is None or index.dim != self._dim:
             path = self._store.path(collection_id, self._model_id)
-            reason = "missing" if index is None and not path.exists() else "unreadable"
+            reason = "missing" if index is None and not path.exists() else "damaged"
             if index is not None:
                 reason = f"of dimension {index.dim}, not {self._dim}"
             index = await self.build(collection_id)
@@ -115,7 +115,8 @@ class LiveIndexes:
                     reason,
                     len(index),
                 )
-            await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
+            # Saved by the next save_due, so a disk that refuses it fails no edit or search.
+            self._dirty.add(collection_id)
             return index
         added, removed = await self._reconcile(collection_id, index)
         if added or removed:
@@ -165,8 +166,7 @@ class LiveIndexes:
         async with self._lock(collection_id):
             await self._reconcile(collection_id, index)
             self._indexes[collection_id] = index
-            await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
-            self._dirty.discard(collection_id)
+            self._dirty.add(collection_id)
 
     async def rebuild(self, collection_id: int) -> None:
         """Swaps in an index built afresh from SQLite (after a reindex)."""

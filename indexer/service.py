@@ -14,6 +14,8 @@ the whole door is on one page; the work itself lives in the modules named above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,6 +41,7 @@ from indexer.records import (
     ImageFacts,
     ImageRecord,
     ImageText,
+    PictureQuery,
     ReindexProgress,
     SearchHit,
 )
@@ -50,6 +53,8 @@ from indexer.worker import Worker
 #: ``Embedder`` is part of this door: a caller may load the model once and hand it to
 #: :meth:`IndexService.open` (the bot's worker process, tests).
 __all__ = ["Embedder", "IndexService", "ProgressCallback"]
+
+log = logging.getLogger(__name__)
 
 
 class IndexService:
@@ -78,6 +83,7 @@ class IndexService:
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
         self._reindexing: set[str] = set()
+        self._closed = False
 
     @classmethod
     async def open(
@@ -120,21 +126,34 @@ class IndexService:
     async def __aenter__(self) -> IndexService:
         return self
 
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        if error_type is None:
+            await self.close()
+            return
+        # The error that ended the block is the one to report; a failing close only logs.
+        try:
+            await self.close()
+        except Exception:
+            log.exception("closing the index service failed as well")
 
     async def close(self) -> None:
         """Finishes the batch in progress, saves the indexes and closes the database.
 
-        Queued pictures stay queued in SQLite and are embedded after the next start.
+        Queued pictures stay queued in SQLite and are embedded after the next start. Every
+        part is closed even when one fails (a full disk refusing the last save); the first
+        error is raised afterwards. Closing twice is harmless.
         """
-        await self._worker.stop()
-        await self._indexes.close()
-        await self._texts.close()
-        await self._indexes.save_due(force=True)
-        await self._texts.save_due(force=True)
-        await self._store.close()
-        self._pipeline.close()
+        if self._closed:
+            return
+        self._closed = True
+        async with contextlib.AsyncExitStack() as parts:
+            parts.callback(self._pipeline.close)
+            parts.push_async_callback(self._store.close)
+            for backend in (self._texts, self._indexes):
+                # Closed after its final save: the save may still need the connection.
+                parts.push_async_callback(backend.close)
+                parts.push_async_callback(backend.save_due, True)
+            parts.push_async_callback(self._worker.stop)
 
     async def _calibrated_thresholds(self) -> Thresholds:
         """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
@@ -196,6 +215,8 @@ class IndexService:
         image_id = await self._store.queue.add_image(
             collection_id, facts, data=data, repost_of=original
         )
+        if image_id is None:
+            return AddResult("opted_out")
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
@@ -217,14 +238,28 @@ class IndexService:
         query = checked_text(query, "query", self.config.limits.max_query_chars)
         return await self._search.by_text(await self._collection_ids(collections), query, k, offset)
 
+    async def picture_query(self, data: bytes) -> PictureQuery:
+        """Embeds a query picture once, for :meth:`search_image` and every page after it;
+        raises BadImageError for unusable bytes."""
+        return await self._search.picture_query(data)
+
     async def search_image(
-        self, collections: Sequence[str], data: bytes, *, k: int = 10, offset: int = 0
+        self,
+        collections: Sequence[str],
+        picture: bytes | PictureQuery,
+        *,
+        k: int = 10,
+        offset: int = 0,
     ) -> list[SearchHit]:
         """The pictures of ``collections`` most similar to a picture, best first.
 
-        The query picture itself (same bytes) is left out of its own results.
+        The query picture itself (same bytes) is left out of its own results. Pass a
+        :class:`PictureQuery` to search again without embedding the picture again.
         """
-        return await self._search.by_image(await self._collection_ids(collections), data, k, offset)
+        collection_ids = await self._collection_ids(collections)
+        if isinstance(picture, bytes):
+            picture = await self.picture_query(picture)
+        return await self._search.by_image(collection_ids, picture, k, offset)
 
     async def _collection_ids(self, collections: Sequence[str]) -> list[int]:
         """Ids of the named collections that exist; an error if none of them does."""
@@ -263,7 +298,11 @@ class IndexService:
         ]
         vectors = await self._pipeline.embed_texts([text] * len(tags))
         await self._worker.commit_texts(tags, vectors)
-        return tags
+        # A picture forgotten while its tag was embedded took the tag with it.
+        kept = await self._store.texts.by_ids([tag.id for tag in tags])
+        if not kept:
+            raise PictureNotFoundError("the picture was forgotten meanwhile; nothing to tag")
+        return [tag for tag in tags if tag.id in kept]
 
     # Forgetting
 

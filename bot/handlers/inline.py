@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram import Update
 
 from bot.context import BotContext, texts_of
@@ -42,7 +44,9 @@ async def inline_search(update: Update, context: BotContext) -> None:
         for rank, hit in enumerate(page.hits, start=page.first_rank)
     ]
     next_offset = (
-        context.deps.pages.save(Continuation(continuation.query, page.seen, inline.from_user.id))
+        context.deps.pages.save(
+            Continuation(continuation.query, page.seen, owner=inline.from_user.id)
+        )
         if page.has_more
         else ""
     )
@@ -56,16 +60,20 @@ async def _continuation(
 ) -> Continuation | None:
     """Where this inline query starts: a fresh search, or the page after ``offset``.
 
-    None when there is nothing to search: an empty query, no groups, too many queries, or an
-    offset that expired.
+    None when there is nothing to search: an empty query, no groups (a continued search
+    covers only the groups the asker may still search), too many queries, or an offset that
+    expired.
     """
     if not text:
         return None
     if offset:
-        saved = context.deps.pages.take(offset)
-        if saved is None or saved.owner != user_id or saved.query.text != text:
+        saved = context.deps.pages.take(offset, owner=user_id)
+        if saved is None or saved.query.text != text:
             return None
-        return saved
+        groups = await context.still_searchable(user_id, saved.query.groups)
+        if not groups:
+            return None
+        return replace(saved, query=replace(saved.query, groups=groups))
     if context.deps.limiter.acquire(user_id):
         return None
     groups = await context.personal_groups(user_id)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from indexer.records import EmbeddedImage, ImageFacts, ImageStatus, PendingImage
-from indexer.store.database import Database, Statement, to_blob
+from indexer.store.database import LIVE, Database, Statement, to_blob
 
 #: The n-th failed attempt of a picture pauses it for this × 2ⁿ seconds before its next try:
 #: 4 s after the first failure, 8 s after the second, and so on.
@@ -44,18 +44,24 @@ class Queue:
         *,
         data: bytes | None = None,
         repost_of: int | None = None,
-    ) -> int:
+    ) -> int | None:
         """Records a picture, queued for embedding (or as a repost); returns its id.
 
         When this returns, the picture is acknowledged: its row (and ``data``, if the source
-        cannot be fetched again) is committed.
+        cannot be fetched again) is committed. Returns None, writing nothing, if its poster
+        opted out of the collection: checked in the same transaction, so an opt-out that
+        lands while the picture is handed over still wins. A repost keeps no bytes: it is
+        never embedded.
         """
         status: ImageStatus = "pending" if repost_of is None else "repost"
         now = time.time()
+        # Every statement after the first runs only if the one before it wrote its row
+        # (changes() = 1), so an opted-out poster's picture leaves nothing behind.
         insert = (
             "INSERT INTO images (collection_id, source, file_unique_id, poster_id, poster_name, "
             "posted_at, message_id, caption, status, repost_of, added_at, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+            "opted_out WHERE collection_id = ? AND poster_id IS ?)",
             (
                 collection_id,
                 facts.source,
@@ -69,13 +75,16 @@ class Queue:
                 repost_of,
                 now,
                 None if repost_of is None else now,
+                collection_id,
+                facts.poster_id,
             ),
         )
         statements: list[Statement] = [insert]
-        if data is not None:
+        if data is not None and repost_of is None:
             statements.append(
                 (
-                    "INSERT INTO pending_data (image_id, data) VALUES (last_insert_rowid(), ?)",
+                    "INSERT INTO pending_data (image_id, data) "
+                    "SELECT last_insert_rowid(), ? WHERE changes() = 1",
                     (data,),
                 )
             )
@@ -86,28 +95,44 @@ class Queue:
             statements.append(
                 (
                     "INSERT INTO texts (image_id, kind, text, folded, added_by, added_at) "
-                    "VALUES (coalesce(?, last_insert_rowid()), 'caption', ?, ?, ?, ?)",
+                    "SELECT coalesce(?, last_insert_rowid()), 'caption', ?, ?, ?, ? "
+                    "WHERE changes() = 1",
                     (repost_of, caption, caption.casefold(), facts.poster_id, now),
                 )
             )
-        rowids = await self._db.write(statements)
-        assert rowids[0] is not None
-        return rowids[0]
+        image = (await self._db.write(statements))[0]
+        return image.rowid if image.changed else None
 
-    async def next_pending(self, limit: int, schemes: Iterable[str]) -> list[PendingImage]:
-        """The oldest queued pictures that are due and can be fetched, across all collections.
+    async def next_pending(
+        self,
+        limit: int,
+        schemes: Iterable[str],
+        *,
+        exclude_ids: Sequence[int] = (),
+        exclude_collections: Sequence[int] = (),
+    ) -> list[PendingImage]:
+        """Queued pictures that are due and can be fetched, oldest first, taking turns between
+        collections (each one's oldest, then each one's second...), so a chat's backlog of
+        thousands does not hold up another chat's new picture.
 
         A picture can be fetched if its bytes were handed over, or if its source scheme (the
-        part before ``:``) is one of ``schemes``.
+        part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
+        and ``exclude_collections`` (with enough downloads in flight) are left out.
         """
         schemes = list(schemes)
+        marks = ",".join("?" * len(schemes))
+        skip_ids = ",".join("?" * len(exclude_ids))
+        skip_collections = ",".join("?" * len(exclude_collections))
         rows = await self._db.fetchall(
-            "SELECT id, collection_id, source, attempts FROM images "
+            "SELECT id, collection_id, source, attempts FROM ("
+            "SELECT id, collection_id, source, attempts, "
+            "row_number() OVER (PARTITION BY collection_id ORDER BY id) AS turn FROM images "
             "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
             "AND (EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id) "
-            f"OR substr(source, 1, instr(source, ':') - 1) IN ({','.join('?' * len(schemes))})) "
-            "ORDER BY id LIMIT ?",
-            (time.time(), *schemes, limit),
+            f"OR substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
+            f"AND id NOT IN ({skip_ids}) AND collection_id NOT IN ({skip_collections})"
+            ") ORDER BY turn, id LIMIT ?",
+            (time.time(), *schemes, *exclude_ids, *exclude_collections, limit),
         )
         return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 
@@ -127,52 +152,100 @@ class Queue:
         )
         return int(row[0]) if row else 0
 
-    async def mark_indexed(self, embedded: Sequence[EmbeddedImage], model_id: str) -> None:
-        """Stores vectors and facts of embedded pictures and takes them off the queue."""
+    async def mark_indexed(self, embedded: Sequence[EmbeddedImage], model_id: str) -> list[int]:
+        """Stores vectors and facts of embedded pictures and takes them off the queue.
+
+        Returns the ids it stored: a picture forgotten while it was being embedded is left
+        forgotten (the condition is in the same statements), and must not enter an index.
+        """
         now = time.time()
         statements: list[Statement] = []
         for item in embedded:
             statements += [
                 (
                     "UPDATE images SET status = 'indexed', sha256 = ?, size_bytes = ?, width = ?, "
-                    "height = ?, error = NULL, indexed_at = ? WHERE id = ?",
+                    "height = ?, error = NULL, indexed_at = ? WHERE id = ? AND deleted = 0",
                     (item.sha256, item.size_bytes, item.width, item.height, now, item.id),
                 ),
                 (
-                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) VALUES (?, ?, ?)",
-                    (item.id, model_id, to_blob(item.vector)),
+                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) SELECT ?, ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM images WHERE id = ? AND deleted = 0)",
+                    (item.id, model_id, to_blob(item.vector), item.id),
                 ),
                 ("DELETE FROM pending_data WHERE image_id = ?", (item.id,)),
             ]
-        await self._db.write(statements)
+        written = await self._db.write(statements)
+        return [
+            item.id for item, update in zip(embedded, written[::3], strict=True) if update.changed
+        ]
 
-    async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> None:
-        """Turns a queued picture into a repost of an already indexed one.
+    async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> bool:
+        """Turns a queued picture into a repost of an already indexed one; False if it did not.
 
-        Its caption moves to the original: it describes the same picture.
+        Its caption moves to the original: it describes the same picture. Nothing changes if
+        the picture was forgotten meanwhile, or if the original was: then the picture stays
+        queued, and is embedded as an original next time.
         """
-        await self._db.write(
+        written = await self._db.write(
             [
                 (
                     "UPDATE images SET status = 'repost', repost_of = ?, sha256 = ?, "
-                    "size_bytes = ?, indexed_at = ? WHERE id = ?",
-                    (original_id, sha256, size, time.time(), image_id),
+                    "size_bytes = ?, indexed_at = ? WHERE id = ? AND deleted = 0 AND "
+                    f"status = 'pending' AND EXISTS (SELECT 1 FROM images WHERE id = ? AND {LIVE})",
+                    (original_id, sha256, size, time.time(), image_id, original_id),
                 ),
-                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
-                ("UPDATE texts SET image_id = ? WHERE image_id = ?", (original_id, image_id)),
+                ("DELETE FROM pending_data WHERE image_id = ? AND changes() = 1", (image_id,)),
+                (
+                    "UPDATE texts SET image_id = ? WHERE image_id = ? AND EXISTS "
+                    "(SELECT 1 FROM images WHERE id = ? AND status = 'repost')",
+                    (original_id, image_id, image_id),
+                ),
             ]
         )
+        return bool(written[0].changed)
+
+    async def begin_attempts(self, image_ids: Sequence[int], max_attempts: int) -> list[int]:
+        """Counts an attempt for each queued picture before any work on it; returns the ids
+        that may be tried now, in order.
+
+        Counting first is what stops a crash loop: a picture whose processing kills the
+        process (a decompression bomb, the OOM killer) leaves its attempts behind, and once it
+        has had ``max_attempts`` it is given up instead of killing every restart.
+        """
+        rows = await self._db.fetchall_by_ids(
+            "SELECT id, attempts FROM images WHERE status = 'pending' AND id IN (:ids)", image_ids
+        )
+        attempts = {int(row[0]): int(row[1]) for row in rows}
+        worn_out = [i for i in image_ids if attempts.get(i, 0) >= max_attempts]
+        allowed = [i for i in image_ids if i in attempts and i not in worn_out]
+        error = f"given up after {max_attempts} attempts that ended without an answer"
+        statements: list[Statement] = [
+            ("UPDATE images SET attempts = attempts + 1 WHERE id = ?", (i,)) for i in allowed
+        ]
+        for image_id in worn_out:
+            statements += [
+                (
+                    "UPDATE images SET status = 'failed', error = ? WHERE id = ? "
+                    "AND status = 'pending'",
+                    (error, image_id),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+            ]
+        if statements:
+            await self._db.write(statements)
+        return allowed
 
     async def mark_attempt_failed(
         self, image_id: int, error: str, *, permanent: bool, max_attempts: int
     ) -> bool:
-        """Records a failed attempt; returns True when the picture is given up on.
+        """Records how an attempt (counted by :meth:`begin_attempts`) failed; returns True when
+        the picture is given up on.
 
         Permanent errors (a corrupt file) fail at once; transient ones (a network error while
         fetching) are retried, after a growing pause, until ``max_attempts``.
         """
         row = await self._db.fetchone("SELECT attempts FROM images WHERE id = ?", (image_id,))
-        attempts = (int(row[0]) if row else 0) + 1
+        attempts = max(int(row[0]) if row else 0, 1)
         give_up = permanent or attempts >= max_attempts
         statements: list[Statement] = [
             (
