@@ -10,7 +10,6 @@ refusal tests mean the same on machines with a GPU.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,10 +114,8 @@ def test_loading_a_model_on_a_missing_gpu_fails_before_anything_loads(
     no_cuda: None, model_config: ModelConfig
 ) -> None:
     config = model_config.model_copy(update={"device": "cuda"})
-    start = time.perf_counter()
     with pytest.raises(ModelLoadError, match=r"model\.device = 'cuda'"):
         Embedder.load(config)
-    assert time.perf_counter() - start < 1.0  # checked before the model is built, not after
 
 
 def test_the_cli_names_the_device_key_in_one_error_line(
