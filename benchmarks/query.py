@@ -9,6 +9,9 @@ Run from the repository root::
     # so for 1M end to end alone (≈ 15 min):
     .venv/bin/python -m benchmarks.query --only service --sizes 1000000 --queries 200 --rounds 1
 
+End to end also times the plain ``model.encode_text(tokenizer([query]))`` call (fp32, 77
+tokens) over the same queries, and reports the end-to-end p50 as a multiple of it.
+
 **FAISS.** For each size, builds the layout :class:`IndexPolicy` picks (with the default
 ``flat_max``) over synthetic clustered, L2-normalised 512-d vectors, then times ≥ 200
 single-query searches (top-10), reports p50/p99, recall@10 against exact search and bytes per
@@ -51,7 +54,7 @@ import numpy as np
 import open_clip
 import torch
 
-from benchmarks.default_model import default_embedder
+from benchmarks.default_model import build_default, default_embedder
 from benchmarks.embed import QUERY, photo_jpegs
 from indexer.config import IndexConfig, IndexerConfig, LimitsConfig, ModelConfig
 from indexer.embedder import Embedder
@@ -411,6 +414,26 @@ async def query_behind_burst(
     return latencies
 
 
+def plain_text_ms(default_model: bool, queries: Sequence[str]) -> float:
+    """p50 ms of the textbook query call, ``model.encode_text(tokenizer([query]))`` in fp32
+    (77 tokens, no trim, no service), over ``queries`` one at a time: the baseline that the
+    end-to-end p50 is compared with in the same run."""
+    with tempfile.TemporaryDirectory() as work:
+        if default_model:
+            loaded = build_default(Path(work))
+            model, tokenizer = loaded.model, loaded.tokenizer
+        else:
+            model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+            tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    latencies = []
+    with torch.no_grad():
+        for query in [*queries[:WARMUP], *queries]:
+            start = time.perf_counter()
+            model.encode_text(tokenizer([query]))
+            latencies.append(1000 * (time.perf_counter() - start))
+    return ms_percentiles(latencies[WARMUP:])[0]
+
+
 def end_to_end(
     sizes: Sequence[int],
     query_count: int,
@@ -436,6 +459,8 @@ def end_to_end(
         flush=True,
     )
     burst = asyncio.run(query_behind_burst(embedder.inner, photo_jpegs(8) * 8, rounds * 2))
+    plain_ms = plain_text_ms(default_model, queries)
+    print(f"  plain open_clip text call (fp32, 77 tokens): p50 {plain_ms:.2f} ms", flush=True)
     latency_rows, throughput_rows = [], []
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:
@@ -476,6 +501,10 @@ def end_to_end(
     print("|---:|---:|---|---|---:|---:|")
     for size, captions, layout, name, p50, p99 in latency_rows:
         print(f"| {size:,} | {captions:,} | {layout} | {name} | {p50:.2f} | {p99:.2f} |")
+        if name.startswith("end to end"):
+            print(f"|  |  |  | end to end ÷ plain open_clip text call | {p50 / plain_ms:.2f}x | |")
+    print()
+    print(f"Plain open_clip text call (fp32, 77 tokens, same queries): p50 {plain_ms:.2f} ms")
     print()
     print(f"Queries/second ({len(queries)} queries a run, median of {rounds} rounds):")
     print()

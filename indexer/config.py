@@ -51,8 +51,10 @@ class ModelConfig(StrictSection):
     #: fetched from the network and arch/pretrained/checkpoint are taken from the folder.
     path: Path | None = None
     cache_dir: Path | None = None
+    #: "cpu", "cuda" or "cuda:N"; checked against the machine when the model loads.
     device: str = "cpu"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    #: bf16 on CPUs with AVX-512 BF16 or on CUDA; fp16 on CUDA only (autocast, see device.py).
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     batch_size: int = Field(default=32, ge=1, le=1024)
 
     @field_validator("pretrained", "checkpoint", "path", "cache_dir", mode="before")
@@ -60,6 +62,16 @@ class ModelConfig(StrictSection):
     def _empty_is_unset(cls, value: Any) -> Any:
         """TOML has no null: an empty string means "not set"."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _fp16_needs_cuda(self) -> ModelConfig:
+        """CPUs have no fast float16 arithmetic; torch would run it, slowly and less exact."""
+        if self.precision == "fp16" and not self.device.startswith("cuda"):
+            raise ValueError(
+                f'model.precision = "fp16" needs model.device = "cuda" (it is {self.device!r}); '
+                'on a CPU use "bf16" or "fp32"'
+            )
+        return self
 
 
 class StorageConfig(StrictSection):

@@ -26,6 +26,7 @@ from PIL import Image
 
 from indexer.calibration import Calibration, calibrate
 from indexer.config import ModelConfig
+from indexer.device import autocast, inference_plan, select_device, to_device
 from indexer.errors import ModelLoadError
 from indexer.hub_access import offline_requested, require_hub_for
 from indexer.model_folder import ModelFolder, file_sha256, folder_text_cfg, read_folder
@@ -35,9 +36,6 @@ log = logging.getLogger(__name__)
 #: The project's own model configs (the tiny test model) live beside this module.
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 open_clip.add_model_config(MODEL_CONFIG_DIR)
-
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -58,7 +56,11 @@ def model_identity(config: ModelConfig) -> str:
 
 
 def load_open_clip(config: ModelConfig) -> LoadedModel:
-    """Loads the model named by ``config``, or raises one :class:`ModelLoadError` saying why."""
+    """Loads the model named by ``config``, or raises one :class:`ModelLoadError` saying why.
+
+    ``model.device`` is checked first, so a missing GPU is reported before anything loads.
+    """
+    select_device(config.device)
     if config.path is not None:
         return _finish_loading(load_folder(read_folder(config.path), config.device), config)
     if config.arch not in open_clip.list_models():
@@ -136,9 +138,10 @@ def has_hf_text_tower(arch: str) -> bool:
 
 
 def _finish_loading(loaded: LoadedModel, config: ModelConfig) -> LoadedModel:
-    """Puts a freshly built model in inference mode at the configured precision."""
+    """Puts a freshly built model in inference mode with the weights' dtype of its precision."""
     loaded.model.eval()
-    loaded.model.to(_DTYPES[config.precision])
+    plan = inference_plan(select_device(config.device).type, config.precision)
+    loaded.model.to(plan.weights)
     return loaded
 
 
@@ -259,8 +262,8 @@ class Embedder:
         self._model = loaded.model
         self._preprocess = loaded.preprocess
         self._tokenizer = loaded.tokenizer
-        self._device = torch.device(config.device)
-        self._dtype = _DTYPES[config.precision]
+        self._device = select_device(config.device)
+        self._plan = inference_plan(self._device.type, config.precision)
         self._encode_tokens = text_encoder_for(self._model)
         self.identity = identity
         self.batch_size = config.batch_size
@@ -290,7 +293,7 @@ class Embedder:
         return self._in_batches(
             pixels,
             lambda chunk: self._model.encode_image(
-                torch.stack(list(chunk)).to(self._device, self._dtype)
+                to_device(torch.stack(list(chunk)), self._device, self._plan.weights)
             ),
         )
 
@@ -303,7 +306,7 @@ class Embedder:
         return self._in_batches(
             texts,
             lambda chunk: self._encode_tokens(
-                self._model, self._tokenizer(list(chunk)).to(self._device)
+                self._model, to_device(self._tokenizer(list(chunk)), self._device)
             ),
         )
 
@@ -314,7 +317,7 @@ class Embedder:
         if len(items) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         outputs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self._device, self._plan):
             for start in range(0, len(items), self.batch_size):
                 features = encode(items[start : start + self.batch_size]).float()
                 outputs.append(torch.nn.functional.normalize(features, dim=-1).cpu().numpy())

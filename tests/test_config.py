@@ -31,6 +31,7 @@ def test_example_config_is_valid_and_documents_the_defaults() -> None:
     [
         ("[model]\nbatch_size = 0\n", "model.batch_size"),
         ("[model]\nprecision = 'fp8'\n", "model.precision"),
+        ("[model]\nprecision = 'fp16'\n", "model.precision"),
         ("[model]\narchitecture = 'ViT-B-32'\n", "model.architecture"),
         ("[index]\nflat_max = 'many'\n", "index.flat_max"),
         ("[index]\nbackend = 'qdrant'\n", "index.backend"),
