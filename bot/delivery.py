@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import Update
@@ -22,6 +24,24 @@ log = logging.getLogger(__name__)
 
 #: Operating-system errors that mean "cannot write now", not "this update is bad".
 _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
+
+
+#: How the update being handled in this task is confirmed early (see :func:`answering_starts`).
+_confirm_early: ContextVar[Callable[[], None] | None] = ContextVar("confirm_early", default=None)
+
+
+def answering_starts() -> None:
+    """The update handled in this task stores nothing more: it may be confirmed now.
+
+    Handlers commit what they record before they answer, so once one starts waiting to answer
+    (its sender's turn, the chat's send budget) only the answer is left. Confirming then, not
+    after the answer, keeps a group's slow answers from holding back the getUpdates offset,
+    and with it every other chat's updates (Telegram returns at most 100 a call). Called by
+    :class:`bot.throttle.Turns` and by the rate limiter before anything is sent.
+    """
+    confirm = _confirm_early.get()
+    if confirm is not None:
+        confirm()
 
 
 def is_storage_failure(error: BaseException | None) -> bool:
@@ -47,9 +67,17 @@ class Deliveries:
         self._unstored[id(update)] = error
 
     async def handle(
-        self, application: Application[Any, Any, Any, Any, Any, Any], update: Update
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        update: Update,
+        confirm_early: Callable[[], None] | None = None,
     ) -> bool:
-        """Runs every handler for ``update``; whether it may be confirmed to Telegram."""
+        """Runs every handler for ``update``; whether it may be confirmed to Telegram.
+
+        ``confirm_early`` is called (perhaps several times) when a handler starts answering,
+        before the answer is sent: see :func:`answering_starts`.
+        """
+        _confirm_early.set(confirm_early)
         await application.process_update(update)
         error = self._unstored.pop(id(update), None)
         if error is None:

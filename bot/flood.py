@@ -15,6 +15,8 @@ from typing import Any
 
 from telegram.ext import AIORateLimiter
 
+from bot.delivery import answering_starts
+
 _READ_PREFIX = "get"
 #: What the Bot API answers (PTB's JSONDict).
 _Answer = bool | dict[str, Any] | list[dict[str, Any]]
@@ -32,6 +34,8 @@ class MessageRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> _Answer:
+        if not endpoint.startswith(_READ_PREFIX):
+            answering_starts()  # handlers store before they send: only the answer is left
         if endpoint.startswith(_READ_PREFIX):
             # Without a chat id, the parent applies neither limit but still retries.
             data = {name: value for name, value in data.items() if name != "chat_id"}

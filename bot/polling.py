@@ -245,11 +245,18 @@ class Poller:
             self._slots.release()
             self._progress.set()
 
+    def _confirm(self, update_id: int) -> None:
+        """Lets the offset pass ``update_id`` while its answer is still on the way."""
+        self._confirmations.finish(update_id)
+        self._progress.set()
+
     async def _handle_until_stored(self, update: Update) -> bool:
         """Whether ``update`` was stored before the bot started stopping."""
         deliveries = deps_of(self._application).deliveries
         delay = FIRST_RETRY_SECONDS
-        while not await deliveries.handle(self._application, update):
+        while not await deliveries.handle(
+            self._application, update, lambda: self._confirm(update.update_id)
+        ):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():

@@ -49,6 +49,9 @@ class WebhookServer:
         self.slots = asyncio.Semaphore(concurrency)
         self._server: tornado.httpserver.HTTPServer | None = None
         self._in_flight: dict[int, asyncio.Future[bool]] = {}
+        #: Per update being handled: settles True once only its answer is left (the HTTP
+        #: answer need not wait for it), or with the handling's own outcome.
+        self._stored: dict[int, asyncio.Future[bool]] = {}
 
     def start(self, listen: str, port: int) -> None:
         app = tornado.web.Application(self._routes)
@@ -72,15 +75,20 @@ class WebhookServer:
         """
         running = self._in_flight.get(update.update_id)
         if running is None:
-            running = asyncio.ensure_future(self._handle(update))
+            stored = asyncio.get_running_loop().create_future()
+            running = asyncio.ensure_future(self._handle(update, stored))
             self._in_flight[update.update_id] = running
+            self._stored[update.update_id] = stored
+            running.add_done_callback(lambda done: _settle(stored, done))
             running.add_done_callback(lambda _: self._in_flight.pop(update.update_id, None))
-        return await asyncio.shield(running)
+            running.add_done_callback(lambda _: self._stored.pop(update.update_id, None))
+        return await asyncio.shield(self._stored[update.update_id])
 
-    async def _handle(self, update: Update) -> bool:
+    async def _handle(self, update: Update, stored: asyncio.Future[bool]) -> bool:
+        """Runs the handlers; ``stored`` is settled as soon as only the answer is left."""
         async with self.slots:
             deliveries = deps_of(self._application).deliveries
-            return await deliveries.handle(self._application, update)
+            return await deliveries.handle(self._application, update, lambda: _settle_true(stored))
 
     def parse(self, body: bytes) -> Update | None:
         """The update in ``body``, or None (logged) when it is malformed."""
@@ -137,3 +145,20 @@ class _UpdateRequest(tornado.web.RequestHandler):
         """Refused requests are expected; only real failures are logged (by the handlers)."""
         if not isinstance(value, tornado.web.HTTPError):
             super().log_exception(typ, value, tb)
+
+
+def _settle_true(stored: asyncio.Future[bool]) -> None:
+    if not stored.done():
+        stored.set_result(True)
+
+
+def _settle(stored: asyncio.Future[bool], handled: asyncio.Future[bool]) -> None:
+    """Gives ``stored`` the outcome of the handling, unless it was settled early."""
+    if stored.done():
+        return
+    if handled.cancelled():
+        stored.cancel()
+    elif handled.exception() is not None:
+        stored.set_exception(handled.exception())  # type: ignore[arg-type]
+    else:
+        stored.set_result(handled.result())

@@ -13,6 +13,7 @@ from telegram.ext import filters
 
 from bot.chats import group_of
 from bot.context import BotContext, texts_of
+from bot.delivery import answering_starts
 from bot.fetcher import TelegramPicture, download
 from bot.handlers.admission import admitted
 from bot.messages import command_argument, mentions_of, message_of
@@ -110,6 +111,7 @@ async def more_results(update: Update, context: BotContext) -> None:
         await button.answer(texts.expired)
         return
     await button.answer()
+    answering_starts()  # a search stores nothing: its wait for a turn holds no update back
     async with context.deps.turns.answering(user.id, chat.id):
         await button.edit_message_reply_markup(None)
         query = continuation.query
@@ -183,6 +185,7 @@ async def _answer(
     texts = texts_of(update)
     if not await admitted(update, context, user.id):
         return
+    answering_starts()  # a search stores nothing: its wait for a turn holds no update back
     async with context.deps.turns.answering(user.id, message.chat.id):
         if message.chat.type == Chat.PRIVATE:
             groups = await context.personal_groups(user.id)
