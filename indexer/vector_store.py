@@ -166,7 +166,11 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 class VectorIndex:
-    """One collection's FAISS index; not thread-safe, the caller serialises access."""
+    """One collection's FAISS index.
+
+    Many threads may search or serialise it at once, but none while it changes (``add``,
+    ``remove``, ``calibrate``, ``set_nprobe``): the caller keeps them apart.
+    """
 
     def __init__(self, index: faiss.Index, layout: IndexLayout) -> None:
         """Wraps ``index``; an IVF index is set to visit ``layout.nprobe`` lists per query."""
@@ -377,9 +381,14 @@ class VectorStore:
             return None
 
     def save(self, collection_id: int, model_id: str, index: VectorIndex) -> None:
-        """Writes atomically: a crash leaves either the old file or the new one, never half."""
+        """Writes an index no other thread is changing (see :meth:`write`)."""
+        self.write(collection_id, model_id, index.to_bytes())
+
+    def write(self, collection_id: int, model_id: str, data: bytes) -> None:
+        """Writes a serialised index (:meth:`VectorIndex.to_bytes`) atomically: a crash leaves
+        either the old file or the new one, never half."""
         with atomic_file(self.path(collection_id, model_id)) as (handle, _):
-            handle.write(index.to_bytes())
+            handle.write(data)
 
     def size_on_disk(self, collection_id: int, model_id: str) -> int:
         path = self.path(collection_id, model_id)
