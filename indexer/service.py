@@ -74,6 +74,10 @@ class IndexService:
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
         self._reindexing: set[str] = set()
+        #: Taken by a picture's "is its poster opted out? then record it" and by an opt-out's
+        #: "mark, then forget what they posted": so a picture handed over while its poster opts
+        #: out is either forgotten by the opt-out or refused, never kept.
+        self._opt_outs = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -168,18 +172,19 @@ class IndexService:
         without being fetched; identical bytes are detected after fetching.
         """
         collection_id = await self._store.collections.ensure(collection)
-        if facts.poster_id is not None and await self._store.collections.is_opted_out(
-            collection_id, facts.poster_id
-        ):
-            return AddResult("opted_out")
-        if await self._store.queue.is_known_post(collection_id, facts):
-            return AddResult("known")
-        original = await self._store.pictures.find_original(
-            collection_id, file_unique_id=facts.file_unique_id
-        )
-        image_id = await self._store.queue.add_image(
-            collection_id, facts, data=data, repost_of=original
-        )
+        async with self._opt_outs:
+            if facts.poster_id is not None and await self._store.collections.is_opted_out(
+                collection_id, facts.poster_id
+            ):
+                return AddResult("opted_out")
+            if await self._store.queue.is_known_post(collection_id, facts):
+                return AddResult("known")
+            original = await self._store.pictures.find_original(
+                collection_id, file_unique_id=facts.file_unique_id
+            )
+            image_id = await self._store.queue.add_image(
+                collection_id, facts, data=data, repost_of=original
+            )
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
@@ -316,10 +321,10 @@ class IndexService:
     async def opt_out(self, collection: str, poster_id: int) -> int:
         """Forgets everything a person posted and stops indexing their pictures."""
         collection_id = await self._store.collections.ensure(collection)
-        await self._store.collections.set_opted_out(collection_id, poster_id, True)
-        return await self.forget(
-            collection, await self._store.pictures.ids_of_poster(collection_id, poster_id)
-        )
+        async with self._opt_outs:
+            await self._store.collections.set_opted_out(collection_id, poster_id, True)
+            posted = await self._store.pictures.ids_of_poster(collection_id, poster_id)
+        return await self.forget(collection, posted)
 
     async def opt_in(self, collection: str, poster_id: int) -> None:
         """Lets a person's future pictures be indexed again."""
