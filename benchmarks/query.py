@@ -51,6 +51,7 @@ import numpy as np
 import open_clip
 import torch
 
+from benchmarks.default_model import default_embedder
 from benchmarks.embed import QUERY, photo_jpegs
 from indexer.config import IndexConfig, IndexerConfig, LimitsConfig, ModelConfig
 from indexer.embedder import Embedder
@@ -416,14 +417,20 @@ def end_to_end(
     precision: str,
     caption_share: float,
     rounds: int,
+    default_model: bool = False,
 ) -> None:
     """The end-to-end tables: one query at a time (with parts), and queries/second."""
     model = ModelConfig(arch="ViT-B-32", pretrained=None, precision=precision)
-    embedder = CountingEmbedder(Embedder.load(model))
+    if default_model:
+        with tempfile.TemporaryDirectory() as work:
+            embedder = CountingEmbedder(default_embedder(precision, Path(work)))
+    else:
+        embedder = CountingEmbedder(Embedder.load(model))
     rng = np.random.default_rng(1)
     queries = [f"a {phrase}" for phrase in phrases(query_count, rng)]
+    name = "xlm-roberta-base-ViT-B-32" if default_model else "ViT-B-32"
     print(
-        f"\nEnd to end: ViT-B-32 (random weights) {precision}, torch {torch.__version__} "
+        f"\nEnd to end: {name} (random weights) {precision}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), open_clip {open_clip.__version__}, "
         f"faiss {faiss.__version__}, {platform.processor() or platform.machine()}",
         flush=True,
@@ -495,6 +502,11 @@ def main() -> None:
     parser.add_argument("--caption-share", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", help="comma-separated sizes instead, e.g. 2000,20000")
+    parser.add_argument(
+        "--default-model",
+        action="store_true",
+        help="end to end with xlm-roberta-base-ViT-B-32 (random weights) instead of ViT-B-32",
+    )
     args = parser.parse_args()
     sizes = [10_000, 100_000] + ([1_000_000] if args.million else [])
     if args.sizes:
@@ -502,7 +514,14 @@ def main() -> None:
     if args.only != "service":
         faiss_search(sizes, args.queries)
     if args.only != "faiss":
-        end_to_end(sizes, args.queries, args.precision, args.caption_share, args.rounds)
+        end_to_end(
+            sizes,
+            args.queries,
+            args.precision,
+            args.caption_share,
+            args.rounds,
+            args.default_model,
+        )
 
 
 if __name__ == "__main__":

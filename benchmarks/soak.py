@@ -48,12 +48,12 @@ import numpy as np
 from benchmarks.soak_world import Soak
 from bot.chats import collection_of
 from bot.config import TOKEN_ENV, load_config
+from bot.playground.fake_telegram import Chat, FakeTelegram, User
 from bot.texts import EN
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
 from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from tests.conftest import CACHE_DIR
-from tests.fake_telegram import Chat, FakeTelegram, User
 
 #: RSS may grow at most this much between 1/5 of the run and its end (the issue's target).
 RSS_GROWTH_LIMIT_MB = 50.0

@@ -17,10 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# The fake Bot API (the playground serves it to browsers too).
+from bot.playground.fake_telegram import CallRecord, Chat, FakeTelegram, User
 from indexer.synthetic import ALL_SPECS, draw_shape
-
-# The fake Bot API; the one line to change when it moves (issue 12: bot/playground/).
-from tests.fake_telegram import CallRecord, Chat, FakeTelegram, User
 
 #: Methods by which the bot answers in a chat.
 ANSWERS = frozenset({"sendmessage", "sendmediagroup", "sendphoto"})

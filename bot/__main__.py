@@ -1,5 +1,5 @@
-"""``python -m bot``: run the Telegram bot (see :mod:`bot.app`)."""
+"""``python -m bot``: run the Telegram bot (see :mod:`bot.cli`)."""
 
-from bot.app import main
+from bot.cli import main
 
 raise SystemExit(main())

@@ -1,26 +1,20 @@
 """Building and running the bot: one Application from the config and an open IndexService.
 
-``python -m bot [--config PATH]`` reads the config (``--config``, else ``$CLIP_SEARCH_CONFIG``,
-else ./config.toml), opens the indexer, and serves updates by long polling, or with PTB's own
-webhook server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM. With ``--worker`` it
-embeds queued pictures instead (see :mod:`bot.worker`).
+``serve`` opens the indexer and serves updates by long polling, or with PTB's own webhook
+server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM; ``work`` embeds queued
+pictures instead (see :mod:`bot.worker`). The command line that starts them is :mod:`bot.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
-from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -30,7 +24,7 @@ from telegram.ext import (
 )
 
 from bot.chats import ChatFacts, group_of
-from bot.config import BotConfig, TelegramConfig, load_config
+from bot.config import BotConfig, TelegramConfig
 from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, install_deps
 from bot.fetcher import SCHEME, telegram_fetcher
 from bot.handlers import ALLOWED_UPDATES, register_handlers
@@ -40,8 +34,6 @@ from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
 from bot.throttle import QueryLimiter
 from bot.worker import working
-from indexer.config import config_path
-from indexer.errors import ConfigError, IndexerError
 from indexer.service import IndexService
 
 log = logging.getLogger(__name__)
@@ -171,19 +163,21 @@ async def _receive_updates(application: BotApplication, config: TelegramConfig) 
         )
 
 
-async def _serve(config: BotConfig) -> None:
+async def serve(config: BotConfig) -> None:
+    """Runs the bot until Ctrl-C or SIGTERM."""
     service = await IndexService.open(config.indexer)
     application = build_application(config, service)
     async with serving(application, config.telegram):
-        await _until_stopped()
+        await until_stopped()
 
 
-async def _work(config: BotConfig) -> None:
+async def work(config: BotConfig) -> None:
+    """Runs the embedding worker (``--worker``) until Ctrl-C or SIGTERM."""
     async with working(config):
-        await _until_stopped()
+        await until_stopped()
 
 
-async def _until_stopped() -> None:
+async def until_stopped() -> None:
     """Waits for Ctrl-C or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -204,29 +198,3 @@ def configure_logging() -> None:
     for name in ("bot", "indexer", "telegram"):
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="the config file (default: ./config.toml)")
-    parser.add_argument(
-        "--worker",
-        action="store_true",
-        help='embed the pictures queued by a bot whose config says index.embedding = "worker"',
-    )
-    args = parser.parse_args(argv)
-    configure_logging()
-    try:
-        config = load_config(config_path(args.config, os.environ))
-        asyncio.run(_work(config) if args.worker else _serve(config))
-    except (IndexerError, InvalidToken) as exc:
-        print(f"clip-search-bot: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
-    except NetworkError as exc:
-        print(
-            f"clip-search-bot: cannot reach the Telegram Bot API at "
-            f"{config.telegram.base_url}: {exc.message}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0

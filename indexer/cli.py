@@ -13,20 +13,25 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from indexer.config import DEFAULT_CONFIG_PATH, IndexerConfig, config_path, load_indexer_config
-from indexer.errors import IndexerError
-from indexer.folder import file_source, index_directory
+from indexer.errors import IndexerError, UnknownCollectionError
+from indexer.invocation import command_name
+from indexer.model_command import add_model_commands
 from indexer.records import ReindexProgress
-from indexer.service import IndexService
 from indexer.terminal import print_hits, print_stats
+
+if TYPE_CHECKING:  # the service imports torch: seconds that --help and input errors never wait
+    from indexer.service import IndexService
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m indexer", description="Index pictures with CLIP and search them by meaning."
+        prog=command_name("indexer"),
+        description="Index pictures with CLIP and search them by meaning.",
     )
     parser.add_argument(
         "--config",
@@ -103,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--pairs", type=Path, required=True, help="CSV or JSONL with image (path) and caption"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    add_model_commands(commands)
     return parser
 
 
@@ -125,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             evaluate_command(config, EvalOptions(pairs=args.pairs, as_json=args.json))
             return 0
+        if args.command == "model":
+            from indexer.model_command import model_command
+
+            return model_command(args, config)
         return asyncio.run(_run(args, config))
     except IndexerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -163,7 +174,30 @@ def _config_path(given: Path | None) -> Path | None:
     return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
 
 
+async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:
+    """Refuses, before the model is loaded (seconds), what is wrong without it."""
+    from indexer.model_folder import read_folder
+    from indexer.store import Store
+
+    if args.command == "index" and not args.directory.is_dir():
+        raise IndexerError(f"not a folder: {args.directory}")
+    if config.model.path is not None:
+        read_folder(config.model.path, verify_hashes=False)
+    if args.command == "index" or getattr(args, "collection", None) is None:
+        return
+    store = await Store.open_in(config.storage.data_dir)
+    try:
+        if await store.collections.id_of(args.collection) is None:
+            raise UnknownCollectionError(args.collection)
+    finally:
+        await store.close()
+
+
 async def _run(args: argparse.Namespace, config: IndexerConfig) -> int:
+    await _check_input(args, config)
+    from indexer.folder import file_source, index_directory
+    from indexer.service import IndexService
+
     async with await IndexService.open(config) as service:
         if args.command == "index":
             return await index_directory(service, args.directory, args.collection)

@@ -47,12 +47,15 @@ class ModelConfig(StrictSection):
     arch: str = "xlm-roberta-base-ViT-B-32"
     pretrained: str | None = "laion5b_s13b_b90k"
     checkpoint: Path | None = None
+    #: A model folder written by ``python -m indexer model export``; when set, nothing is
+    #: fetched from the network and arch/pretrained/checkpoint are taken from the folder.
+    path: Path | None = None
     cache_dir: Path | None = None
     device: str = "cpu"
     precision: Literal["fp32", "bf16"] = "fp32"
     batch_size: int = Field(default=32, ge=1, le=1024)
 
-    @field_validator("pretrained", "checkpoint", "cache_dir", mode="before")
+    @field_validator("pretrained", "checkpoint", "path", "cache_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         """TOML has no null: an empty string means "not set"."""
@@ -109,7 +112,8 @@ class IndexConfig(StrictSection):
 class SearchConfig(StrictSection):
     """How captions and tags join the pictures' own pixels in a text search."""
 
-    text_match_min: float = Field(default=0.92, ge=-1.0, le=1.01)
+    #: Unset: calibrated per model from its own unrelated-pair cosines (indexer/calibration.py).
+    text_match_min: float | None = Field(default=None, ge=-1.0, le=1.01)
     rank_fusion_k: int = Field(default=60, ge=1)
 
 
@@ -147,6 +151,7 @@ class IndexerConfig(StrictSection):
         model = self.model.model_copy(
             update={
                 "checkpoint": resolve(self.model.checkpoint),
+                "path": resolve(self.model.path),
                 "cache_dir": resolve(self.model.cache_dir),
             }
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from indexer.config import load_indexer_config
 from indexer.folder import index_directory
+from indexer.invocation import command_name
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, write_image_folder
 from indexer.terminal import print_hits
@@ -32,7 +33,7 @@ def write_demo_config(directory: Path, checkpoint: Path) -> Path:
     """A config file that runs every command offline against the tiny model."""
     path = directory / "config.toml"
     path.write_text(
-        "# Written by `python -m indexer demo`: the offline tiny model and the demo's data.\n"
+        "# Written by `clip-search demo` (or the playground): offline, on the tiny model.\n"
         "[model]\n"
         f'arch = "{TINY_MODEL_NAME}"\n'
         f'checkpoint = "{checkpoint.name}"\n'
@@ -51,6 +52,20 @@ def _print_training_step(step: int, loss: float) -> None:
         print(f"  training the tiny model: step {step}, loss {loss:.3f}", flush=True)
 
 
+def write_offline_config(directory: Path) -> Path:
+    """Copies the tiny model into ``directory`` and writes a config that runs offline on it.
+
+    Training happens only when the committed checkpoint is stale (see ``ensure_tiny_model``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    checkpoint = directory / "tiny-clip.pt"
+    if not checkpoint.exists():
+        source = ensure_tiny_model(directory / "model-cache", progress=_print_training_step)
+        shutil.copyfile(source, checkpoint)
+        shutil.copyfile(card_path(source), card_path(checkpoint))
+    return write_demo_config(directory, checkpoint)
+
+
 async def run_demo(directory: Path) -> int:
     """Builds the demo in ``directory`` and prints queries with their top results."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -58,17 +73,7 @@ async def run_demo(directory: Path) -> int:
     if not pictures.exists():
         print(f"drawing {DEMO_PICTURES} synthetic pictures into {pictures}")
         write_image_folder(pictures, DEMO_PICTURES, DEMO_SEED)
-    checkpoint = directory / "tiny-clip.pt"
-    if not checkpoint.exists():
-        source = ensure_tiny_model(
-            directory / "model-cache",
-            progress=lambda step, loss: (
-                print(f"  training step {step}, loss {loss:.3f}") if step % 100 == 0 else None
-            ),
-        )
-        shutil.copyfile(source, checkpoint)
-        shutil.copyfile(card_path(source), card_path(checkpoint))
-    config_path = write_demo_config(directory, checkpoint)
+    config_path = write_offline_config(directory)
     config = load_indexer_config(config_path)
     async with await IndexService.open(config) as service:
         await index_directory(service, pictures, DEMO_COLLECTION)
@@ -79,7 +84,7 @@ async def run_demo(directory: Path) -> int:
             print_hits(hits)
     print(
         f"\nThe demo's config is {config_path}; try:\n"
-        f"  python -m indexer --config {config_path} search 'a purple star' "
+        f"  {command_name('indexer')} --config {config_path} search 'a purple star' "
         f"--collection {DEMO_COLLECTION}"
     )
     return 0

@@ -51,6 +51,7 @@ from indexer.evaluation import (
     evaluate_retrieval,
     format_reports,
 )
+from indexer.invocation import command_name
 from indexer.pairs import (
     LoadedPair,
     Pair,
@@ -545,7 +546,7 @@ def _say_summary(
         say(f"held-out pairs in {result.held_out_path}: `eval --pairs` on them repeats the card")
     say(
         f'to use it: set model.checkpoint = "{result.checkpoint}" in the config, then run '
-        "`python -m indexer reindex --collection NAME` for each collection"
+        f"`{command_name('indexer')} reindex --collection NAME` for each collection"
     )
 
 

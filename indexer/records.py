@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from indexer.calibration import Thresholds
 
 ImageStatus = Literal["pending", "indexed", "repost", "failed"]
 TextKind = Literal["caption", "tag"]
@@ -174,3 +177,5 @@ class CollectionStats:
     index_vectors: int
     index_bytes: int
     last_indexed_at: float | None
+    #: The model's similarity thresholds in force (configured, else calibrated).
+    thresholds: Thresholds

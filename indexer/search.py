@@ -37,6 +37,12 @@ class Searcher:
     def __init__(self, settings: SearchConfig, engine: Engine) -> None:
         self._settings = settings
         self._engine = engine
+        #: A caption or tag matches a query by meaning at this cosine or above: the configured
+        #: ``search.text_match_min``, else the model's calibrated value, set by the service once
+        #: known (until then only words match).
+        self.text_match_min = (
+            settings.text_match_min if settings.text_match_min is not None else 1.01
+        )
 
     async def by_text(
         self, collection_ids: Sequence[int], query: str, k: int, offset: int
@@ -99,11 +105,11 @@ class Searcher:
         """Pictures whose caption or tag matches the query: id → (score, text), best first.
 
         A text matches when one contains the other (any case), or when their vectors are at
-        least ``search.text_match_min`` alike. The score is the cosine of the two vectors;
+        least :attr:`text_match_min` alike. The score is the cosine of the two vectors;
         texts not embedded yet do not match.
         """
         ranked = await self._ranked(self._engine.texts, collection_ids, vector, depth)
-        semantic = [i for score, i in ranked if score >= self._settings.text_match_min]
+        semantic = [i for score, i in ranked if score >= self.text_match_min]
         lexical = await self._engine.store.texts.containing(collection_ids, query, depth)
         texts = await self._engine.store.texts.by_ids(semantic)
         texts.update((text.id, text) for text in lexical)

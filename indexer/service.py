@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexer.backends import VectorBackend, open_backend
+from indexer.calibration import Thresholds, method_id
 from indexer.config import IndexerConfig
 from indexer.embedder import Embedder
 from indexer.engine import Engine
@@ -53,6 +54,9 @@ __all__ = ["Embedder", "IndexService", "ProgressCallback"]
 
 class IndexService:
     """Adds, searches, forgets and re-embeds pictures of named collections."""
+
+    #: The similarity thresholds in force for this model (set by :meth:`open`).
+    thresholds: Thresholds
 
     def __init__(
         self,
@@ -106,6 +110,8 @@ class IndexService:
         service = cls(config, EmbeddingPipeline(embedder, config.limits), store, pictures, texts)
         try:
             await service._check_collections()
+            service.thresholds = await service._calibrated_thresholds()
+            service._search.text_match_min = service.thresholds.text_match_min
         except BaseException:
             await service.close()
             raise
@@ -133,6 +139,16 @@ class IndexService:
         await self._texts.save_due(force=True)
         await self._store.close()
         self._pipeline.close()
+
+    async def _calibrated_thresholds(self) -> Thresholds:
+        """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
+        table = self._store.calibrations
+        calibration = await table.get(self.model_id, method_id())
+        if calibration is None:
+            embedder = self._pipeline.embedder
+            calibration = await asyncio.to_thread(lambda: embedder.calibration)
+            await table.put(self.model_id, calibration)
+        return Thresholds.choose(self.config.search.text_match_min, calibration)
 
     @property
     def model_id(self) -> str:
@@ -372,4 +388,5 @@ class IndexService:
             index_vectors=vectors,
             index_bytes=size,
             last_indexed_at=counts.last_indexed_at,
+            thresholds=self.thresholds,
         )

@@ -38,3 +38,4 @@ def print_stats(stats: CollectionStats) -> None:
         f"  index {stats.index_type}, {stats.index_vectors} vectors, "
         f"{stats.index_bytes:,} bytes on disk; last indexed {last}"
     )
+    print(f"  thresholds {stats.thresholds.describe()}")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from bot_world import BotWorld, WorldFactory, bot_config
-from fake_telegram import FakeTelegram
 
+from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from conftest import make_config
-from fake_telegram import CallRecord, Chat, FakeTelegram, User
 
 from bot.app import build_application, serving
 from bot.chats import collection_of
 from bot.config import BotConfig, TelegramConfig
 from bot.context import BotApplication
+from bot.playground.fake_telegram import CallRecord, Chat, FakeTelegram, User
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder
 from indexer.service import IndexService

@@ -12,9 +12,11 @@ from PIL import Image
 
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
+from indexer.model_folder import ModelFolder
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec, make_dataset
 from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from tests.tiny_xlmr import build_tiny_folder
 
 #: Where a tiny model trained by the tests (when the committed one is stale) is kept.
 CACHE_DIR = Path(
@@ -67,3 +69,14 @@ def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
 def held_out_pictures() -> list[tuple[bytes, ShapeSpec]]:
     """240 synthetic pictures (8 of each colour × shape) that the tiny model never saw."""
     return [(jpeg_bytes(image), spec) for image, spec in make_dataset(240, HELD_OUT_SEED)]
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_folder(tmp_path_factory: pytest.TempPathFactory) -> ModelFolder:
+    """A tiny XLM-R CLIP model folder (random weights), as ``model export`` writes one."""
+    return build_tiny_folder(tmp_path_factory.mktemp("tiny-xlmr"))
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_embedder(tiny_xlmr_folder: ModelFolder) -> Embedder:
+    return Embedder.load(ModelConfig(path=tiny_xlmr_folder.path))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from bot_world import BotWorld, Picture, Posted, WorldFactory, pictures_of
-from fake_telegram import Chat, FakeTelegram, User
 
 from bot.chats import collection_of
+from bot.playground.fake_telegram import Chat, FakeTelegram, User
 
 pytest_plugins = ["bot_fixtures"]
 

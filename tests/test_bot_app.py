@@ -14,11 +14,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from bot_world import BotWorld, Picture, WorldFactory, bot_config
-from fake_telegram import FakeTelegram
 
-from bot.app import configure_logging, main
+from bot.app import configure_logging
 from bot.chats import collection_of
+from bot.cli import main
 from bot.config import load_config
+from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig, config_path
 from indexer.embedder import Embedder
 from indexer.errors import ConfigError

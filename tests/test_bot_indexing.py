@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from bot_world import BotWorld, Picture, WorldFactory, pictures_of, until
-from fake_telegram import FakeTelegram
 
 from bot.chats import collection_of
+from bot.playground.fake_telegram import FakeTelegram
 from indexer.embedder import Embedder
 from indexer.service import IndexService
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from bot_world import BotWorld, Picture, pictures_of, until
-from fake_telegram import Chat, User
+
+from bot.playground.fake_telegram import Chat, User
 
 pytest_plugins = ["bot_fixtures"]
 

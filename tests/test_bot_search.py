@@ -6,7 +6,8 @@ import re
 
 import pytest
 from bot_world import BotWorld, Picture, Shown, more_data, pictures_of
-from fake_telegram import Chat, User
+
+from bot.playground.fake_telegram import Chat, User
 
 pytest_plugins = ["bot_fixtures"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import main
+from bot.cli import main
 from indexer.config import ModelConfig
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bot_world import BotWorld, Picture, bot_config, pictures_of, until
 from conftest import make_config
-from fake_telegram import FakeTelegram
 
+from bot.playground.fake_telegram import FakeTelegram
 from bot.worker import working
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder

@@ -126,4 +126,5 @@ def test_pretrained_weights_without_network_name_the_offline_setting(tmp_path: P
     )
     assert result.returncode == 2
     assert "could not load model 'RN50'" in result.stderr
-    assert "set model.checkpoint" in result.stderr
+    assert "Hugging Face cache (HF_HUB_OFFLINE)" in result.stderr
+    assert "model export` and model.path" in result.stderr

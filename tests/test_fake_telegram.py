@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from fake_telegram import FakeTelegram
 from PIL import Image
 from telegram import (
     Bot,
@@ -30,6 +29,8 @@ from telegram.error import (
     RetryAfter,
 )
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot.playground.fake_telegram import FakeTelegram
 
 
 def png(width: int = 640, height: int = 480, color: str = "red") -> bytes:

@@ -7,12 +7,13 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.queue`: pictures handed over, queued, embedded or given up on;
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
-* :mod:`~indexer.store.texts`: captions and tags.
+* :mod:`~indexer.store.texts`: captions and tags;
+* :mod:`~indexer.store.calibrations`: each model's calibrated similarity thresholds.
 
 The seam for a second backend (a server database shared by several machines): everything
 above this package uses only the parts' methods, which take and return
 :mod:`indexer.records` values and plain ids, never SQL or rows. Another backend provides the
-same five parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
+same six parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.store.calibrations import Calibrations
 from indexer.store.collections import Collections
 from indexer.store.database import DATABASE_FILE, Database
 from indexer.store.pictures import Pictures
@@ -39,13 +41,16 @@ class Store:
     queue: Queue
     vectors: Vectors
     texts: Texts
+    calibrations: Calibrations
     _database: Database
 
     @classmethod
     async def open(cls, path: Path) -> Store:
         """Opens (creating or migrating) the database file at ``path``."""
         db = await Database.open(path)
-        return cls(Collections(db), Pictures(db), Queue(db), Vectors(db), Texts(db), db)
+        return cls(
+            Collections(db), Pictures(db), Queue(db), Vectors(db), Texts(db), Calibrations(db), db
+        )
 
     @classmethod
     async def open_in(cls, data_dir: Path) -> Store:

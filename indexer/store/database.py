@@ -24,7 +24,7 @@ import numpy as np
 
 from indexer.errors import IndexerError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The database's file name inside ``storage.data_dir``.
 DATABASE_FILE = "index.sqlite3"
 
@@ -108,6 +108,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE texts ADD COLUMN folded TEXT NOT NULL DEFAULT '';
     UPDATE texts SET folded = casefold(text);
+    """,
+    # 4: each model's calibrated similarity thresholds (indexer/store/calibrations.py).
+    """
+    CREATE TABLE model_calibrations (
+        model_id     TEXT PRIMARY KEY,
+        method       TEXT NOT NULL,
+        calibration  TEXT NOT NULL,
+        measured_at  REAL NOT NULL
+    );
     """,
 ]
 

@@ -156,6 +156,11 @@ class FakeTelegram(UserActions):
         """For ``ApplicationBuilder().base_file_url`` / ``Bot(base_file_url=…)``."""
         return f"http://127.0.0.1:{self.port}/file/bot"
 
+    @property
+    def changed(self) -> Signal:
+        """Fires after every call of the bot; the playground's page waits on it for news."""
+        return self._log.changed
+
     # What the bot did
 
     def calls(

@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server for end-to-end tests of the bot over real HTTP.
+"""A fake Telegram Bot API server: end-to-end tests and the playground run the real bot on it.
 
 ``FakeTelegram`` (server.py) is the entry point: start it, point python-telegram-bot's
 ``base_url``/``base_file_url`` at it, act as users with its helpers (actions.py), and await

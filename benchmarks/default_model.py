@@ -1,0 +1,109 @@
+"""Speed of the default model, xlm-roberta-base-ViT-B-32, on this CPU (random weights).
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.default_model [--repeats 3]
+
+No weights can be downloaded here, so the architecture is built with random weights from a
+folder holding XLM-R base's text-model config and a tokenizer (as the tests do,
+tests/tiny_xlmr.py); speed does not depend on the weights' values. Measured in one process,
+each against a plain open_clip loop in the same run:
+
+* pictures/second from 1280×960 JPEG bytes through :class:`Embedder` (scaled decode,
+  preprocess, batch 32), fp32 and bf16, and the textbook loop (``Image.open`` → ``preprocess``
+  → ``encode_image`` one at a time, fp32);
+* one text query's tokenize + encode latency through :class:`Embedder` (padding trimmed),
+  fp32 and bf16, and the plain ``model.encode_text(tokenizer([query]))`` (77 tokens, fp32).
+
+Medians over repeats; the machine may be shared with other work, so compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import tempfile
+from pathlib import Path
+
+import open_clip
+import torch
+from PIL import Image
+
+from benchmarks.embed import MAX_BYTES, MAX_PIXELS, QUERY, median_seconds, photo_jpegs
+from indexer.config import ModelConfig
+from indexer.embedder import Embedder, LoadedModel
+from indexer.images import decode_scaled
+from tests.tiny_xlmr import build_text_source, create_random, register_arch
+
+ARCH = "xlm-roberta-base-ViT-B-32"
+PICTURES = 32
+
+
+def build_default(work: Path) -> LoadedModel:
+    """The default architecture with random weights, built without network."""
+    source = build_text_source(work / "xlm-roberta-base")
+    arch = register_arch(f"bench-{ARCH}", open_clip.get_model_config(ARCH), source, work / "cfg")
+    model, preprocess, tokenizer = create_random(arch)
+    return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
+
+
+def default_embedder(precision: str, work: Path) -> Embedder:
+    """An :class:`Embedder` for the default architecture (random weights) at ``precision``."""
+    loaded = build_default(work)
+    if precision == "bf16":
+        loaded.model.to(torch.bfloat16)
+    return Embedder(loaded, f"{ARCH}/random", ModelConfig(precision=precision, batch_size=32))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    with tempfile.TemporaryDirectory() as work:
+        fp32 = build_default(Path(work))
+    jpegs = photo_jpegs(PICTURES)
+    plain = fp32.model
+
+    def plain_pictures() -> None:
+        with torch.no_grad():
+            for data in jpegs[:8]:
+                image = Image.open(io.BytesIO(data)).convert("RGB")
+                plain.encode_image(fp32.preprocess(image).unsqueeze(0))
+
+    def plain_query() -> None:
+        with torch.no_grad():
+            plain.encode_text(fp32.tokenizer([QUERY]))
+
+    baseline_images = 8 / median_seconds(plain_pictures, args.repeats)
+    baseline_ms = 1000 * median_seconds(plain_query, 5 * args.repeats, warmup=3)
+    print(f"plain open_clip loop: {baseline_images:.1f} img/s, query {baseline_ms:.1f} ms")
+    for precision in ("fp32", "bf16"):
+        config = ModelConfig(precision=precision, batch_size=32)
+        model = plain if precision == "fp32" else copy.deepcopy(plain).to(torch.bfloat16)
+        embedder = Embedder(LoadedModel(model, fp32.preprocess, fp32.tokenizer), ARCH, config)
+
+        def pictures(embedder: Embedder = embedder) -> None:
+            images = [
+                decode_scaled(
+                    d, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=embedder.input_side
+                )[0]
+                for d in jpegs
+            ]
+            embedder.encode_pixels([embedder.preprocess(image) for image in images])
+
+        def query(embedder: Embedder = embedder) -> None:
+            embedder.encode_texts([QUERY])
+
+        rate = PICTURES / median_seconds(pictures, args.repeats)
+        ms = 1000 * median_seconds(query, 5 * args.repeats, warmup=3)
+        print(
+            f"Embedder {precision}: {rate:.1f} img/s ({rate / baseline_images:.2f}x plain), "
+            f"query {ms:.1f} ms ({baseline_ms / ms:.2f}x faster than plain)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

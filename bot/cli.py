@@ -1,0 +1,127 @@
+"""The bot's command line: ``clip-search-bot`` / ``python -m bot``.
+
+``[--config FILE]`` runs the bot (the config from ``--config``, else ``$CLIP_SEARCH_CONFIG``,
+else ./config.toml; the token from ``$TELEGRAM_BOT_TOKEN`` or ``telegram.token``), ``--worker``
+the embedding worker, and ``playground`` the bot in a browser (:mod:`bot.playground`).
+Argument parsing and error messages only; the work is in :mod:`bot.app`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from telegram.error import InvalidToken, NetworkError
+
+from bot.app import configure_logging, serve, work
+from bot.config import load_config
+from bot.playground.runner import PlaygroundError, PlaygroundOptions, run_playground
+from indexer.config import config_path
+from indexer.errors import ConfigError, IndexerError
+from indexer.invocation import command_name
+
+_DESCRIPTION = """\
+Run the clip-search Telegram bot: it indexes every picture posted in the groups it is in and
+answers searches (/search, private chats, inline mode) with each group's best matches.
+
+Without a Telegram account, try it in your browser first: the "playground" command runs the
+real bot against an embedded Telegram on this machine, with the offline demo model."""
+
+_EPILOG = """\
+token:   from $TELEGRAM_BOT_TOKEN, else telegram.token in the config (ask @BotFather for one);
+         it is never printed.
+config:  --config FILE, else $CLIP_SEARCH_CONFIG, else ./config.toml; start from
+         config.example.toml (cp config.example.toml config.toml).
+worker:  with index.embedding = "worker" (and a Milvus backend), the bot only queues pictures
+         and "%(prog)s --worker" embeds them, on this or another machine.
+
+examples:
+  %(prog)s playground        # the bot in a browser at http://127.0.0.1:8080
+  TELEGRAM_BOT_TOKEN=123:abc %(prog)s --config config.toml
+  %(prog)s --worker --config config.toml"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=command_name("bot"),
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the config file (default: $CLIP_SEARCH_CONFIG, else ./config.toml)",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help='embed the pictures queued by a bot whose config says index.embedding = "worker"',
+    )
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    playground = commands.add_parser(
+        "playground",
+        help="try the real bot in a browser, with no Telegram account and no download",
+        description=(
+            "Runs, on 127.0.0.1 only, an embedded Telegram, the real bot on it and a web page "
+            "where you act as an admin, a member and an outsider of two groups. The first group "
+            "starts with demo pictures, so '/search a red circle' answers at once. Each start "
+            "begins afresh."
+        ),
+    )
+    playground.add_argument(
+        "--port", type=int, default=8080, help="the page's port (default: %(default)s)"
+    )
+    playground.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("playground"),
+        help="the playground's folder: model copy, config and data (default: ./%(default)s)",
+    )
+    playground.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="use this config's model and settings (default: the offline demo model)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging()
+    if args.command == "playground":
+        return _playground(args)
+    try:
+        config = load_config(config_path(args.config, os.environ))
+        asyncio.run(work(config) if args.worker else serve(config))
+    except (IndexerError, InvalidToken) as exc:
+        print(f"clip-search-bot: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except NetworkError as exc:
+        print(
+            f"clip-search-bot: cannot reach the Telegram Bot API at "
+            f"{config.telegram.base_url}: {exc.message}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _playground(args: argparse.Namespace) -> int:
+    options = PlaygroundOptions(args.port, args.dir, args.config)
+    try:
+        asyncio.run(run_playground(options))
+    except (IndexerError, PlaygroundError) as exc:
+        print(f"clip-search-bot: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        # Ctrl-C before the playground was ready: nothing to save, nothing to explain.
+        return 130
+    return 0

@@ -1,0 +1,26 @@
+"""How the user started this program, so the commands it suggests work when pasted as printed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+
+def command_name(module: str) -> str:
+    """The command that started this program, for hints the user can paste.
+
+    An entry point is named as it was typed (``clip-search``, ``.venv/bin/clip-search``);
+    ``python -m <module>`` is named with this very interpreter, relative to the current folder
+    when it lives below it (``.venv/bin/python -m indexer``), since a bare ``python`` may be
+    another one without the project installed.
+    """
+    started = sys.argv[0] if sys.argv else ""
+    if started and Path(started).name not in ("__main__.py", "-c", "-m"):
+        return shlex.quote(started)
+    python = sys.executable or "python3"
+    relative = os.path.relpath(python)
+    if not relative.startswith(".."):
+        python = relative
+    return f"{shlex.quote(python)} -m {module}"
