@@ -1,8 +1,10 @@
 """Building and running the bot: one Application from the config and an open IndexService.
 
-``serve`` opens the indexer and serves updates by long polling, or with PTB's own webhook
-server when ``telegram.mode = "webhook"``, until Ctrl-C or SIGTERM; ``work`` embeds queued
-pictures instead (see :mod:`bot.worker`). The command line that starts them is :mod:`bot.cli`.
+``serve`` opens the indexer and serves updates by long polling (:mod:`bot.polling`), or with
+the bot's own webhook server when ``telegram.mode = "webhook"`` (:mod:`bot.webhook`), until
+Ctrl-C or SIGTERM; both confirm an update to Telegram only once it is handled and stored.
+``work`` embeds queued pictures instead (see :mod:`bot.worker`). The command line that starts
+them is :mod:`bot.cli`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from telegram.error import NetworkError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -30,9 +32,11 @@ from bot.fetcher import SCHEME, telegram_fetcher
 from bot.handlers import ALLOWED_UPDATES, register_handlers
 from bot.paging import Pages
 from bot.permissions import Permissions
+from bot.polling import Poller, ReceivingStopped
 from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
 from bot.throttle import QueryLimiter
+from bot.webhook import WebhookServer
 from bot.worker import working
 from indexer.service import IndexService
 
@@ -46,6 +50,8 @@ CONCURRENT_UPDATES = 16
 BOOTSTRAP_RETRIES = 5
 #: Group titles and search preferences are kept in this file of the data folder.
 PERSISTENCE_FILE = "bot.pickle"
+#: On stopping, updates being handled get this long to finish (and be confirmed).
+STOP_GRACE_SECONDS = 20.0
 
 
 def build_application(config: BotConfig, service: IndexService) -> BotApplication:
@@ -67,6 +73,7 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
         .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
         .concurrent_updates(CONCURRENT_UPDATES)
         .job_queue(None)
+        .updater(None)
         .build()
     )
     install_deps(
@@ -87,12 +94,16 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
 
 
 @asynccontextmanager
-async def serving(application: BotApplication, config: TelegramConfig) -> AsyncIterator[None]:
+async def serving(
+    application: BotApplication, config: TelegramConfig
+) -> AsyncIterator[asyncio.Task[None]]:
     """Serves updates while the block runs; then stops cleanly and closes the service.
 
-    Stopping: no new updates are taken, updates already taken are handled, a running
-    reindex is interrupted, then the service is closed (queued pictures stay queued in
-    SQLite, indexes are saved) while the bot can still download, and last the HTTP client.
+    The block gets the task receiving updates: it ends only with ReceivingStopped (Telegram
+    rejected the token), so a caller can stop when it does. Stopping: no new updates are taken,
+    updates being handled finish and are confirmed, a running reindex is interrupted, then the
+    service is closed (queued pictures stay queued in SQLite, indexes are saved) while the bot
+    can still download, and last the HTTP client.
     """
     deps = deps_of(application)
     try:
@@ -100,15 +111,16 @@ async def serving(application: BotApplication, config: TelegramConfig) -> AsyncI
     except BaseException:
         await deps.service.close()
         raise
+    stop_receiving: Callable[[], Awaitable[None]] | None = None
     try:
         deps.service.register_fetcher(SCHEME, telegram_fetcher(application.bot))
         await announce(application)
         await application.start()
-        await _receive_updates(application, config)
-        yield
+        receiving, stop_receiving = await _receive_updates(application, config)
+        yield receiving
     finally:
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        if stop_receiving is not None:
+            await stop_receiving()
         for task in list(deps.reindexes.values()):
             task.cancel()
         if application.running:
@@ -142,33 +154,69 @@ async def announce(application: BotApplication) -> None:
         )
 
 
-async def _receive_updates(application: BotApplication, config: TelegramConfig) -> None:
-    assert application.updater is not None
+async def _receive_updates(
+    application: BotApplication, config: TelegramConfig
+) -> tuple[asyncio.Task[None], Callable[[], Awaitable[None]]]:
+    """Starts receiving updates: the receiving task, and how to stop it."""
+    bot = application.bot
     if config.mode == "webhook":
         assert config.webhook is not None
-        await application.updater.start_webhook(
-            listen=config.webhook.listen,
-            port=config.webhook.port,
-            url_path=config.webhook.url_path,
-            webhook_url=config.webhook.url,
-            secret_token=config.webhook.secret_token.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-            bootstrap_retries=BOOTSTRAP_RETRIES,
+        webhook = config.webhook
+        secret = webhook.secret_token.get_secret_value()
+        await _retrying(
+            lambda: bot.set_webhook(
+                webhook.url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+                max_connections=CONCURRENT_UPDATES,
+            )
         )
-    else:
-        await application.updater.start_polling(
-            timeout=timedelta(seconds=config.poll_timeout_seconds),
-            allowed_updates=ALLOWED_UPDATES,
-            bootstrap_retries=BOOTSTRAP_RETRIES,
+        server = WebhookServer(
+            application, url_path=webhook.url_path, secret=secret, concurrency=CONCURRENT_UPDATES
         )
+        server.start(webhook.listen, webhook.port)
+        serving_forever = asyncio.create_task(asyncio.Event().wait())
+
+        async def stop_webhook() -> None:
+            serving_forever.cancel()
+            await server.stop(STOP_GRACE_SECONDS)
+
+        return serving_forever, stop_webhook
+    await _retrying(bot.delete_webhook)
+    poller = Poller(
+        application,
+        timeout=config.poll_timeout_seconds,
+        allowed_updates=ALLOWED_UPDATES,
+        concurrency=CONCURRENT_UPDATES,
+    )
+    polling = asyncio.create_task(poller.run())
+
+    async def stop_polling() -> None:
+        await poller.stop(STOP_GRACE_SECONDS)
+        await asyncio.gather(polling, return_exceptions=True)
+
+    return polling, stop_polling
+
+
+async def _retrying(call: Callable[[], Awaitable[object]]) -> None:
+    """A start-up call (setWebhook, deleteWebhook), retried on network errors."""
+    for attempt in range(BOOTSTRAP_RETRIES):
+        try:
+            await call()
+            return
+        except NetworkError as exc:
+            if attempt == BOOTSTRAP_RETRIES - 1:
+                raise
+            log.warning("start-up call failed (%s); trying again", exc)
+            await asyncio.sleep(1.0)
 
 
 async def serve(config: BotConfig) -> None:
     """Runs the bot until Ctrl-C or SIGTERM."""
     service = await IndexService.open(config.indexer)
     application = build_application(config, service)
-    async with serving(application, config.telegram):
-        await until_stopped()
+    async with serving(application, config.telegram) as receiving:
+        await until_stopped(receiving)
 
 
 async def work(config: BotConfig) -> None:
@@ -177,20 +225,28 @@ async def work(config: BotConfig) -> None:
         await until_stopped()
 
 
-async def until_stopped() -> None:
-    """Waits for Ctrl-C or SIGTERM."""
+async def until_stopped(receiving: asyncio.Task[None] | None = None) -> None:
+    """Waits for Ctrl-C or SIGTERM, or for ``receiving`` to end (it then raises its error)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait(
+        [stopped, *([receiving] if receiving else [])], return_when=asyncio.FIRST_COMPLETED
+    )
+    if receiving is not None and receiving.done():
+        stopped.cancel()
+        exc = receiving.exception()
+        raise exc if exc is not None else ReceivingStopped("the update loop ended")
     log.info("stopping")
 
 
 def configure_logging() -> None:
     """The bot's, the indexer's and PTB's INFO logs to stderr; other libraries' warnings only.
 
-    httpx's request lines stay silenced, as their URLs hold the token.
+    httpx's request lines stay silenced, as their URLs hold the token (``main`` also redacts
+    every line, whatever it holds: see :mod:`bot.redaction`).
     """
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -18,11 +19,15 @@ from pathlib import Path
 from telegram.error import InvalidToken, NetworkError
 
 from bot.app import configure_logging, serve, work
-from bot.config import load_config
+from bot.config import TOKEN_ENV, load_config
 from bot.playground.runner import PlaygroundError, PlaygroundOptions, run_playground
+from bot.polling import ReceivingStopped
+from bot.redaction import hide, redact, redact_all_output
 from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
 from indexer.invocation import command_name
+
+log = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
 Run the clip-search Telegram bot: it indexes every picture posted in the groups it is in and
@@ -96,22 +101,38 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging()
+    redact_all_output(logging.getLogger().handlers)
+    hide(os.environ.get(TOKEN_ENV))
     if args.command == "playground":
         return _playground(args)
     try:
         config = load_config(config_path(args.config, os.environ))
+        hide(config.telegram.token, config.indexer.index.milvus.token)
+        if config.telegram.webhook is not None:
+            hide(config.telegram.webhook.secret_token)
         asyncio.run(work(config) if args.worker else serve(config))
-    except (IndexerError, InvalidToken) as exc:
-        print(f"clip-search-bot: {exc}", file=sys.stderr)
+    except (InvalidToken, ReceivingStopped) as exc:
+        reason = str(exc) if isinstance(exc, ReceivingStopped) else _REJECTED_TOKEN
+        _say(f"no longer receiving updates: {reason}")
+        return 1
+    except IndexerError as exc:
+        _say(str(exc))
         return 2 if isinstance(exc, ConfigError) else 1
     except NetworkError as exc:
-        print(
-            f"clip-search-bot: cannot reach the Telegram Bot API at "
-            f"{config.telegram.base_url}: {exc.message}",
-            file=sys.stderr,
-        )
+        _say(f"cannot reach the Telegram Bot API at {config.telegram.base_url}: {exc.message}")
+        return 1
+    except Exception:
+        log.critical("stopped by an unexpected error", exc_info=True)
         return 1
     return 0
+
+
+_REJECTED_TOKEN = "Telegram rejected the bot token (telegram.token or $TELEGRAM_BOT_TOKEN)"
+
+
+def _say(message: str) -> None:
+    """One error line for the operator, never holding a secret."""
+    print(redact(f"clip-search-bot: {message}"), file=sys.stderr)
 
 
 def _playground(args: argparse.Namespace) -> int:
@@ -119,7 +140,7 @@ def _playground(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run_playground(options))
     except (IndexerError, PlaygroundError) as exc:
-        print(f"clip-search-bot: {exc}", file=sys.stderr)
+        _say(str(exc))
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         # Ctrl-C before the playground was ready: nothing to save, nothing to explain.

@@ -36,7 +36,7 @@ _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class WebhookConfig(StrictSection):
-    """Where PTB's own webhook server listens and the public URL Telegram posts updates to."""
+    """Where the bot's webhook server (bot/webhook.py) listens; the URL Telegram posts to."""
 
     url: str
     secret_token: SecretStr

@@ -8,7 +8,7 @@ a person's search preferences (``user_data``), so handlers never dig in untyped 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.chats import ChatFacts, present_groups
 from bot.config import TelegramConfig
+from bot.delivery import Deliveries
 from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.ranking import Relevance
@@ -46,6 +47,8 @@ class Deps:
     relevance: Relevance
     #: The running /reindex of each collection, cancelled when the bot stops.
     reindexes: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    #: Which updates could not store what they must (so they are not confirmed to Telegram).
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
 
 class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, Any]]):
@@ -78,6 +81,16 @@ class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, A
         """The indexed groups the person may search now: those they are a member of."""
         known = present_groups(await self.service.collections(), self.group_facts)
         return await self.deps.permissions.groups_of(user_id, known)
+
+    async def still_searchable(self, user_id: int, groups: Sequence[int]) -> tuple[int, ...]:
+        """Those of ``groups`` the person may search now, asked again for every page.
+
+        A continued search was allowed when it started; a person kicked since, or a group the
+        bot left since, must not yield one more picture. Same rule and cache as a fresh search.
+        """
+        present = set(present_groups(await self.service.collections(), self.group_facts))
+        candidates = [chat_id for chat_id in groups if chat_id in present]
+        return tuple(await self.deps.permissions.groups_of(user_id, candidates))
 
     async def personal_groups(self, user_id: int) -> tuple[int, ...]:
         """What a private or inline search covers: the group chosen with /groups, else all."""

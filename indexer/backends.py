@@ -76,11 +76,16 @@ class VectorBackend(Protocol):
         ...
 
 
+def index_prefix(kind: VectorKind) -> str:
+    """How the files (FAISS) or collections (Milvus) of one kind of vector are named."""
+    return "collection" if kind is PICTURE_VECTORS else "texts"
+
+
 async def open_backend(
     config: IndexerConfig, vectors: Vectors, kind: VectorKind, model_id: str, dim: int
 ) -> VectorBackend:
     """The configured vector store for ``kind``; Milvus is imported only when chosen."""
-    prefix = "collection" if kind is PICTURE_VECTORS else "texts"
+    prefix = index_prefix(kind)
     if config.index.backend == "milvus":
         from indexer.milvus_indexes import MilvusIndexes
 

@@ -71,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids")
     which.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
 
+    check = commands.add_parser(
+        "check", help="check the database and every index against it (exit 1 on findings)"
+    )
+    check.add_argument(
+        "--repair", action="store_true", help="rebuild damaged indexes, delete orphaned rows"
+    )
+
+    backup = commands.add_parser(
+        "backup", help="copy the database consistently, also while the bot runs"
+    )
+    backup.add_argument("dest", type=Path, help="the copy's file name, or a folder to put it in")
+
     demo = commands.add_parser("demo", help="offline demo on synthetic pictures")
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="where to put it (./demo)")
 
@@ -132,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             evaluate_command(config, EvalOptions(pairs=args.pairs, as_json=args.json))
             return 0
+        if args.command in ("check", "backup"):
+            return asyncio.run(_look_after(args, config))
         if args.command == "model":
             from indexer.model_command import model_command
 
@@ -172,6 +186,18 @@ def _config_path(given: Path | None) -> Path | None:
     """The config file, or None to use the defaults when ./config.toml does not exist."""
     path = config_path(given, os.environ)
     return None if path == DEFAULT_CONFIG_PATH and not path.exists() else path
+
+
+async def _look_after(args: argparse.Namespace, config: IndexerConfig) -> int:
+    """``check`` and ``backup``: they need no model, and ``backup`` runs beside the bot."""
+    if args.command == "check":
+        from indexer.check import CheckOptions, check_data
+
+        return await check_data(config, CheckOptions(repair=args.repair))
+    from indexer.backup import backup_database
+
+    print(f"backed up to {await backup_database(config.storage.data_dir, args.dest)}")
+    return 0
 
 
 async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:

@@ -56,6 +56,10 @@ class FinetuneError(IndexerError):
     """Fine-tuning cannot start as asked (too few pairs for the batch, a clashing --out...)."""
 
 
+class StorageError(IndexerError):
+    """A file of the data folder cannot be written (a full disk) or is damaged."""
+
+
 # Fetching pictures (raised by fetchers the caller registers, e.g. the bot's Telegram one).
 
 

@@ -15,6 +15,12 @@ from indexer.service import IndexService
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 
+def is_chat_collection(name: str) -> bool:
+    """Whether ``name`` is the collection of a Telegram chat: the bot names each one by its
+    chat id, a whole number (negative for groups)."""
+    return name.removeprefix("-").isdigit()
+
+
 def file_source(path: Path) -> str:
     """The source string under which a local file is indexed."""
     return f"file:{path.resolve()}"
@@ -22,6 +28,11 @@ def file_source(path: Path) -> str:
 
 async def index_directory(service: IndexService, directory: Path, collection: str) -> int:
     """Indexes every picture file under ``directory``; returns 1 if any failed."""
+    if is_chat_collection(collection):
+        raise IndexerError(
+            f"collection {collection} is a Telegram chat's (a whole number); the bot can only "
+            "send its members pictures posted in the chat: index files into a named collection"
+        )
     if not directory.is_dir():
         raise IndexerError(f"not a folder: {directory}")
     files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)

@@ -2,9 +2,9 @@
 
 SQLite is the source of truth; FAISS files are a cache. At start-up each file is checked
 against the stored vectors and repaired (missing ids added, stale ids removed) or, if missing
-or unreadable, rebuilt from SQLite without running the model. Every change of an index happens
-under its collection's lock, together with the SQLite write that justifies it, so the two
-cannot drift apart while the service runs.
+or damaged (its checksum does not match), rebuilt from SQLite without running the model.
+Every change of an index happens under its collection's lock, together with the SQLite
+write that justifies it, so the two cannot drift apart while the service runs.
 
 Searches do not take that lock: they share the index (:class:`ReadWriteGate`) with each other
 and with saves, and wait only while a change is being applied. A save serialises the index
@@ -143,7 +143,7 @@ class LiveIndexes:
         index = await asyncio.to_thread(self._store.load, collection_id, self._model_id)
         if index is None or index.dim != self._dim:
             path = self._store.path(collection_id, self._model_id)
-            reason = "missing" if index is None and not path.exists() else "unreadable"
+            reason = "missing" if index is None and not path.exists() else "damaged"
             if index is not None:
                 reason = f"of dimension {index.dim}, not {self._dim}"
             index = await self.build(collection_id)
@@ -155,7 +155,8 @@ class LiveIndexes:
                     reason,
                     len(index),
                 )
-            await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
+            # Saved by the next save_due, so a disk that refuses it fails no edit or search.
+            self._dirty.add(collection_id)
             return index
         added, removed = await self._reconcile(collection_id, index)
         if added or removed:
@@ -211,7 +212,6 @@ class LiveIndexes:
             async with guard.index.writing():
                 self._indexes[collection_id] = index
                 self._dirty.add(collection_id)
-        await self._save(collection_id)
 
     async def rebuild(self, collection_id: int) -> None:
         """Swaps in an index built afresh from SQLite (after a reindex)."""

@@ -126,6 +126,13 @@ class MilvusIndexes:
             except MilvusException:
                 log.exception("collection %d: Milvus write failed; will resend", collection_id)
                 self._unsynced.add(collection_id)
+                return
+            if changes.removed:
+                # Removals name ids Milvus may never have held (a repost, a queued picture):
+                # the count is SQLite's, which the delete just brought Milvus in line with.
+                self._counts[collection_id] = await self._vectors.count_live(
+                    collection_id, self._model_id, self._kind
+                )
 
     def _apply(self, collection_id: int, changes: _Changes) -> None:
         removed = np.concatenate(changes.removed) if changes.removed else np.zeros(0, np.int64)
@@ -134,7 +141,7 @@ class MilvusIndexes:
         for ids, vectors in changes.added:
             self._insert(collection_id, ids, vectors)
         added = sum(len(ids) for ids, _ in changes.added)
-        self._counts[collection_id] = self._counts.get(collection_id, 0) + added - len(removed)
+        self._counts[collection_id] = self._counts.get(collection_id, 0) + added
 
     def _delete(self, collection_id: int, ids: np.ndarray) -> None:
         for start in range(0, len(ids), _ID_PAGE):

@@ -14,6 +14,8 @@ the whole door is on one page; the work itself lives in the modules named above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,6 +53,8 @@ from indexer.worker import Worker
 #: :meth:`IndexService.open` (the bot's worker process, tests).
 __all__ = ["Embedder", "IndexService", "ProgressCallback"]
 
+log = logging.getLogger(__name__)
+
 
 class IndexService:
     """Adds, searches, forgets and re-embeds pictures of named collections."""
@@ -78,10 +82,7 @@ class IndexService:
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
         self._reindexing: set[str] = set()
-        #: Taken by a picture's "is its poster opted out? then record it" and by an opt-out's
-        #: "mark, then forget what they posted": so a picture handed over while its poster opts
-        #: out is either forgotten by the opt-out or refused, never kept.
-        self._opt_outs = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     async def open(
@@ -124,21 +125,34 @@ class IndexService:
     async def __aenter__(self) -> IndexService:
         return self
 
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        if error_type is None:
+            await self.close()
+            return
+        # The error that ended the block is the one to report; a failing close only logs.
+        try:
+            await self.close()
+        except Exception:
+            log.exception("closing the index service failed as well")
 
     async def close(self) -> None:
         """Finishes the batch in progress, saves the indexes and closes the database.
 
-        Queued pictures stay queued in SQLite and are embedded after the next start.
+        Queued pictures stay queued in SQLite and are embedded after the next start. Every
+        part is closed even when one fails (a full disk refusing the last save); the first
+        error is raised afterwards. Closing twice is harmless.
         """
-        await self._worker.stop()
-        await self._indexes.close()
-        await self._texts.close()
-        await self._indexes.save_due(force=True)
-        await self._texts.save_due(force=True)
-        await self._store.close()
-        self._pipeline.close()
+        if self._closed:
+            return
+        self._closed = True
+        async with contextlib.AsyncExitStack() as parts:
+            parts.callback(self._pipeline.close)
+            parts.push_async_callback(self._store.close)
+            for backend in (self._texts, self._indexes):
+                # Closed after its final save: the save may still need the connection.
+                parts.push_async_callback(backend.close)
+                parts.push_async_callback(backend.save_due, True)
+            parts.push_async_callback(self._worker.stop)
 
     async def _calibrated_thresholds(self) -> Thresholds:
         """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
@@ -188,19 +202,20 @@ class IndexService:
         without being fetched; identical bytes are detected after fetching.
         """
         collection_id = await self._store.collections.ensure(collection)
-        async with self._opt_outs:
-            if facts.poster_id is not None and await self._store.collections.is_opted_out(
-                collection_id, facts.poster_id
-            ):
-                return AddResult("opted_out")
-            if await self._store.queue.is_known_post(collection_id, facts):
-                return AddResult("known")
-            original = await self._store.pictures.find_original(
-                collection_id, file_unique_id=facts.file_unique_id
-            )
-            image_id = await self._store.queue.add_image(
-                collection_id, facts, data=data, repost_of=original
-            )
+        if facts.poster_id is not None and await self._store.collections.is_opted_out(
+            collection_id, facts.poster_id
+        ):
+            return AddResult("opted_out")
+        if await self._store.queue.is_known_post(collection_id, facts):
+            return AddResult("known")
+        original = await self._store.pictures.find_original(
+            collection_id, file_unique_id=facts.file_unique_id
+        )
+        image_id = await self._store.queue.add_image(
+            collection_id, facts, data=data, repost_of=original
+        )
+        if image_id is None:
+            return AddResult("opted_out")
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
@@ -268,7 +283,11 @@ class IndexService:
         ]
         vectors = await self._pipeline.embed_texts([text] * len(tags))
         await self._worker.commit_texts(tags, vectors)
-        return tags
+        # A picture forgotten while its tag was embedded took the tag with it.
+        kept = await self._store.texts.by_ids([tag.id for tag in tags])
+        if not kept:
+            raise PictureNotFoundError("the picture was forgotten meanwhile; nothing to tag")
+        return [tag for tag in tags if tag.id in kept]
 
     # Forgetting
 
@@ -337,10 +356,10 @@ class IndexService:
     async def opt_out(self, collection: str, poster_id: int) -> int:
         """Forgets everything a person posted and stops indexing their pictures."""
         collection_id = await self._store.collections.ensure(collection)
-        async with self._opt_outs:
-            await self._store.collections.set_opted_out(collection_id, poster_id, True)
-            posted = await self._store.pictures.ids_of_poster(collection_id, poster_id)
-        return await self.forget(collection, posted)
+        await self._store.collections.set_opted_out(collection_id, poster_id, True)
+        return await self.forget(
+            collection, await self._store.pictures.ids_of_poster(collection_id, poster_id)
+        )
 
     async def opt_in(self, collection: str, poster_id: int) -> None:
         """Lets a person's future pictures be indexed again."""

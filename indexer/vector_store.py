@@ -17,6 +17,7 @@ wrapper all reach into the same FAISS IVF internals; split, they would pass thos
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -27,6 +28,7 @@ import faiss
 import numpy as np
 
 from indexer.atomic import atomic_file
+from indexer.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +356,21 @@ class VectorIndex:
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
+#: The first bytes of a FAISS file written by :meth:`VectorStore.save`; a SHA-256 digest of
+#: the FAISS contents follows, then the contents.
+_MAGIC = b"clip-search-bot faiss v1\n"
+
+
+def checked_contents(data: bytes) -> bytes:
+    """The FAISS contents of a saved file; ValueError if its checksum does not match."""
+    if not data.startswith(_MAGIC):
+        raise ValueError("written without a checksum")
+    digest, contents = data[len(_MAGIC) : len(_MAGIC) + 32], data[len(_MAGIC) + 32 :]
+    if hashlib.sha256(contents).digest() != digest:
+        raise ValueError("its checksum does not match its contents")
+    return contents
+
+
 class VectorStore:
     """A folder of FAISS files, named by collection and model so models never mix.
 
@@ -370,25 +387,42 @@ class VectorStore:
         return self._directory / f"{self._prefix}-{collection_id}--{model_tag}.faiss"
 
     def load(self, collection_id: int, model_id: str) -> VectorIndex | None:
-        """The saved index, or None if it is missing or unreadable (the caller rebuilds it)."""
+        """The saved index, or None if it is missing or damaged (the caller rebuilds it).
+
+        A file is damaged when it cannot be read or parsed, or when its contents no longer
+        match the checksum saved with them (one flipped float or id is enough): FAISS itself
+        would load such a file and return wrong scores or wrong pictures.
+        """
         path = self.path(collection_id, model_id)
         if not path.exists():
             return None
         try:
-            return VectorIndex.from_bytes(path.read_bytes())
-        except (RuntimeError, ValueError) as exc:
-            log.warning("FAISS file %s is unreadable (%s); it will be rebuilt", path, exc)
+            return VectorIndex.from_bytes(checked_contents(path.read_bytes()))
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.warning("FAISS file %s is damaged (%s); it will be rebuilt from SQLite", path, exc)
             return None
 
     def save(self, collection_id: int, model_id: str, index: VectorIndex) -> None:
         """Writes an index no other thread is changing (see :meth:`write`)."""
         self.write(collection_id, model_id, index.to_bytes())
 
-    def write(self, collection_id: int, model_id: str, data: bytes) -> None:
-        """Writes a serialised index (:meth:`VectorIndex.to_bytes`) atomically: a crash leaves
-        either the old file or the new one, never half."""
-        with atomic_file(self.path(collection_id, model_id)) as (handle, _):
-            handle.write(data)
+    def write(self, collection_id: int, model_id: str, contents: bytes) -> None:
+        """Writes a serialised index (:meth:`VectorIndex.to_bytes`) atomically, with a checksum
+        of the contents in the same file: a crash leaves either the old file or the new one,
+        never half, and damage is detected.
+
+        Raises StorageError if the file cannot be written (a full disk): nothing is lost,
+        SQLite has every vector and the file is rebuilt from it at the next start.
+        """
+        path = self.path(collection_id, model_id)
+        try:
+            with atomic_file(path) as (handle, _):
+                handle.write(_MAGIC + hashlib.sha256(contents).digest() + contents)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot save the FAISS index {path}: {exc.strerror or exc}; free space there "
+                "(nothing is lost: it is rebuilt from index.sqlite3 at the next start)"
+            ) from exc
 
     def size_on_disk(self, collection_id: int, model_id: str) -> int:
         path = self.path(collection_id, model_id)

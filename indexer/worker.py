@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from indexer.config import LimitsConfig
 from indexer.engine import Engine
+from indexer.errors import IndexerError
 from indexer.pipeline import Fetched
 from indexer.records import TEXT_VECTORS, EmbeddedImage, ImageText, PendingImage
 
@@ -27,6 +29,35 @@ log = logging.getLogger(__name__)
 MICRO_BATCH_WINDOW_SECONDS = 0.05
 #: How often an idle worker looks for queued pictures whose retry pause has ended.
 _RETRY_POLL_SECONDS = 2.0
+#: The pause after a failed round doubles from the first to the last value while it fails.
+_TROUBLE_PAUSE_SECONDS = (1.0, 60.0)
+
+
+class _Trouble:
+    """A fault that repeats round after round: logged once, retried after a growing pause."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._failures = 0
+
+    def failed(self, exc: Exception) -> float:
+        """Logs the first failure of a run of them; returns how long to pause."""
+        if self._failures == 0:
+            log.error(
+                "%s failed (%s: %s); retrying with a growing pause until it works again",
+                self._what,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, OSError | IndexerError),
+            )
+        self._failures += 1
+        first, most = _TROUBLE_PAUSE_SECONDS
+        return float(min(most, first * 2 ** (self._failures - 1)))
+
+    def cleared(self) -> None:
+        if self._failures:
+            log.info("%s works again after %d failed rounds", self._what, self._failures)
+        self._failures = 0
 
 
 class Worker:
@@ -39,6 +70,8 @@ class Worker:
         self._idle = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._save_trouble = _Trouble("saving the vector indexes")
+        self._save_again_at = 0.0
 
     def start(self) -> None:
         """Starts the loop; without it pictures stay queued for another process."""
@@ -71,35 +104,70 @@ class Worker:
             self._wake.set()
 
     async def _work(self) -> None:
-        """Embeds queued pictures in micro-batches until stopped."""
+        """Embeds queued pictures in micro-batches until stopped, whatever one round meets.
+
+        An error of one round (a full disk refusing a save, a store error) is logged once,
+        then the round is retried after a growing pause; pictures queued meanwhile are indexed
+        as soon as the fault clears.
+        """
+        trouble = _Trouble("indexing")
         while not self._closing:
-            self._wake.clear()
-            batch = await self._engine.store.queue.next_pending(
-                self._engine.pipeline.embedder.batch_size, self._engine.pipeline.schemes
-            )
-            if not batch and await self._embed_texts_backlog_safely():
-                continue
-            if not batch:
-                self._idle.set()
-                await self._engine.pictures.save_due(force=True)
-                await self._engine.texts.save_due(force=True)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), _RETRY_POLL_SECONDS)
-                if not self._closing:
-                    await asyncio.sleep(MICRO_BATCH_WINDOW_SECONDS)
-                continue
             try:
-                await self._index_batch(batch)
-            except Exception:
-                log.exception("indexing a batch of %d pictures failed; will retry", len(batch))
-                for item in batch:
-                    await self._engine.store.queue.mark_attempt_failed(
-                        item.id,
-                        "internal error while indexing",
-                        permanent=False,
-                        max_attempts=self._limits.max_attempts,
-                    )
-            await self._engine.pictures.save_due()
+                await self._round()
+            except Exception as exc:
+                await self._pause(trouble.failed(exc))
+            else:
+                trouble.cleared()
+
+    async def _round(self) -> None:
+        """One micro-batch of pictures; or, with none due, the text backlog or a rest."""
+        self._wake.clear()
+        batch = await self._engine.store.queue.next_pending(
+            self._engine.pipeline.embedder.batch_size, self._engine.pipeline.schemes
+        )
+        if not batch and await self._embed_texts_backlog_safely():
+            return
+        if not batch:
+            self._idle.set()
+            await self._save_indexes(force=True)
+            await self._pause(_RETRY_POLL_SECONDS)
+            if not self._closing:
+                await asyncio.sleep(MICRO_BATCH_WINDOW_SECONDS)
+            return
+        try:
+            await self._index_batch(batch)
+        except Exception:
+            log.exception("indexing a batch of %d pictures failed; will retry", len(batch))
+            for item in batch:
+                await self._engine.store.queue.mark_attempt_failed(
+                    item.id,
+                    "internal error while indexing",
+                    permanent=False,
+                    max_attempts=self._limits.max_attempts,
+                )
+        await self._save_indexes(force=False)
+
+    async def _save_indexes(self, *, force: bool) -> None:
+        """Saves the vector indexes now and then; a failed save is retried later.
+
+        Saving is only a shortcut for the next start (SQLite has every vector), so a full
+        disk must not stop indexing: the failure is logged once and the save retried after a
+        growing pause, while pictures keep being indexed.
+        """
+        if time.monotonic() < self._save_again_at:
+            return
+        try:
+            await self._engine.pictures.save_due(force=force)
+            await self._engine.texts.save_due(force=force)
+        except Exception as exc:
+            self._save_again_at = time.monotonic() + self._save_trouble.failed(exc)
+        else:
+            self._save_trouble.cleared()
+
+    async def _pause(self, seconds: float) -> None:
+        """Rests up to ``seconds``; new work or :meth:`stop` ends the rest early."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _index_batch(self, batch: Sequence[PendingImage]) -> None:
         """Fetch, de-duplicate, embed, commit to SQLite, then add to the vector index."""
@@ -113,10 +181,9 @@ class Worker:
             original = first_of_hash.get(key) or await self._engine.store.pictures.find_original(
                 item.collection_id, sha256=result.sha256, other_than=item.id
             )
-            if original is not None:
-                await self._engine.store.queue.mark_repost(
-                    item.id, original, result.sha256, len(result.data)
-                )
+            if original is not None and await self._engine.store.queue.mark_repost(
+                item.id, original, result.sha256, len(result.data)
+            ):
                 continue
             first_of_hash[key] = item.id
             to_embed.append((item.id, result.data))
@@ -154,17 +221,27 @@ class Worker:
         return True
 
     async def commit_texts(self, texts: Sequence[ImageText], vectors: np.ndarray) -> None:
-        """Stores text vectors in SQLite and the index together, under each collection's lock."""
+        """Stores text vectors in SQLite and the index together, under each collection's lock.
+
+        Only the vectors SQLite took enter the index: not those of forgotten pictures, and not
+        a second copy of a text the caption backlog embedded at the same time as a ``/tag``.
+        """
         by_collection: dict[int, list[int]] = {}
         for position, text in enumerate(texts):
             by_collection.setdefault(text.collection_id, []).append(position)
         for collection_id, positions in by_collection.items():
-            ids = np.array([texts[p].id for p in positions], np.int64)
             async with self._engine.texts.editing(collection_id) as index:
-                await self._engine.store.vectors.store(
-                    TEXT_VECTORS, ids.tolist(), vectors[positions], self._engine.model_id
+                stored = set(
+                    await self._engine.store.vectors.store(
+                        TEXT_VECTORS,
+                        [texts[p].id for p in positions],
+                        vectors[positions],
+                        self._engine.model_id,
+                        replace=False,
+                    )
                 )
-                index.add(ids, vectors[positions])
+                kept = [p for p in positions if texts[p].id in stored]
+                index.add(np.array([texts[p].id for p in kept], np.int64), vectors[kept])
             self._engine.texts.grow_if_needed(collection_id)
 
     async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
@@ -190,9 +267,14 @@ class Worker:
             by_collection.setdefault(collection_of[item.id], []).append(item)
         for collection_id, items in by_collection.items():
             async with self._engine.pictures.editing(collection_id) as index:
-                await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
-                index.add(
-                    np.array([item.id for item in items], dtype=np.int64),
-                    np.stack([item.vector for item in items]),
+                # Forgetting takes this lock too, so what SQLite stored is what still exists.
+                stored = set(
+                    await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
                 )
+                kept = [item for item in items if item.id in stored]
+                if kept:
+                    index.add(
+                        np.array([item.id for item in kept], dtype=np.int64),
+                        np.stack([item.vector for item in kept]),
+                    )
             self._engine.pictures.grow_if_needed(collection_id)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bot_process import write_bot_config
 from bot_world import BotWorld, WorldFactory, bot_config
 
 from bot.playground.fake_telegram import FakeTelegram
@@ -51,3 +52,11 @@ async def world(
     bot_world = new_world(**telegram_settings)
     async with bot_world.running():
         yield bot_world
+
+
+@pytest.fixture
+def bot_config_file(
+    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, tiny_checkpoint: Path
+) -> Path:
+    """A config file for ``python -m bot`` talking to ``fake`` with the tiny model."""
+    return write_bot_config(tmp_path / "config.toml", fake, model_config, tiny_checkpoint)

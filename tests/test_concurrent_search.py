@@ -22,7 +22,7 @@ import pytest
 from indexer.live_indexes import LiveIndexes
 from indexer.records import PICTURE_VECTORS, EmbeddedImage, ImageFacts
 from indexer.store import Store
-from indexer.vector_store import IndexPolicy, VectorIndex, VectorStore
+from indexer.vector_store import IndexPolicy, VectorIndex, VectorStore, checked_contents
 
 MODEL = "test-model"
 DIM = 32
@@ -67,7 +67,7 @@ class HeldStore(VectorStore):
 
     def load(self, collection_id: int, model_id: str) -> VectorIndex | None:
         path = self.path(collection_id, model_id)
-        return HeldIndex.from_bytes(path.read_bytes()) if path.exists() else None
+        return HeldIndex.from_bytes(checked_contents(path.read_bytes())) if path.exists() else None
 
     def write(self, collection_id: int, model_id: str, data: bytes) -> None:
         if self.hold_writes:

@@ -25,7 +25,7 @@ from indexer.config import IndexerConfig, ModelConfig
 from indexer.embedder import Embedder
 from indexer.errors import ConfigError
 from indexer.folder import index_directory
-from indexer.records import PICTURE_VECTORS
+from indexer.records import PICTURE_VECTORS, ImageFacts
 from indexer.service import IndexService
 from indexer.store import Store
 from indexer.synthetic import ShapeSpec
@@ -246,3 +246,21 @@ async def test_an_unreachable_milvus_is_a_clear_config_error_without_the_token(
         await IndexService.open(config, embedder)
 
     assert "s3cret" not in str(err.value)
+
+
+async def test_forgetting_a_picture_and_its_repost_counts_one_vector_less(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    for number, (data, _) in enumerate(held_out_pictures[:3]):
+        facts = ImageFacts(source=f"upload:{number}", file_unique_id=f"u{number}")
+        await service.add_image("group", facts, data=data)
+    repost = await service.add_image(
+        "group", ImageFacts(source="upload:again", file_unique_id="u0"), data=b"unused"
+    )
+    await service.wait_idle()
+    assert repost.outcome == "repost" and repost.original_id is not None
+
+    assert await service.forget("group", [repost.original_id]) == 2
+
+    stats = await service.stats("group")
+    assert (stats.images, stats.reposts, stats.index_vectors) == (2, 0, 2)

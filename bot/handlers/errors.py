@@ -6,15 +6,25 @@ import logging
 
 from telegram import Chat, Update
 from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext, texts_of
+from bot.delivery import is_storage_failure
 from bot.messages import mentions_of
 
 log = logging.getLogger(__name__)
 
 
 async def apologize(update: object, context: BotContext) -> None:
-    """Logs the failure with its update id; a person who asked something gets a short sorry."""
+    """Logs the failure with its update id; a person who asked something gets a short sorry.
+
+    An update that could not store what it must (a full disk) is not a failure of its own: it
+    is handed back unconfirmed, to be handled again, and no later handler runs for it now.
+    """
+    if isinstance(update, Update) and is_storage_failure(context.error):
+        assert context.error is not None
+        context.deps.deliveries.note_not_stored(update, context.error)
+        raise ApplicationHandlerStop
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("handling update %s failed", update_id, exc_info=context.error)
     if not isinstance(update, Update) or not _asked_the_bot(update, context.bot.username):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram import Update
 
 from bot.context import BotContext, texts_of
@@ -56,8 +58,9 @@ async def _continuation(
 ) -> Continuation | None:
     """Where this inline query starts: a fresh search, or the page after ``offset``.
 
-    None when there is nothing to search: an empty query, no groups, too many queries, or an
-    offset that expired.
+    None when there is nothing to search: an empty query, no groups (a continued search
+    covers only the groups the asker may still search), too many queries, or an offset that
+    expired.
     """
     if not text:
         return None
@@ -65,7 +68,10 @@ async def _continuation(
         saved = context.deps.pages.take(offset)
         if saved is None or saved.owner != user_id or saved.query.text != text:
             return None
-        return saved
+        groups = await context.still_searchable(user_id, saved.query.groups)
+        if not groups:
+            return None
+        return replace(saved, query=replace(saved.query, groups=groups))
     if context.deps.limiter.acquire(user_id):
         return None
     groups = await context.personal_groups(user_id)

@@ -6,6 +6,8 @@ the asker is a member of now (or the one they chose with /groups).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram import Chat, Message, Update
 from telegram.ext import filters
 
@@ -101,9 +103,14 @@ async def more_results(update: Update, context: BotContext) -> None:
         return
     await button.answer()
     await button.edit_message_reply_markup(None)
-    await _send_results(
-        context, button.message.chat, texts, continuation.query, continuation.seen, None
-    )
+    query = continuation.query
+    if button.message.chat.type == Chat.PRIVATE:
+        groups = await context.still_searchable(button.from_user.id, query.groups)
+        if not groups:
+            await send_text(context.bot, button.message.chat.id, texts.no_groups, None)
+            return
+        query = replace(query, groups=groups)
+    await _send_results(context, button.message.chat, texts, query, continuation.seen, None)
 
 
 async def list_groups(update: Update, context: BotContext) -> None:

@@ -8,7 +8,8 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
 * :mod:`~indexer.store.texts`: captions and tags;
-* :mod:`~indexer.store.calibrations`: each model's calibrated similarity thresholds.
+* :mod:`~indexer.store.calibrations`: each model's calibrated similarity thresholds;
+* :mod:`~indexer.store.health`: SQLite's integrity check, orphaned rows, online backups.
 
 The seam for a second backend (a server database shared by several machines): everything
 above this package uses only the parts' methods, which take and return
@@ -24,6 +25,7 @@ from pathlib import Path
 from indexer.store.calibrations import Calibrations
 from indexer.store.collections import Collections
 from indexer.store.database import DATABASE_FILE, Database
+from indexer.store.health import Health
 from indexer.store.pictures import Pictures
 from indexer.store.queue import Queue
 from indexer.store.texts import Texts
@@ -42,6 +44,7 @@ class Store:
     vectors: Vectors
     texts: Texts
     calibrations: Calibrations
+    health: Health
     _database: Database
 
     @classmethod
@@ -49,7 +52,14 @@ class Store:
         """Opens (creating or migrating) the database file at ``path``."""
         db = await Database.open(path)
         return cls(
-            Collections(db), Pictures(db), Queue(db), Vectors(db), Texts(db), Calibrations(db), db
+            Collections(db),
+            Pictures(db),
+            Queue(db),
+            Vectors(db),
+            Texts(db),
+            Calibrations(db),
+            Health(db),
+            db,
         )
 
     @classmethod

@@ -15,14 +15,15 @@ and :meth:`Database.write`, so a change spanning tables is still one transaction
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 import numpy as np
 
-from indexer.errors import IndexerError
+from indexer.errors import IndexerError, StorageError
 
 SCHEMA_VERSION = 4
 #: The database's file name inside ``storage.data_dir``.
@@ -136,17 +137,37 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        """Opens (creating or migrating) the database at ``path`` in WAL mode."""
+        """Opens (creating or migrating) the database at ``path`` in WAL mode.
+
+        A missing file becomes a new, empty database. A file that exists but is empty or
+        damaged is never replaced: it raises StorageError naming the file and what to do, as
+        a silently new database would make every picture of every chat disappear.
+        """
+        if path.exists() and path.stat().st_size == 0:
+            raise StorageError(
+                f"{path} is empty (0 bytes), not a database: restore it from a backup "
+                "(python -m indexer backup), or move it away to start with an empty one"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return await cls._open(path)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(
+                f"{path} is damaged ({exc}): restore it from a backup (python -m indexer "
+                "backup), or move it away to start with an empty one"
+            ) from None
+
+    @classmethod
+    async def _open(cls, path: Path) -> Database:
         db = await aiosqlite.connect(path)
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        # SQLite's lower() only knows ASCII; tags and queries come in every script.
-        await db.create_function("casefold", 1, _casefold, deterministic=True)
         database = cls(db)
         try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            # SQLite's lower() only knows ASCII; tags and queries come in every script.
+            await db.create_function("casefold", 1, _casefold, deterministic=True)
             await database._migrate(path)
             await database._refresh_statistics()
         except BaseException:
@@ -211,23 +232,34 @@ class Database:
             rows += await self.fetchall(sql.replace(":ids", marks), (*leading, *chunk))
         return rows
 
-    async def write(self, statements: Iterable[Statement]) -> list[int | None]:
-        """Runs statements in one transaction and returns each one's ``lastrowid``.
+    async def write(self, statements: Iterable[Statement]) -> list[Written]:
+        """Runs statements in one transaction; returns what each one wrote.
 
         The only way anything is written: a change that spans tables (a picture, its vector
-        and its queued bytes) commits whole or not at all.
+        and its queued bytes) commits whole or not at all. A write that must not happen to a
+        forgotten picture carries that condition in its own SQL, and :attr:`Written.changed`
+        tells the caller whether it applied.
         """
         async with self._write_lock:
-            rowids = []
+            written = []
             try:
                 for sql, params in statements:
                     cursor = await self._db.execute(sql, params)
-                    rowids.append(cursor.lastrowid)
+                    written.append(Written(cursor.lastrowid, cursor.rowcount))
                 await self._db.commit()
             except BaseException:
                 await self._db.rollback()
                 raise
-            return rowids
+            return written
+
+
+class Written(NamedTuple):
+    """What one statement of :meth:`Database.write` did."""
+
+    #: The id of the row it inserted (SQLite's ``lastrowid``).
+    rowid: int | None
+    #: How many rows it inserted, changed or deleted.
+    changed: int
 
 
 def _casefold(text: str | None) -> str | None:

@@ -21,10 +21,11 @@ class Pictures:
         self._db = db
 
     async def images(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
-        """The stored facts of the given pictures, by id (missing ids are left out)."""
+        """The stored facts of the given pictures, by id (missing and forgotten ids are left
+        out: a forgotten picture is never shown again, whatever still names its id)."""
         rows = await self._db.fetchall_by_ids(
             f"SELECT {_IMAGE_COLUMNS} FROM images JOIN collections ON collections.id = "
-            "images.collection_id WHERE images.id IN (:ids)",
+            "images.collection_id WHERE images.deleted = 0 AND images.id IN (:ids)",
             ids,
         )
         return {int(r[0]): ImageRecord(*r) for r in rows}

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from indexer.records import EmbeddedImage, ImageFacts, ImageStatus, PendingImage
-from indexer.store.database import Database, Statement, to_blob
+from indexer.store.database import LIVE, Database, Statement, to_blob
 
 #: The n-th failed attempt of a picture pauses it for this × 2ⁿ seconds before its next try:
 #: 4 s after the first failure, 8 s after the second, and so on.
@@ -44,18 +44,24 @@ class Queue:
         *,
         data: bytes | None = None,
         repost_of: int | None = None,
-    ) -> int:
+    ) -> int | None:
         """Records a picture, queued for embedding (or as a repost); returns its id.
 
         When this returns, the picture is acknowledged: its row (and ``data``, if the source
-        cannot be fetched again) is committed.
+        cannot be fetched again) is committed. Returns None, writing nothing, if its poster
+        opted out of the collection: checked in the same transaction, so an opt-out that
+        lands while the picture is handed over still wins. A repost keeps no bytes: it is
+        never embedded.
         """
         status: ImageStatus = "pending" if repost_of is None else "repost"
         now = time.time()
+        # Every statement after the first runs only if the one before it wrote its row
+        # (changes() = 1), so an opted-out poster's picture leaves nothing behind.
         insert = (
             "INSERT INTO images (collection_id, source, file_unique_id, poster_id, poster_name, "
             "posted_at, message_id, caption, status, repost_of, added_at, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+            "opted_out WHERE collection_id = ? AND poster_id IS ?)",
             (
                 collection_id,
                 facts.source,
@@ -69,13 +75,16 @@ class Queue:
                 repost_of,
                 now,
                 None if repost_of is None else now,
+                collection_id,
+                facts.poster_id,
             ),
         )
         statements: list[Statement] = [insert]
-        if data is not None:
+        if data is not None and repost_of is None:
             statements.append(
                 (
-                    "INSERT INTO pending_data (image_id, data) VALUES (last_insert_rowid(), ?)",
+                    "INSERT INTO pending_data (image_id, data) "
+                    "SELECT last_insert_rowid(), ? WHERE changes() = 1",
                     (data,),
                 )
             )
@@ -86,13 +95,13 @@ class Queue:
             statements.append(
                 (
                     "INSERT INTO texts (image_id, kind, text, folded, added_by, added_at) "
-                    "VALUES (coalesce(?, last_insert_rowid()), 'caption', ?, ?, ?, ?)",
+                    "SELECT coalesce(?, last_insert_rowid()), 'caption', ?, ?, ?, ? "
+                    "WHERE changes() = 1",
                     (repost_of, caption, caption.casefold(), facts.poster_id, now),
                 )
             )
-        rowids = await self._db.write(statements)
-        assert rowids[0] is not None
-        return rowids[0]
+        image = (await self._db.write(statements))[0]
+        return image.rowid if image.changed else None
 
     async def next_pending(self, limit: int, schemes: Iterable[str]) -> list[PendingImage]:
         """The oldest queued pictures that are due and can be fetched, across all collections.
@@ -127,41 +136,57 @@ class Queue:
         )
         return int(row[0]) if row else 0
 
-    async def mark_indexed(self, embedded: Sequence[EmbeddedImage], model_id: str) -> None:
-        """Stores vectors and facts of embedded pictures and takes them off the queue."""
+    async def mark_indexed(self, embedded: Sequence[EmbeddedImage], model_id: str) -> list[int]:
+        """Stores vectors and facts of embedded pictures and takes them off the queue.
+
+        Returns the ids it stored: a picture forgotten while it was being embedded is left
+        forgotten (the condition is in the same statements), and must not enter an index.
+        """
         now = time.time()
         statements: list[Statement] = []
         for item in embedded:
             statements += [
                 (
                     "UPDATE images SET status = 'indexed', sha256 = ?, size_bytes = ?, width = ?, "
-                    "height = ?, error = NULL, indexed_at = ? WHERE id = ?",
+                    "height = ?, error = NULL, indexed_at = ? WHERE id = ? AND deleted = 0",
                     (item.sha256, item.size_bytes, item.width, item.height, now, item.id),
                 ),
                 (
-                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) VALUES (?, ?, ?)",
-                    (item.id, model_id, to_blob(item.vector)),
+                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) SELECT ?, ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM images WHERE id = ? AND deleted = 0)",
+                    (item.id, model_id, to_blob(item.vector), item.id),
                 ),
                 ("DELETE FROM pending_data WHERE image_id = ?", (item.id,)),
             ]
-        await self._db.write(statements)
+        written = await self._db.write(statements)
+        return [
+            item.id for item, update in zip(embedded, written[::3], strict=True) if update.changed
+        ]
 
-    async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> None:
-        """Turns a queued picture into a repost of an already indexed one.
+    async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> bool:
+        """Turns a queued picture into a repost of an already indexed one; False if it did not.
 
-        Its caption moves to the original: it describes the same picture.
+        Its caption moves to the original: it describes the same picture. Nothing changes if
+        the picture was forgotten meanwhile, or if the original was: then the picture stays
+        queued, and is embedded as an original next time.
         """
-        await self._db.write(
+        written = await self._db.write(
             [
                 (
                     "UPDATE images SET status = 'repost', repost_of = ?, sha256 = ?, "
-                    "size_bytes = ?, indexed_at = ? WHERE id = ?",
-                    (original_id, sha256, size, time.time(), image_id),
+                    "size_bytes = ?, indexed_at = ? WHERE id = ? AND deleted = 0 AND "
+                    f"status = 'pending' AND EXISTS (SELECT 1 FROM images WHERE id = ? AND {LIVE})",
+                    (original_id, sha256, size, time.time(), image_id, original_id),
                 ),
-                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
-                ("UPDATE texts SET image_id = ? WHERE image_id = ?", (original_id, image_id)),
+                ("DELETE FROM pending_data WHERE image_id = ? AND changes() = 1", (image_id,)),
+                (
+                    "UPDATE texts SET image_id = ? WHERE image_id = ? AND EXISTS "
+                    "(SELECT 1 FROM images WHERE id = ? AND status = 'repost')",
+                    (original_id, image_id, image_id),
+                ),
             ]
         )
+        return bool(written[0].changed)
 
     async def mark_attempt_failed(
         self, image_id: int, error: str, *, permanent: bool, max_attempts: int

@@ -23,7 +23,7 @@ class Texts:
         self, collection_id: int, image_id: int, text: str, added_by: int | None
     ) -> ImageText:
         """Records a tag a person gave a picture."""
-        [text_id] = await self._db.write(
+        [written] = await self._db.write(
             [
                 (
                     "INSERT INTO texts (image_id, kind, text, folded, added_by, added_at) "
@@ -32,8 +32,8 @@ class Texts:
                 )
             ]
         )
-        assert text_id is not None
-        return ImageText(text_id, image_id, collection_id, "tag", text)
+        assert written.rowid is not None
+        return ImageText(written.rowid, image_id, collection_id, "tag", text)
 
     async def without_vector(self, model_id: str, limit: int) -> list[ImageText]:
         """Captions and tags of searchable pictures that ``model_id`` has not embedded yet."""

@@ -20,13 +20,15 @@ class _Table:
     """Where one kind of vector is stored.
 
     ``joined`` reaches the ``images`` row the vector belongs to, so both kinds share one
-    definition of a searchable picture.
+    definition of a searchable picture; ``owner_kept`` is true (for the id given as its one
+    parameter) while that picture is not forgotten.
     """
 
     table: str
     key: str
     id_column: str
     joined: str
+    owner_kept: str
 
 
 _TABLES: dict[VectorKind, _Table] = {
@@ -35,6 +37,7 @@ _TABLES: dict[VectorKind, _Table] = {
         key="image_id",
         id_column="images.id",
         joined="images JOIN vectors ON vectors.image_id = images.id",
+        owner_kept="EXISTS (SELECT 1 FROM images WHERE id = ? AND deleted = 0)",
     ),
     "texts": _Table(
         table="text_vectors",
@@ -42,6 +45,8 @@ _TABLES: dict[VectorKind, _Table] = {
         id_column="texts.id",
         joined="texts JOIN text_vectors ON text_vectors.text_id = texts.id "
         "JOIN images ON images.id = texts.image_id",
+        owner_kept="EXISTS (SELECT 1 FROM texts JOIN images ON images.id = texts.image_id "
+        "WHERE texts.id = ? AND deleted = 0)",
     ),
 }
 
@@ -77,6 +82,15 @@ class Vectors:
         )
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
+    async def count_live(self, collection_id: int, model_id: str, kind: VectorKind) -> int:
+        """How many ids the collection's index of this kind for ``model_id`` should hold."""
+        t = _TABLES[kind]
+        row = await self._db.fetchone(
+            f"SELECT count(*) FROM {t.joined} WHERE collection_id = ? AND model_id = ? AND {LIVE}",
+            (collection_id, model_id),
+        )
+        return int(row[0]) if row else 0
+
     async def vectors_by_ids(
         self, ids: Sequence[int], model_id: str, kind: VectorKind
     ) -> dict[int, np.ndarray]:
@@ -90,17 +104,32 @@ class Vectors:
         return {int(r[0]): from_blob(r[1]) for r in rows}
 
     async def store(
-        self, kind: VectorKind, ids: Sequence[int], vectors: Sequence[np.ndarray], model_id: str
-    ) -> None:
-        """Stores vectors of ``kind`` by id (re-embedded pictures, new captions and tags)."""
+        self,
+        kind: VectorKind,
+        ids: Sequence[int],
+        vectors: Sequence[np.ndarray],
+        model_id: str,
+        *,
+        replace: bool = True,
+    ) -> list[int]:
+        """Stores vectors of ``kind`` by id (re-embedded pictures, new captions and tags).
+
+        Returns the ids stored. A vector whose picture was forgotten meanwhile is not stored
+        (the condition is in the same statement), and with ``replace=False`` neither is one
+        that already has a vector of ``model_id``: two writers that embedded the same new tag
+        add it to the index once.
+        """
         t = _TABLES[kind]
-        await self._db.write(
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        written = await self._db.write(
             (
-                f"INSERT OR REPLACE INTO {t.table} ({t.key}, model_id, vector) VALUES (?, ?, ?)",
-                (item_id, model_id, to_blob(vector)),
+                f"{verb} INTO {t.table} ({t.key}, model_id, vector) SELECT ?, ?, ? "
+                f"WHERE {t.owner_kept}",
+                (item_id, model_id, to_blob(vector), item_id),
             )
             for item_id, vector in zip(ids, vectors, strict=True)
         )
+        return [item_id for item_id, row in zip(ids, written, strict=True) if row.changed]
 
     async def drop_other_models(self, collection_id: int, model_id: str) -> None:
         """Deletes the collection's vectors (pictures and texts) of every model but ``model_id``."""

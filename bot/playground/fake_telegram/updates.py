@@ -21,11 +21,12 @@ class UpdateQueue:
 
     def __init__(self, first_update_id: int = 1) -> None:
         self.changed = Signal()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[Any] = []
         self._next_id = first_update_id
         self._allowed: frozenset[str] | None = None
         self._poll_generation = 0
         self._closed = False
+        self._raw_positions: dict[int, int] = {}
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -45,9 +46,23 @@ class UpdateQueue:
             self.changed.notify()
         return update_id
 
+    def push_raw(self, update: Any) -> int:
+        """Queues ``update`` exactly as given, however malformed (a test of the bot's parsing).
+
+        It takes the place of the next update id: an ``offset`` above that id confirms it,
+        whatever its own ``update_id`` field says.
+        """
+        position = self._next_id
+        self._next_id += 1
+        self._raw_positions[id(update)] = position
+        self._pending.append(update)
+        self.changed.notify()
+        return position
+
     def drop_all(self) -> None:
         """Forgets every queued update (``drop_pending_updates=True``)."""
         self._pending.clear()
+        self._raw_positions.clear()
         self.changed.notify()
 
     async def fetch(
@@ -96,11 +111,17 @@ class UpdateQueue:
             return kind not in NOT_SENT_BY_DEFAULT
         return kind in self._allowed
 
+    def _position(self, update: Any) -> int:
+        position = self._raw_positions.get(id(update))
+        return update["update_id"] if position is None else position
+
     def _confirm(self, offset: int) -> None:
         if offset < 0:
             keep = self._pending[offset:]
         else:
-            keep = [update for update in self._pending if update["update_id"] >= offset]
+            keep = [update for update in self._pending if self._position(update) >= offset]
         if len(keep) != len(self._pending):
+            for update in self._pending[: len(self._pending) - len(keep)]:
+                self._raw_positions.pop(id(update), None)
             self._pending = keep
             self.changed.notify()
