@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 from telegram.error import NetworkError
 from telegram.ext import (
-    AIORateLimiter,
     ApplicationBuilder,
     ContextTypes,
     PersistenceInput,
@@ -29,13 +28,14 @@ from bot.chats import ChatFacts, group_of
 from bot.config import BotConfig, TelegramConfig
 from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, install_deps
 from bot.fetcher import SCHEME, telegram_fetcher
+from bot.flood import MessageRateLimiter
 from bot.handlers import ALLOWED_UPDATES, register_handlers
 from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.polling import Poller, ReceivingStopped
 from bot.ranking import Relevance
 from bot.texts import EN, TRANSLATIONS
-from bot.throttle import QueryLimiter
+from bot.throttle import QueryLimiter, Turns
 from bot.webhook import WebhookServer
 from bot.worker import working
 from indexer.service import IndexService
@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 
 #: A call that Telegram answers with "retry after N seconds" is retried this many times.
 FLOOD_RETRIES = 3
-#: Updates handled at the same time (a slow search does not hold up everyone else).
-CONCURRENT_UPDATES = 16
+#: Updates handled at the same time. Not what keeps the bot fair (per-person limits and turns
+#: do that, and sends wait only for their own chat's budget): a bound on work in memory, high
+#: enough that a few chats waiting on their send budget never fill it.
+CONCURRENT_UPDATES = 256
 #: Start-up calls (deleteWebhook / setWebhook) retried this many times on network errors.
 BOOTSTRAP_RETRIES = 5
 #: Group titles and search preferences are kept in this file of the data folder.
@@ -70,7 +72,7 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
         .base_file_url(telegram.base_file_url)
         .context_types(context_types)
         .persistence(persistence)
-        .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
+        .rate_limiter(MessageRateLimiter(max_retries=FLOOD_RETRIES))
         .concurrent_updates(CONCURRENT_UPDATES)
         .job_queue(None)
         .updater(None)
@@ -86,6 +88,7 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
             ),
             pages=Pages(telegram.more_button_ttl_seconds),
             limiter=QueryLimiter(telegram.queries_per_minute),
+            turns=Turns(),
             relevance=Relevance(telegram.score_margin, telegram.min_score),
         ),
     )

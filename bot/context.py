@@ -22,7 +22,7 @@ from bot.paging import Pages
 from bot.permissions import Permissions
 from bot.ranking import Relevance
 from bot.texts import Texts, texts_for
-from bot.throttle import QueryLimiter
+from bot.throttle import QueryLimiter, Turns
 from indexer.service import IndexService
 
 _DEPS_KEY = "deps"
@@ -30,9 +30,16 @@ _DEPS_KEY = "deps"
 
 @dataclass
 class UserPrefs:
-    """The ``user_data`` of a person: the one group they narrowed searches to, if any."""
+    """The ``user_data`` of a person: the one group they narrowed searches to, if any, and
+    the groups the bot has seen them write in (asked about first when they search privately).
+    """
 
     only_group: int | None = None
+    seen_in: frozenset[int] = frozenset()
+
+    def saw_in(self, chat_id: int) -> None:
+        if chat_id not in self.seen_in:
+            self.seen_in = self.seen_in | {chat_id}
 
 
 @dataclass
@@ -44,6 +51,7 @@ class Deps:
     permissions: Permissions
     pages: Pages
     limiter: QueryLimiter
+    turns: Turns
     relevance: Relevance
     #: The running /reindex of each collection, cancelled when the bot stops.
     reindexes: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
@@ -80,7 +88,8 @@ class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, A
     async def searchable_groups(self, user_id: int) -> list[int]:
         """The indexed groups the person may search now: those they are a member of."""
         known = present_groups(await self.service.collections(), self.group_facts)
-        return await self.deps.permissions.groups_of(user_id, known)
+        seen_in = self.user_data.seen_in if self.user_data is not None else frozenset()
+        return await self.deps.permissions.groups_of(user_id, known, seen_in)
 
     async def still_searchable(self, user_id: int, groups: Sequence[int]) -> tuple[int, ...]:
         """Those of ``groups`` the person may search now, asked again for every page.

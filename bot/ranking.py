@@ -19,17 +19,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.chats import collection_of
-from indexer.records import SearchHit
+from indexer.records import PictureQuery, SearchHit
 from indexer.service import IndexService
 
 
 @dataclass(frozen=True)
 class Query:
-    """What a person asked, a description or a picture, and the groups it searches."""
+    """What a person asked, a description or a picture (embedded), and the groups it searches."""
 
     groups: tuple[int, ...]
     text: str | None = None
-    image: bytes | None = None
+    picture: PictureQuery | None = None
+
+    @property
+    def size_bytes(self) -> int:
+        """Roughly what keeping it costs in memory (the picture as its vector only)."""
+        text = len((self.text or "").encode())
+        vector = self.picture.vector.nbytes + 64 if self.picture is not None else 0
+        return text + vector + 8 * len(self.groups)
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,13 @@ async def next_page(
 ) -> Page:
     """The next ``size`` relevant pictures not in ``seen``.
 
-    Raises the indexer's errors a person can cause (BadQueryError, BadImageError,
-    UnknownCollectionError when none of the groups has pictures yet).
+    Raises the indexer's errors a person can cause (BadQueryError, UnknownCollectionError
+    when none of the groups has pictures yet).
     """
     collections = [collection_of(chat_id) for chat_id in query.groups]
     wanted = len(seen) + size + 1
-    if query.image is not None:
-        hits = await service.search_image(collections, query.image, k=wanted)
+    if query.picture is not None:
+        hits = await service.search_image(collections, query.picture, k=wanted)
     else:
         hits = await service.search_text(collections, query.text or "", k=wanted)
     fresh = [hit for hit in relevance.keep(hits) if hit.image.id not in seen]

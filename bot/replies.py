@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from textwrap import shorten
 
 from telegram import (
     Bot,
@@ -47,13 +46,22 @@ def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFa
         date=_date(image.posted_at),
     )
     if hit.matched_text is not None:
-        head += "\n" + texts.matched.format(text=shorten(hit.matched_text, MATCHED_TEXT_CHARS))
+        head += "\n" + texts.matched.format(text=clipped(hit.matched_text, MATCHED_TEXT_CHARS))
     chat_id = group_of(image.collection)
     if chat_id is None or image.message_id is None:
         return head
     facts = groups.get(chat_id)
     link = message_link(chat_id, image.message_id, facts.username if facts else None)
     return head if link is None else f"{head}\n{link}"
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…" when longer.
+
+    Cut by characters, not words: a Chinese caption has no spaces to cut at.
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 async def send_page(

@@ -124,6 +124,7 @@ class LimitsConfig(StrictSection):
     max_image_pixels: int = Field(default=60_000_000, ge=1)
     max_query_chars: int = Field(default=1000, ge=1)
     max_attempts: int = Field(default=3, ge=1)
+    download_seconds: float = Field(default=60.0, gt=0)
 
 
 class IndexerConfig(StrictSection):

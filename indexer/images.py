@@ -18,6 +18,11 @@ from indexer.errors import BadImageError
 
 #: Transparent areas are shown on white, as chat apps display them.
 _BACKGROUND = (255, 255, 255)
+#: A picture longer than this many times its width (or wider than this many times its height)
+#: keeps only its middle part of that shape. A model scales the short side to its input size,
+#: so a 50000×1 strip would grow to 224×11 200 000 pixels (10.9 GB as floats); cropped, its
+#: resized size is bounded whatever the header says. Models look at the centre square anyway.
+MAX_ASPECT_RATIO = 20
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
@@ -69,9 +74,23 @@ def decode_scaled(
     if width == 0 or height == 0:
         raise BadImageError("the picture has no pixels")
     stored_size = image.size
-    upright = ImageOps.exif_transpose(image)
-    turned = upright.size != stored_size
+    upright = ImageOps.exif_transpose(_middle_within_aspect(image))
+    turned = (upright.size[0] > upright.size[1]) != (stored_size[0] > stored_size[1])
     return to_rgb(upright), (height, width) if turned else (width, height)
+
+
+def _middle_within_aspect(image: Image.Image) -> Image.Image:
+    """The middle part of a long, thin picture, at most :data:`MAX_ASPECT_RATIO` : 1."""
+    width, height = image.size
+    short = min(width, height)
+    longest = short * MAX_ASPECT_RATIO
+    if max(width, height) <= longest:
+        return image
+    if width > height:
+        left = (width - longest) // 2
+        return image.crop((left, 0, left + longest, height))
+    top = (height - longest) // 2
+    return image.crop((0, top, width, top + longest))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -5,6 +5,9 @@ decoding and preprocessing run in a small thread pool; the model runs in one ded
 (:class:`ModelThread`), so encoding never blocks the event loop and two batches never fight
 over the CPU's cores. That thread serves search queries before queued indexing work, and the
 texts of queries that arrive together are encoded in one call (:class:`_TextBatcher`).
+
+Length (a little over ~350 lines, on purpose): the model thread, the query batcher and the
+picture steps share one thread and its priorities, and read best side by side.
 """
 
 from __future__ import annotations
@@ -235,12 +238,19 @@ class EmbeddingPipeline:
         return await asyncio.wrap_future(self._model_thread.submit(priority, function, *args))
 
     async def fetch(self, source: str) -> Fetched:
-        """Gets the bytes of one source; failures are returned, not raised."""
+        """Gets the bytes of one source; failures are returned, not raised.
+
+        An attempt may take ``limits.download_seconds``; a slower one fails (to be retried).
+        """
         fetcher = self._fetchers.get(source.partition(":")[0])
         if fetcher is None:
             return Fetched(error=f"no way to fetch {source!r}")
+        deadline = self._limits.download_seconds
         try:
-            data = await fetcher(source)
+            async with asyncio.timeout(deadline):
+                data = await fetcher(source)
+        except TimeoutError:
+            return Fetched(error=f"the download took longer than {deadline:g} s")
         except (SourceGoneError, BadImageError) as exc:
             return Fetched(error=str(exc), permanent=True)
         except Exception as exc:
@@ -299,17 +309,19 @@ class EmbeddingPipeline:
             return [], failures
         # All calls are queued at once: the model thread never idles between them, and a
         # query arriving meanwhile still runs right after the call in progress.
-        pixels = [d.pixels for *_, d in good]
-        vectors = np.concatenate(
-            await asyncio.gather(
-                *(
-                    self.run_model(
-                        self.embedder.encode_pixels, pixels[start : start + MODEL_CALL_PICTURES]
-                    )
-                    for start in range(0, len(pixels), MODEL_CALL_PICTURES)
-                )
-            )
-        )
+        chunks = [
+            good[start : start + MODEL_CALL_PICTURES]
+            for start in range(0, len(good), MODEL_CALL_PICTURES)
+        ]
+        encoded = await asyncio.gather(*(self._encode_chunk(chunk) for chunk in chunks))
+        good, vectors = [], []
+        for chunk, rows in zip(chunks, encoded, strict=True):
+            for item, row in zip(chunk, rows, strict=True):
+                if isinstance(row, str):
+                    failures[item[0]] = row
+                else:
+                    good.append(item)
+                    vectors.append(row)
         embedded = [
             EmbeddedImage(
                 id=image_id,
@@ -323,11 +335,30 @@ class EmbeddingPipeline:
         ]
         return embedded, failures
 
+    async def _encode_chunk(
+        self, chunk: Sequence[tuple[int, bytes, _Decoded]]
+    ) -> list[np.ndarray | str]:
+        """One model call for a chunk; if it fails, each picture alone, so a failure (a
+        MemoryError included) fails only its own picture."""
+        try:
+            return list(
+                await self.run_model(self.embedder.encode_pixels, [d.pixels for *_, d in chunk])
+            )
+        except Exception as exc:
+            if len(chunk) == 1:
+                log.warning("embedding picture %d failed: %r", chunk[0][0], exc)
+                return [f"the model could not embed the picture ({type(exc).__name__})"]
+        return [row for item in chunk for row in await self._encode_chunk([item])]
+
     def _decode_or_error(self, data: bytes) -> _Decoded | str:
+        """Decodes one picture; any failure (a MemoryError included) is its own."""
         try:
             return self.decode(data)
         except BadImageError as exc:
             return str(exc)
+        except Exception as exc:
+            log.warning("decoding a picture failed: %r", exc)
+            return f"the picture could not be decoded ({type(exc).__name__})"
 
     async def embed_query_image(self, data: bytes) -> np.ndarray:
         """Embeds a picture sent as a query; raises BadImageError for unusable bytes."""

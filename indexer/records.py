@@ -84,6 +84,18 @@ class Forgotten:
 
 
 @dataclass(frozen=True)
+class PictureQuery:
+    """A picture someone searched with, embedded once: every page of its results reuses it.
+
+    Only the vector and the picture's hash (to leave the picture itself out of its own
+    results) are kept, never the picture's bytes.
+    """
+
+    vector: np.ndarray
+    sha256: str
+
+
+@dataclass(frozen=True)
 class PendingImage:
     """A queued picture the worker still has to fetch and embed."""
 

@@ -18,7 +18,7 @@ from indexer.config import SearchConfig
 from indexer.engine import Engine
 from indexer.errors import BadQueryError
 from indexer.fusion import expand_query, reciprocal_rank_fusion
-from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, SearchHit
+from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, PictureQuery, SearchHit
 
 
 def checked_text(text: str, what: str, limit: int) -> str:
@@ -73,18 +73,23 @@ class Searcher:
             if i in records
         ]
 
+    async def picture_query(self, data: bytes) -> PictureQuery:
+        """Embeds a query picture; raises BadImageError for unusable bytes."""
+        vector = await self._engine.pipeline.embed_query_image(data)
+        return PictureQuery(vector, hashlib.sha256(data).hexdigest())
+
     async def by_image(
-        self, collection_ids: Sequence[int], data: bytes, k: int, offset: int
+        self, collection_ids: Sequence[int], picture: PictureQuery, k: int, offset: int
     ) -> list[SearchHit]:
         """Pictures most similar to a picture, best first, leaving out the same bytes."""
-        vector = await self._engine.pipeline.embed_query_image(data)
-        ranked = await self._ranked(self._engine.pictures, collection_ids, vector, k + offset + 1)
+        ranked = await self._ranked(
+            self._engine.pictures, collection_ids, picture.vector, k + offset + 1
+        )
         records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
-        sha256 = hashlib.sha256(data).hexdigest()
         hits = [
             SearchHit(score, records[image_id])
             for score, image_id in ranked
-            if image_id in records and records[image_id].sha256 != sha256
+            if image_id in records and records[image_id].sha256 != picture.sha256
         ]
         return hits[offset : offset + k]
 

@@ -41,6 +41,7 @@ from indexer.records import (
     ImageFacts,
     ImageRecord,
     ImageText,
+    PictureQuery,
     ReindexProgress,
     SearchHit,
 )
@@ -237,14 +238,28 @@ class IndexService:
         query = checked_text(query, "query", self.config.limits.max_query_chars)
         return await self._search.by_text(await self._collection_ids(collections), query, k, offset)
 
+    async def picture_query(self, data: bytes) -> PictureQuery:
+        """Embeds a query picture once, for :meth:`search_image` and every page after it;
+        raises BadImageError for unusable bytes."""
+        return await self._search.picture_query(data)
+
     async def search_image(
-        self, collections: Sequence[str], data: bytes, *, k: int = 10, offset: int = 0
+        self,
+        collections: Sequence[str],
+        picture: bytes | PictureQuery,
+        *,
+        k: int = 10,
+        offset: int = 0,
     ) -> list[SearchHit]:
         """The pictures of ``collections`` most similar to a picture, best first.
 
-        The query picture itself (same bytes) is left out of its own results.
+        The query picture itself (same bytes) is left out of its own results. Pass a
+        :class:`PictureQuery` to search again without embedding the picture again.
         """
-        return await self._search.by_image(await self._collection_ids(collections), data, k, offset)
+        collection_ids = await self._collection_ids(collections)
+        if isinstance(picture, bytes):
+            picture = await self.picture_query(picture)
+        return await self._search.by_image(collection_ids, picture, k, offset)
 
     async def _collection_ids(self, collections: Sequence[str]) -> list[int]:
         """Ids of the named collections that exist; an error if none of them does."""

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexer.config import LimitsConfig
+from indexer.downloads import Downloads
 from indexer.engine import Engine
 from indexer.errors import IndexerError
-from indexer.pipeline import Fetched
 from indexer.records import TEXT_VECTORS, EmbeddedImage, ImageText, PendingImage
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,13 @@ class _Trouble:
         self._failures = 0
 
 
+def retried_alone(batch: list[PendingImage]) -> list[PendingImage]:
+    """The batch to work on: a picture tried before goes alone (its last attempt may have
+    ended the process), so it cannot take a batch of innocent pictures down with it again."""
+    retried = [item for item in batch if item.attempts > 0]
+    return retried[:1] if retried else batch
+
+
 class Worker:
     """Embeds queued pictures and texts in the background until stopped."""
 
@@ -72,6 +79,7 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._save_trouble = _Trouble("saving the vector indexes")
         self._save_again_at = 0.0
+        self._downloads = Downloads(engine.pipeline.fetch)
 
     def start(self) -> None:
         """Starts the loop; without it pictures stay queued for another process."""
@@ -83,6 +91,7 @@ class Worker:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await self._downloads.close()
 
     def wake(self, *, queued: bool = False) -> None:
         """Looks for work now (a fetcher was registered, or a picture was ``queued``)."""
@@ -122,12 +131,17 @@ class Worker:
     async def _round(self) -> None:
         """One micro-batch of pictures; or, with none due, the text backlog or a rest."""
         self._wake.clear()
-        batch = await self._engine.store.queue.next_pending(
-            self._engine.pipeline.embedder.batch_size, self._engine.pipeline.schemes
+        batch = retried_alone(
+            await self._engine.store.queue.next_pending(
+                self._engine.pipeline.embedder.batch_size,
+                self._engine.pipeline.schemes,
+                exclude_ids=self._downloads.busy_ids,
+                exclude_collections=self._downloads.full_collections,
+            )
         )
         if not batch and await self._embed_texts_backlog_safely():
             return
-        if not batch:
+        if not batch and not self._downloads:  # else: collect the downloads in flight
             self._idle.set()
             await self._save_indexes(force=True)
             await self._pause(_RETRY_POLL_SECONDS)
@@ -170,10 +184,18 @@ class Worker:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _index_batch(self, batch: Sequence[PendingImage]) -> None:
-        """Fetch, de-duplicate, embed, commit to SQLite, then add to the vector index."""
+        """Count the attempt, fetch, de-duplicate, embed, commit to SQLite, then add to the
+        vector index. Downloads still running are collected by a later batch."""
+        queue = self._engine.store.queue
+        allowed = set(
+            await queue.begin_attempts([item.id for item in batch], self._limits.max_attempts)
+        )
+        batch = [item for item in batch if item.id in allowed]
+        stored = [await queue.pending_data(item.id) for item in batch]
         to_embed: list[tuple[int, bytes]] = []
         first_of_hash: dict[tuple[int, str], int] = {}
-        for item, result in zip(batch, await self._bytes_of(batch), strict=True):
+        collected = await self._downloads.collect(list(zip(batch, stored, strict=True)))
+        for item, result in collected:
             if result.data is None:
                 await self._fail(item.id, result.error or "unknown error", result.permanent)
                 continue
@@ -190,7 +212,7 @@ class Worker:
         embedded, failures = await self._engine.pipeline.embed(to_embed)
         for image_id, error in failures.items():
             await self._fail(image_id, error, permanent=True)
-        await self._commit(embedded, {item.id: item.collection_id for item in batch})
+        await self._commit(embedded, {item.id: item.collection_id for item, _ in collected})
 
     async def _embed_texts_backlog_safely(self) -> bool:
         """The text backlog, where an unexpected error is logged and retried later.
@@ -243,16 +265,6 @@ class Worker:
                 kept = [p for p in positions if texts[p].id in stored]
                 index.add(np.array([texts[p].id for p in kept], np.int64), vectors[kept])
             self._engine.texts.grow_if_needed(collection_id)
-
-    async def _bytes_of(self, batch: Sequence[PendingImage]) -> list[Fetched]:
-        """The bytes of each queued picture: handed over with it, or fetched from its source."""
-        stored = [await self._engine.store.queue.pending_data(item.id) for item in batch]
-        fetched = iter(
-            await self._engine.pipeline.fetch_many(
-                [item.source for item, data in zip(batch, stored, strict=True) if data is None]
-            )
-        )
-        return [Fetched(data=data) if data is not None else next(fetched) for data in stored]
 
     async def _fail(self, image_id: int, error: str, permanent: bool) -> None:
         gave_up = await self._engine.store.queue.mark_attempt_failed(

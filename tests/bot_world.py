@@ -111,6 +111,12 @@ class BotWorld:
         await until(recorded, timeout)
         await asyncio.wait_for(service.wait_idle(), timeout)
 
+    async def until_handled(self, timeout: float = 10.0) -> None:
+        """Waits until the bot has fetched every queued update and finished handling it."""
+        assert self.application is not None, "the bot is not running"
+        await self.fake.wait_until_updates_consumed(timeout)
+        await asyncio.wait_for(self.application.update_queue.join(), timeout)
+
     async def until_member_status(self, chat: Chat, *, present: bool) -> None:
         """Waits until the bot has taken note of being added to or removed from ``chat``."""
         assert self.application is not None

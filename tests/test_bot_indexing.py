@@ -199,3 +199,37 @@ async def test_purge_on_removal_forgets_the_groups_pictures(
         return await world.indexed_count(group) == 0
 
     await until(purged)
+
+
+async def test_a_hanging_download_in_one_group_holds_no_other_groups_indexing(
+    world: BotWorld, held_out_pictures: list[Picture], caplog: pytest.LogCaptureFixture
+) -> None:
+    stuck_group, quick_group = world.fake.add_group("Stuck"), world.fake.add_group("Quick")
+    alice = world.fake.add_user("Alice")
+    assert world.service is not None
+    service = world.service
+    stuck = [world.post_photo(stuck_group, alice, p) for p in held_out_pictures[:10]]
+    world.fake.stall_downloads(*(posted.file_id for posted in stuck))
+
+    async def stuck_downloads_started() -> bool:
+        return len(world.fake.calls("getFile")) >= 4
+
+    await until(stuck_downloads_started, timeout=30)
+    for picture in held_out_pictures[10:20]:
+        world.post_photo(quick_group, alice, picture)
+
+    async def quick_indexed() -> bool:
+        collection = collection_of(quick_group.id)
+        return (
+            collection in await service.collections()
+            and (await service.stats(collection)).images == 10
+        )
+
+    await until(quick_indexed, timeout=30)
+    # Not one stuck download has given up yet (Telegram's client times out a silent one after
+    # 5 s): the quick group did not wait for them.
+    assert not [r for r in caplog.records if "fetching" in r.getMessage()]
+    assert await world.indexed_count(stuck_group) == 0
+    world.fake.release_downloads()
+    await world.until_indexed(stuck_group, 10, timeout=60)
+    assert await world.indexed_count(stuck_group) == 10

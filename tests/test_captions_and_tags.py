@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import statistics
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from indexer.service import IndexService
 from indexer.store.database import MIGRATIONS, SCHEMA_VERSION
 from indexer.synthetic import ShapeSpec
 from indexer.vector_store import VectorStore
+from indexer.words import contains_words
 from tests.conftest import make_config
 from tests.helpers import index_pictures, precision
 
@@ -249,23 +251,74 @@ async def test_a_reposts_caption_finds_the_original(
     assert hits[0].image.id == first.image_id and hits[0].matched_text == "Zorblat"
 
 
-async def test_words_match_in_any_case_and_script_either_way_round(
+@pytest.fixture
+async def words_only(
     tmp_path: Path,
     model_config: ModelConfig,
     embedder: Embedder,
     held_out_pictures: list[tuple[bytes, ShapeSpec]],
-) -> None:
-    words_only = make_config(tmp_path / "data", model_config, search={"text_match_min": 1.01})
-    async with await IndexService.open(words_only, embedder) as service:
+) -> AsyncIterator[tuple[IndexService, list[int]]]:
+    """A service whose captions and tags match by words only, and 20 indexed picture ids."""
+    config = make_config(tmp_path / "data", model_config, search={"text_match_min": 1.01})
+    async with await IndexService.open(config, embedder) as service:
         labels = await index_pictures(service, "chat", held_out_pictures[:20])
-        street, square = sorted(labels)[:2]
-        await service.tag("chat", [street], "Straße am Fluß")
-        await service.tag("chat", [square], "人民广场")
+        yield service, sorted(labels)
 
-        in_caps = await service.search_text(["chat"], "STRASSE", k=3)
-        around_tag = await service.search_text(["chat"], "Fotos von der STRASSE AM FLUSS", k=3)
-        chinese = await service.search_text(["chat"], "人民广场的照片", k=3)
+
+async def test_words_match_in_any_case_and_script_either_way_round(
+    words_only: tuple[IndexService, list[int]],
+) -> None:
+    service, (street, square, *_) = words_only
+    await service.tag("chat", [street], "Straße am Fluß")
+    await service.tag("chat", [square], "人民广场")
+
+    in_caps = await service.search_text(["chat"], "STRASSE", k=3)
+    around_tag = await service.search_text(["chat"], "Fotos von der STRASSE AM FLUSS", k=3)
+    chinese = await service.search_text(["chat"], "人民广场的照片", k=3)
 
     assert (in_caps[0].image.id, in_caps[0].matched_text) == (street, "Straße am Fluß")
     assert (around_tag[0].image.id, around_tag[0].matched_text) == (street, "Straße am Fluß")
     assert (chinese[0].image.id, chinese[0].matched_text) == (square, "人民广场")
+
+
+async def test_short_tags_match_whole_words_only_and_chinese_still_matches_inside_words(
+    words_only: tuple[IndexService, list[int]],
+) -> None:
+    service, (short, night, mixed, *_) = words_only
+    for tag in ("re", "an", "me", "ci", "a"):
+        await service.tag("chat", [short], tag)
+    await service.tag("chat", [night], "人民广场夜景")
+    await service.tag("chat", [mixed], "iPhone")
+
+    everyday = [
+        await service.search_text(["chat"], query, k=5)
+        for query in ("a red circle", "one orange star", "some medium square", "circles")
+    ]
+    by_word = await service.search_text(["chat"], "re: the party", k=3)
+    chinese = await service.search_text(["chat"], "人民广场", k=3)
+    beside_chinese = await service.search_text(["chat"], "我的iphone手机", k=3)
+
+    assert [hit.matched_text for hits in everyday for hit in hits if hit.matched_text] == []
+    assert (by_word[0].image.id, by_word[0].matched_text) == (short, "re")
+    assert (chinese[0].image.id, chinese[0].matched_text) == (night, "人民广场夜景")
+    assert (beside_chinese[0].image.id, beside_chinese[0].matched_text) == (mixed, "iPhone")
+
+
+@pytest.mark.parametrize(
+    ("text", "part", "found"),
+    [
+        ("a red circle", "re", False),
+        ("a red circle", "red", True),
+        ("re: a red circle", "re", True),
+        ("an orange star", "an", True),
+        ("orange", "an", False),
+        ("人民广场夜景", "人民广场", True),
+        ("夜景人民广场", "广场", True),
+        ("我的iphone手机", "iphone", True),
+        ("iphones", "iphone", False),
+        ("straße am fluß", "straße", True),
+        ("x", "", False),
+    ],
+)
+def test_contains_words(text: str, part: str, found: bool) -> None:
+    assert contains_words(text, part) is found

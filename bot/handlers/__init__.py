@@ -37,6 +37,7 @@ from bot.handlers.search import (
     search_private_text,
     similar_caption,
     similar_reply,
+    unknown_button,
 )
 from bot.handlers.tagging import tag
 from bot.replies import MORE_PREFIX, ONLY_PREFIX
@@ -92,6 +93,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             MessageHandler(private & filters.COMMAND, unknown_command),
             CallbackQueryHandler(more_results, pattern=f"^{MORE_PREFIX}"),
             CallbackQueryHandler(choose_groups, pattern=f"^{ONLY_PREFIX}"),
+            CallbackQueryHandler(unknown_button),
             InlineQueryHandler(inline_search),
         ],
         group=_CONVERSATION,

@@ -16,9 +16,12 @@ log = logging.getLogger(__name__)
 
 
 async def remember_group(update: Update, context: BotContext) -> None:
-    """Nothing visible: keeps the group's title and username for /groups and result links."""
+    """Nothing visible: keeps the group's title and username for /groups and result links,
+    and that the sender is in it (their private searches ask about it first)."""
     assert update.effective_chat is not None
     context.group.remember(update.effective_chat)
+    if context.user_data is not None:
+        context.user_data.saw_in(update.effective_chat.id)
 
 
 async def index_picture(update: Update, context: BotContext) -> None:

@@ -44,7 +44,9 @@ async def inline_search(update: Update, context: BotContext) -> None:
         for rank, hit in enumerate(page.hits, start=page.first_rank)
     ]
     next_offset = (
-        context.deps.pages.save(Continuation(continuation.query, page.seen, inline.from_user.id))
+        context.deps.pages.save(
+            Continuation(continuation.query, page.seen, owner=inline.from_user.id)
+        )
         if page.has_more
         else ""
     )
@@ -65,8 +67,8 @@ async def _continuation(
     if not text:
         return None
     if offset:
-        saved = context.deps.pages.take(offset)
-        if saved is None or saved.owner != user_id or saved.query.text != text:
+        saved = context.deps.pages.take(offset, owner=user_id)
+        if saved is None or saved.query.text != text:
             return None
         groups = await context.still_searchable(user_id, saved.query.groups)
         if not groups:

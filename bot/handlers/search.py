@@ -11,8 +11,10 @@ from dataclasses import replace
 from telegram import Chat, Message, Update
 from telegram.ext import filters
 
+from bot.chats import group_of
 from bot.context import BotContext, texts_of
 from bot.fetcher import TelegramPicture, download
+from bot.handlers.admission import admitted
 from bot.messages import command_argument, mentions_of, message_of
 from bot.paging import Continuation
 from bot.ranking import Query, next_page
@@ -89,28 +91,41 @@ async def similar_caption(update: Update, context: BotContext) -> None:
 
 
 async def more_results(update: Update, context: BotContext) -> None:
-    """The More button: the next page of the same search, without repeating a picture."""
+    """The More button: the next page of the same search, without repeating a picture.
+
+    Only the person who searched may page on, in the chat of the button; anyone else's
+    press, a forged key or an expired one is answered quietly and uses nothing up.
+    """
     button = update.callback_query
     assert button is not None and isinstance(button.message, Message)
     texts = texts_of(update)
-    wait = context.deps.limiter.acquire(button.from_user.id)
-    if wait:
-        await button.answer(texts.slow_down.format(seconds=wait))
+    user, chat = button.from_user, button.message.chat
+    refusal = context.deps.limiter.acquire(user.id)
+    if refusal is not None:
+        await button.answer(texts.slow_down.format(seconds=refusal.seconds))
         return
-    continuation = context.deps.pages.take((button.data or "").removeprefix(MORE_PREFIX))
-    if continuation is None or continuation.owner != button.message.chat.id:
-        await button.answer(texts.expired, show_alert=True)
+    key = (button.data or "").removeprefix(MORE_PREFIX)
+    continuation = context.deps.pages.take(key, owner=user.id, chat=chat.id)
+    if continuation is None:
+        await button.answer(texts.expired)
         return
     await button.answer()
-    await button.edit_message_reply_markup(None)
-    query = continuation.query
-    if button.message.chat.type == Chat.PRIVATE:
-        groups = await context.still_searchable(button.from_user.id, query.groups)
-        if not groups:
-            await send_text(context.bot, button.message.chat.id, texts.no_groups, None)
-            return
-        query = replace(query, groups=groups)
-    await _send_results(context, button.message.chat, texts, query, continuation.seen, None)
+    async with context.deps.turns.answering(user.id, chat.id):
+        await button.edit_message_reply_markup(None)
+        query = continuation.query
+        if chat.type == Chat.PRIVATE:
+            groups = await context.still_searchable(user.id, query.groups)
+            if not groups:
+                await send_text(context.bot, chat.id, texts.no_groups, None)
+                return
+            query = replace(query, groups=groups)
+        await _send_results(context, chat, texts, query, continuation.seen, None, user.id)
+
+
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """A button this bot did not make (forged data): answered quietly, nothing changes."""
+    assert update.callback_query is not None
+    await update.callback_query.answer()
 
 
 async def list_groups(update: Update, context: BotContext) -> None:
@@ -140,7 +155,9 @@ async def choose_groups(update: Update, context: BotContext) -> None:
         context.user_data.only_group = None
         await button.edit_message_text(texts.scope_all)
         return
-    chat_id = int(choice)
+    chat_id = group_of(choice)
+    if chat_id is None:
+        return  # not a button this bot made: answered, nothing changes
     if not await context.deps.permissions.is_member(chat_id, button.from_user.id):
         await button.edit_message_text(texts.not_a_member)
         return
@@ -155,30 +172,41 @@ async def _answer(
     text: str | None = None,
     picture: TelegramPicture | None = None,
 ) -> None:
-    """Checks the asker's rate and scope, then sends the first page of results."""
+    """Checks the asker's rate and scope, then sends the first page of results.
+
+    A person's answers are sent one at a time (:class:`~bot.throttle.Turns`), so their
+    backlog never queues ahead of other people's answers.
+    """
     message = message_of(update)
     user = update.effective_user
     assert user is not None
     texts = texts_of(update)
-    wait = context.deps.limiter.acquire(user.id)
-    if wait:
-        await message.reply_text(texts.slow_down.format(seconds=wait))
+    if not await admitted(update, context, user.id):
         return
-    if message.chat.type == Chat.PRIVATE:
-        groups = await context.personal_groups(user.id)
-        if not groups:
-            await message.reply_text(texts.no_groups)
-            return
-    else:
-        groups = (message.chat.id,)
-    image = None
-    if picture is not None:
-        if (picture.file_size or 0) > context.settings.max_download_bytes:
-            await message.reply_text(texts.too_large)
-            return
-        image = await download(context.bot, picture.file_id)
-    query = Query(groups, text=text, image=image)
-    await _send_results(context, message.chat, texts, query, frozenset(), message.message_id)
+    async with context.deps.turns.answering(user.id, message.chat.id):
+        if message.chat.type == Chat.PRIVATE:
+            groups = await context.personal_groups(user.id)
+            if not groups:
+                await message.reply_text(texts.no_groups)
+                return
+        else:
+            groups = (message.chat.id,)
+        query = Query(groups, text=text)
+        if picture is not None:
+            if (picture.file_size or 0) > context.settings.max_download_bytes:
+                await message.reply_text(texts.too_large)
+                return
+            try:
+                embedded = await context.service.picture_query(
+                    await download(context.bot, picture.file_id)
+                )
+            except BadImageError:
+                await message.reply_text(texts.bad_image)
+                return
+            query = Query(groups, picture=embedded)
+        await _send_results(
+            context, message.chat, texts, query, frozenset(), message.message_id, user.id
+        )
 
 
 async def _send_results(
@@ -188,6 +216,7 @@ async def _send_results(
     query: Query,
     seen: frozenset[int],
     reply_to: int | None,
+    owner: int,
 ) -> None:
     """Sends the next page of ``query`` to ``chat``, or says why there is none."""
     try:
@@ -198,9 +227,6 @@ async def _send_results(
         limit = context.service.config.limits.max_query_chars
         await send_text(context.bot, chat.id, texts.query_too_long.format(limit=limit), reply_to)
         return
-    except BadImageError:
-        await send_text(context.bot, chat.id, texts.bad_image, reply_to)
-        return
     except UnknownCollectionError:
         await send_text(context.bot, chat.id, texts.nothing_indexed, reply_to)
         return
@@ -208,7 +234,7 @@ async def _send_results(
         await send_text(context.bot, chat.id, texts.no_more if seen else texts.no_match, reply_to)
         return
     key = (
-        context.deps.pages.save(Continuation(query, page.seen, owner=chat.id))
+        context.deps.pages.save(Continuation(query, page.seen, owner=owner, chat=chat.id))
         if page.has_more
         else None
     )

@@ -7,12 +7,16 @@ from telegram import Update
 from bot.chats import collection_of
 from bot.context import BotContext, texts_of
 from bot.fetcher import TelegramPicture
+from bot.handlers.admission import admitted
 from bot.messages import command_argument, message_of, sender_of
 from indexer.errors import BadQueryError, PictureNotFoundError, UnknownCollectionError
 
 
 async def tag(update: Update, context: BotContext) -> None:
-    """/tag <words> as a reply to a picture: those words find it from now on."""
+    """/tag <words> as a reply to a picture: those words find it from now on.
+
+    Tagging runs the model, so it counts against the person's limit like a search.
+    """
     message = message_of(update)
     texts = texts_of(update)
     replied = message.reply_to_message
@@ -21,10 +25,15 @@ async def tag(update: Update, context: BotContext) -> None:
         await message.reply_text(texts.tag_usage)
         return
     caller, _ = sender_of(message)
+    user = update.effective_user
+    assert user is not None
+    if not await admitted(update, context, user.id):
+        return
     try:
-        tags = await context.service.tag_message(
-            collection_of(message.chat_id), replied.message_id, words, caller
-        )
+        async with context.deps.turns.answering(user.id, message.chat_id):
+            tags = await context.service.tag_message(
+                collection_of(message.chat_id), replied.message_id, words, caller
+            )
     except (PictureNotFoundError, UnknownCollectionError):
         await message.reply_text(texts.forget_nothing)
         return

@@ -24,6 +24,7 @@ import aiosqlite
 import numpy as np
 
 from indexer.errors import IndexerError, StorageError
+from indexer.words import contains_words
 
 SCHEMA_VERSION = 4
 #: The database's file name inside ``storage.data_dir``.
@@ -168,6 +169,7 @@ class Database:
             await db.execute("PRAGMA foreign_keys=ON")
             # SQLite's lower() only knows ASCII; tags and queries come in every script.
             await db.create_function("casefold", 1, _casefold, deterministic=True)
+            await db.create_function("contains_words", 2, _contains_words, deterministic=True)
             await database._migrate(path)
             await database._refresh_statistics()
         except BaseException:
@@ -260,6 +262,10 @@ class Written(NamedTuple):
     rowid: int | None
     #: How many rows it inserted, changed or deleted.
     changed: int
+
+
+def _contains_words(text: str | None, part: str | None) -> bool:
+    return text is not None and part is not None and contains_words(text, part)
 
 
 def _casefold(text: str | None) -> str | None:

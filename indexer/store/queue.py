@@ -103,20 +103,36 @@ class Queue:
         image = (await self._db.write(statements))[0]
         return image.rowid if image.changed else None
 
-    async def next_pending(self, limit: int, schemes: Iterable[str]) -> list[PendingImage]:
-        """The oldest queued pictures that are due and can be fetched, across all collections.
+    async def next_pending(
+        self,
+        limit: int,
+        schemes: Iterable[str],
+        *,
+        exclude_ids: Sequence[int] = (),
+        exclude_collections: Sequence[int] = (),
+    ) -> list[PendingImage]:
+        """Queued pictures that are due and can be fetched, oldest first, taking turns between
+        collections (each one's oldest, then each one's second...), so a chat's backlog of
+        thousands does not hold up another chat's new picture.
 
         A picture can be fetched if its bytes were handed over, or if its source scheme (the
-        part before ``:``) is one of ``schemes``.
+        part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
+        and ``exclude_collections`` (with enough downloads in flight) are left out.
         """
         schemes = list(schemes)
+        marks = ",".join("?" * len(schemes))
+        skip_ids = ",".join("?" * len(exclude_ids))
+        skip_collections = ",".join("?" * len(exclude_collections))
         rows = await self._db.fetchall(
-            "SELECT id, collection_id, source, attempts FROM images "
+            "SELECT id, collection_id, source, attempts FROM ("
+            "SELECT id, collection_id, source, attempts, "
+            "row_number() OVER (PARTITION BY collection_id ORDER BY id) AS turn FROM images "
             "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
             "AND (EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id) "
-            f"OR substr(source, 1, instr(source, ':') - 1) IN ({','.join('?' * len(schemes))})) "
-            "ORDER BY id LIMIT ?",
-            (time.time(), *schemes, limit),
+            f"OR substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
+            f"AND id NOT IN ({skip_ids}) AND collection_id NOT IN ({skip_collections})"
+            ") ORDER BY turn, id LIMIT ?",
+            (time.time(), *schemes, *exclude_ids, *exclude_collections, limit),
         )
         return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 
@@ -188,16 +204,48 @@ class Queue:
         )
         return bool(written[0].changed)
 
+    async def begin_attempts(self, image_ids: Sequence[int], max_attempts: int) -> list[int]:
+        """Counts an attempt for each queued picture before any work on it; returns the ids
+        that may be tried now, in order.
+
+        Counting first is what stops a crash loop: a picture whose processing kills the
+        process (a decompression bomb, the OOM killer) leaves its attempts behind, and once it
+        has had ``max_attempts`` it is given up instead of killing every restart.
+        """
+        rows = await self._db.fetchall_by_ids(
+            "SELECT id, attempts FROM images WHERE status = 'pending' AND id IN (:ids)", image_ids
+        )
+        attempts = {int(row[0]): int(row[1]) for row in rows}
+        worn_out = [i for i in image_ids if attempts.get(i, 0) >= max_attempts]
+        allowed = [i for i in image_ids if i in attempts and i not in worn_out]
+        error = f"given up after {max_attempts} attempts that ended without an answer"
+        statements: list[Statement] = [
+            ("UPDATE images SET attempts = attempts + 1 WHERE id = ?", (i,)) for i in allowed
+        ]
+        for image_id in worn_out:
+            statements += [
+                (
+                    "UPDATE images SET status = 'failed', error = ? WHERE id = ? "
+                    "AND status = 'pending'",
+                    (error, image_id),
+                ),
+                ("DELETE FROM pending_data WHERE image_id = ?", (image_id,)),
+            ]
+        if statements:
+            await self._db.write(statements)
+        return allowed
+
     async def mark_attempt_failed(
         self, image_id: int, error: str, *, permanent: bool, max_attempts: int
     ) -> bool:
-        """Records a failed attempt; returns True when the picture is given up on.
+        """Records how an attempt (counted by :meth:`begin_attempts`) failed; returns True when
+        the picture is given up on.
 
         Permanent errors (a corrupt file) fail at once; transient ones (a network error while
         fetching) are retried, after a growing pause, until ``max_attempts``.
         """
         row = await self._db.fetchone("SELECT attempts FROM images WHERE id = ?", (image_id,))
-        attempts = (int(row[0]) if row else 0) + 1
+        attempts = max(int(row[0]) if row else 0, 1)
         give_up = permanent or attempts >= max_attempts
         statements: list[Statement] = [
             (

@@ -59,17 +59,20 @@ class Texts:
     ) -> list[ImageText]:
         """Captions and tags that contain the query, or that the query contains (any case).
 
-        The contained side must be at least two characters, so a one-letter tag does not
-        match every query. A scan of the collections' texts: fine for the tens of thousands
-        of captions a group has.
+        The contained side must be at least two characters and whole words (see
+        :mod:`indexer.words`), so a short tag does not match every query. A scan of the
+        collections' texts (SQLite's ``instr`` first, the word check only on its hits): fine
+        for the tens of thousands of captions a group has.
         """
         names = {f"c{i}": collection_id for i, collection_id in enumerate(collection_ids)}
         rows = await self._db.fetchall(
             f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
             f"WHERE images.collection_id IN ({','.join(':' + name for name in names)}) "
             f"AND {LIVE} AND ("
-            "(length(:query) >= 2 AND instr(texts.folded, :query) > 0) OR "
-            "(length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0)"
+            "(length(:query) >= 2 AND instr(texts.folded, :query) > 0 "
+            "AND contains_words(texts.folded, :query)) OR "
+            "(length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0 "
+            "AND contains_words(:query, texts.folded))"
             ") ORDER BY texts.id LIMIT :limit",
             {**names, "query": query.casefold(), "limit": limit},
         )

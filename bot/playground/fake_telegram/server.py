@@ -14,6 +14,7 @@ bot sent with ``wait_for``. Typical use::
         reply = await fake.wait_for("sendMediaGroup", lambda call: call.chat_id == group.id)
 """
 
+import asyncio
 import contextlib
 import time
 from collections import defaultdict, deque
@@ -114,6 +115,7 @@ class FakeTelegram(UserActions):
         self._log = _CallLog()
         self._faults: defaultdict[str, deque[ApiError]] = defaultdict(deque)
         self._outage: _Outage | None = None
+        self._stalled: dict[str, asyncio.Event] = {}
         self._runner: web.AppRunner | None = None
 
     # Lifecycle
@@ -261,6 +263,17 @@ class FakeTelegram(UserActions):
         finally:
             self._outage = None
 
+    def stall_downloads(self, *file_ids: str) -> None:
+        """Downloads of these files hang, as over a dead connection, until released."""
+        for file_id in file_ids:
+            self._stalled.setdefault(file_id, asyncio.Event())
+
+    def release_downloads(self) -> None:
+        """Stalled downloads go on, and new ones of those files no longer stall."""
+        for event in self._stalled.values():
+            event.set()
+        self._stalled.clear()
+
     # HTTP
 
     async def _handle_method(self, request: web.Request) -> web.Response:
@@ -299,6 +312,9 @@ class FakeTelegram(UserActions):
         stored = self.world.file_by_path(request.match_info["path"])
         if request.match_info["token"] != self.token or stored is None:
             return _answer(error=ApiError(404, "Not Found"))
+        stall = self._stalled.get(stored.file_id)
+        if stall is not None:
+            await stall.wait()
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     def _summary(self) -> str:
