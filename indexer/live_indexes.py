@@ -5,6 +5,11 @@ against the stored vectors and repaired (missing ids added, stale ids removed) o
 or damaged (its checksum does not match), rebuilt from SQLite without running the model.
 Every change of an index happens under its collection's lock, together with the SQLite
 write that justifies it, so the two cannot drift apart while the service runs.
+
+Searches do not take that lock: they share the index (:class:`ReadWriteGate`) with each other
+and with saves, and wait only while a change is being applied. A save serialises the index
+under the shared side and writes the file with no lock at all, so a big chat's searches never
+queue behind each other or behind the disk.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.read_write_gate import ReadWriteGate
 from indexer.reconcile import reconcile
 from indexer.records import VectorKind
 from indexer.store.vectors import Vectors
@@ -26,6 +33,18 @@ log = logging.getLogger(__name__)
 
 #: Stored vectors read from SQLite per addition while repairing an index.
 _RECONCILE_CHUNK = 50_000
+
+
+@dataclass
+class _Guard:
+    """What keeps one collection's index consistent while it is searched, changed and saved."""
+
+    #: One change at a time (an edit with its SQLite write, a load, a swap).
+    changing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Searches and snapshots share the FAISS object; applying a change holds it alone.
+    index: ReadWriteGate = field(default_factory=ReadWriteGate)
+    #: Saves of one collection in order, so an older snapshot never overwrites a newer one.
+    saving: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class LiveIndexes:
@@ -52,41 +71,63 @@ class LiveIndexes:
         self._dim = dim
         self._save_interval = save_interval
         self._indexes: dict[int, VectorIndex] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._guards: dict[int, _Guard] = {}
         self._dirty: set[int] = set()
         self._growing: dict[int, asyncio.Task[None]] = {}
         self._last_save = time.monotonic()
 
-    def _lock(self, collection_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(collection_id, asyncio.Lock())
+    def _guard(self, collection_id: int) -> _Guard:
+        return self._guards.setdefault(collection_id, _Guard())
 
     @asynccontextmanager
     async def editing(self, collection_id: int) -> AsyncIterator[VectorIndex]:
-        """Holds the collection's lock and yields its index; the index is saved later."""
-        async with self._lock(collection_id):
-            index = await self._get(collection_id)
-            yield index
-            self._dirty.add(collection_id)
+        """Holds the collection's lock and yields its index; the index is saved later.
+
+        Searches wait while the block runs (it holds the index alone), so they never see the
+        SQLite write without the index change that goes with it; keep the block short.
+        """
+        guard = self._guard(collection_id)
+        async with guard.changing:
+            index = await self._loaded(collection_id)
+            async with guard.index.writing():
+                yield index
+                self._dirty.add(collection_id)
 
     async def search(
         self, collection_id: int, queries: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) in one collection; empty if it has no vectors yet."""
-        async with self._lock(collection_id):
-            index = await self._get(collection_id)
+        """Top-``k`` (scores, ids) in one collection; empty if it has no vectors yet.
+
+        Runs alongside other searches and saves of the collection.
+        """
+        await self._get(collection_id)
+
+        def search_current() -> tuple[np.ndarray, np.ndarray]:
+            # Picked once admitted: an index swapped out before then may lack a deletion.
+            index = self._indexes[collection_id]
             if len(index) == 0:
                 empty = np.zeros((len(queries), 0))
                 return empty.astype(np.float32), empty.astype(np.int64)
-            return await asyncio.to_thread(index.search, queries, k)
+            return index.search(queries, k)
+
+        return await self._guard(collection_id).index.read(search_current)
 
     async def describe(self, collection_id: int) -> tuple[str, int, int]:
         """(layout name, number of vectors, bytes on disk) of the collection's index."""
-        async with self._lock(collection_id):
-            index = await self._get(collection_id)
-            size = self._store.size_on_disk(collection_id, self._model_id)
-            return index.layout.name, len(index), size
+        index = await self._get(collection_id)
+        size = self._store.size_on_disk(collection_id, self._model_id)
+        return index.layout.name, len(index), size
 
     async def _get(self, collection_id: int) -> VectorIndex:
+        """The collection's index, loaded (under its lock) the first time it is asked for."""
+        index = self._indexes.get(collection_id)
+        if index is None:
+            async with self._guard(collection_id).changing:
+                index = await self._loaded(collection_id)
+        return index
+
+    async def _loaded(self, collection_id: int) -> VectorIndex:
+        """The collection's index, loading it if needed; the caller holds ``changing``."""
         index = self._indexes.get(collection_id)
         if index is None:
             index = await self._load_or_rebuild(collection_id)
@@ -96,8 +137,7 @@ class LiveIndexes:
     async def load_all(self, collection_ids: list[int]) -> None:
         """Checks every collection's FAISS file against SQLite at start-up."""
         for collection_id in collection_ids:
-            async with self._lock(collection_id):
-                await self._get(collection_id)
+            await self._get(collection_id)
 
     async def _load_or_rebuild(self, collection_id: int) -> VectorIndex:
         index = await asyncio.to_thread(self._store.load, collection_id, self._model_id)
@@ -162,11 +202,16 @@ class LiveIndexes:
         return len(done.added), len(done.removed)
 
     async def replace(self, collection_id: int, index: VectorIndex) -> None:
-        """Swaps in a rebuilt index, first catching up with changes made while it was built."""
-        async with self._lock(collection_id):
+        """Swaps in a rebuilt index, first catching up with changes made while it was built.
+
+        Searches keep using the old index while the new one catches up (it is not shared yet).
+        """
+        guard = self._guard(collection_id)
+        async with guard.changing:
             await self._reconcile(collection_id, index)
-            self._indexes[collection_id] = index
-            self._dirty.add(collection_id)
+            async with guard.index.writing():
+                self._indexes[collection_id] = index
+                self._dirty.add(collection_id)
 
     async def rebuild(self, collection_id: int) -> None:
         """Swaps in an index built afresh from SQLite (after a reindex)."""
@@ -237,8 +282,19 @@ class LiveIndexes:
         ):
             return
         for collection_id in sorted(self._dirty):
-            async with self._lock(collection_id):
-                index = self._indexes[collection_id]
-                await asyncio.to_thread(self._store.save, collection_id, self._model_id, index)
-                self._dirty.discard(collection_id)
+            await self._save(collection_id)
         self._last_save = time.monotonic()
+
+    async def _save(self, collection_id: int) -> None:
+        """Writes a snapshot of the index; searches go on meanwhile, changes wait only for the
+        snapshot (serialising in memory), not for the disk."""
+        guard = self._guard(collection_id)
+        async with guard.saving:
+            # Cleared before the snapshot: a change made after it marks the index again.
+            self._dirty.discard(collection_id)
+            try:
+                data = await guard.index.read(lambda: self._indexes[collection_id].to_bytes())
+                await asyncio.to_thread(self._store.write, collection_id, self._model_id, data)
+            except BaseException:
+                self._dirty.add(collection_id)
+                raise

@@ -168,7 +168,11 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 class VectorIndex:
-    """One collection's FAISS index; not thread-safe, the caller serialises access."""
+    """One collection's FAISS index.
+
+    Many threads may search or serialise it at once, but none while it changes (``add``,
+    ``remove``, ``calibrate``, ``set_nprobe``): the caller keeps them apart.
+    """
 
     def __init__(self, index: faiss.Index, layout: IndexLayout) -> None:
         """Wraps ``index``; an IVF index is set to visit ``layout.nprobe`` lists per query."""
@@ -399,14 +403,18 @@ class VectorStore:
             return None
 
     def save(self, collection_id: int, model_id: str, index: VectorIndex) -> None:
-        """Writes atomically, with a checksum of the contents in the same file: a crash
-        leaves either the old file or the new one, never half, and damage is detected.
+        """Writes an index no other thread is changing (see :meth:`write`)."""
+        self.write(collection_id, model_id, index.to_bytes())
+
+    def write(self, collection_id: int, model_id: str, contents: bytes) -> None:
+        """Writes a serialised index (:meth:`VectorIndex.to_bytes`) atomically, with a checksum
+        of the contents in the same file: a crash leaves either the old file or the new one,
+        never half, and damage is detected.
 
         Raises StorageError if the file cannot be written (a full disk): nothing is lost,
         SQLite has every vector and the file is rebuilt from it at the next start.
         """
         path = self.path(collection_id, model_id)
-        contents = index.to_bytes()
         try:
             with atomic_file(path) as (handle, _):
                 handle.write(_MAGIC + hashlib.sha256(contents).digest() + contents)
