@@ -1,5 +1,9 @@
 """The soak benchmark: the real bot, many groups and users, one of them flooding, for minutes.
 
+Length (over ~350 lines, on purpose): the run, its measurements and its report against the
+targets are one script a reader follows from top to bottom; the simulated world is in
+:mod:`benchmarks.soak_world`.
+
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.soak                      # 10 minutes, 20 groups, 200 users
