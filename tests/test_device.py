@@ -9,8 +9,6 @@ refusal tests mean the same on machines with a GPU.
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,13 +22,10 @@ from indexer.device import (
     inference_plan,
     select_device,
     to_device,
-    training_plan,
 )
 from indexer.embedder import Embedder
 from indexer.errors import ModelLoadError
-from indexer.synthetic import make_dataset
-from indexer.tiny_model import TINY_MODEL_NAME, create_tiny_model
-from indexer.training import TrainConfig, train_contrastive
+from indexer.tiny_model import TINY_MODEL_NAME
 
 
 @pytest.fixture
@@ -60,8 +55,8 @@ def test_other_devices_are_refused_naming_the_key(name: str) -> None:
 
 
 def test_inference_on_cpu_keeps_bf16_weights_and_no_autocast() -> None:
-    assert inference_plan("cpu", "fp32") == PrecisionPlan(torch.float32, None, False)
-    assert inference_plan("cpu", "bf16") == PrecisionPlan(torch.bfloat16, None, False)
+    assert inference_plan("cpu", "fp32") == PrecisionPlan(torch.float32, None)
+    assert inference_plan("cpu", "bf16") == PrecisionPlan(torch.bfloat16, None)
 
 
 @pytest.mark.parametrize(
@@ -75,19 +70,9 @@ def test_inference_on_cuda_keeps_float32_weights_under_autocast(
     assert inference_plan("cuda", "fp32").autocast is None
 
 
-def test_training_scales_gradients_for_fp16_only() -> None:
-    assert training_plan("cuda", "fp16") == PrecisionPlan(torch.float32, torch.float16, True)
-    assert training_plan("cuda", "bf16") == PrecisionPlan(torch.float32, torch.bfloat16, False)
-    assert training_plan("cpu", "bf16") == PrecisionPlan(torch.float32, torch.bfloat16, False)
-    assert training_plan("cpu", "fp32") == PrecisionPlan(torch.float32, None, False)
-
-
-@pytest.mark.parametrize("plan", [inference_plan, training_plan])
-def test_fp16_on_the_cpu_is_refused_naming_the_key(
-    plan: Callable[[str, str], PrecisionPlan],
-) -> None:
+def test_fp16_on_the_cpu_is_refused_naming_the_key() -> None:
     with pytest.raises(ModelLoadError, match=r'model\.precision = "fp16" needs model\.device'):
-        plan("cpu", "fp16")
+        inference_plan("cpu", "fp16")
 
 
 def test_fp16_is_a_valid_precision_on_cuda_only_in_the_config() -> None:
@@ -99,9 +84,9 @@ def test_fp16_is_a_valid_precision_on_cuda_only_in_the_config() -> None:
 def test_autocast_computes_in_the_plans_dtype_on_the_cpu() -> None:
     layer = torch.nn.Linear(4, 4)
     cpu = torch.device("cpu")
-    with autocast(cpu, training_plan("cpu", "bf16")):
+    with autocast(cpu, PrecisionPlan(torch.float32, torch.bfloat16)):
         assert layer(torch.ones(1, 4)).dtype == torch.bfloat16
-    with autocast(cpu, training_plan("cpu", "fp32")):
+    with autocast(cpu, PrecisionPlan(torch.float32, None)):
         assert layer(torch.ones(1, 4)).dtype == torch.float32
 
 
@@ -133,27 +118,3 @@ def test_the_cli_names_the_device_key_in_one_error_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
 
-
-def _train(precision: str, steps: int) -> tuple[list[float], list[torch.dtype], torch.nn.Module]:
-    """A fresh tiny model trained on the CPU through the device code path; the dtypes the
-    image tower computed in, seen by a forward hook."""
-    torch.manual_seed(0)
-    model, preprocess, tokenizer = create_tiny_model()
-    seen: list[torch.dtype] = []
-    model.visual.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
-    pairs = [(image, spec.caption_en) for image, spec in make_dataset(32, seed=5)]
-    config = TrainConfig(steps=steps, batch_size=16, seed=0, device="cpu", precision=precision)
-    return train_contrastive(model, pairs, preprocess, tokenizer, config), seen, model
-
-
-def test_training_under_bf16_autocast_learns_and_keeps_float32_weights() -> None:
-    losses, seen, model = _train("bf16", steps=24)
-    assert set(seen) == {torch.bfloat16}  # the forward pass ran under autocast
-    assert {p.dtype for p in model.parameters()} == {torch.float32}  # master weights
-    assert statistics.mean(losses[-4:]) < 0.8 * statistics.mean(losses[:4])
-
-
-def test_training_in_fp32_runs_without_autocast() -> None:
-    _, seen, model = _train("fp32", steps=2)
-    assert set(seen) == {torch.float32}
-    assert next(model.parameters()).device.type == "cpu"
