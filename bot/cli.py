@@ -18,10 +18,7 @@ from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
 
-from bot.app import configure_logging, serve, work
 from bot.config import TOKEN_ENV, load_config
-from bot.playground.runner import PlaygroundError, PlaygroundOptions, run_playground
-from bot.polling import ReceivingStopped
 from bot.redaction import hide, redact, redact_all_output
 from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
@@ -100,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Imported here: the bot imports torch (seconds), which --help and usage errors never wait for.
+    from bot.app import configure_logging, serve, work
+    from bot.polling import ReceivingStopped
+
     configure_logging()
     redact_all_output(logging.getLogger().handlers)
     hide(os.environ.get(TOKEN_ENV))
@@ -136,6 +137,8 @@ def _say(message: str) -> None:
 
 
 def _playground(args: argparse.Namespace) -> int:
+    from bot.playground.runner import PlaygroundError, PlaygroundOptions, run_playground
+
     options = PlaygroundOptions(args.port, args.dir, args.config)
     try:
         asyncio.run(run_playground(options))

@@ -8,6 +8,7 @@ the feed reports, and the errors a user can cause when starting it.
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -172,6 +173,21 @@ def test_bot_help_tells_a_user_where_token_and_config_come_from(
     for needed in ("TELEGRAM_BOT_TOKEN", "$CLIP_SEARCH_CONFIG", "./config.toml", "playground"):
         assert needed in text
     assert "--worker" in text
+
+
+def test_bot_help_answers_without_importing_torch(tmp_path: Path) -> None:
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['bot', '--help']\n"
+        "try:\n    runpy.run_module('bot', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert "TELEGRAM_BOT_TOKEN" in done.stdout
+    assert done.stderr.strip().endswith("False"), done.stderr
 
 
 def test_hints_name_the_command_the_user_typed(monkeypatch: pytest.MonkeyPatch) -> None:
