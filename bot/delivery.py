@@ -37,7 +37,9 @@ def answering_starts() -> None:
     (its sender's turn, the chat's send budget) only the answer is left. Confirming then, not
     after the answer, keeps a group's slow answers from holding back the getUpdates offset,
     and with it every other chat's updates (Telegram returns at most 100 a call). Called by
-    :class:`bot.throttle.Turns` and by the rate limiter before anything is sent.
+    the search handlers before they wait for the asker's turn, and by the rate limiter
+    (:mod:`bot.flood`) before anything is sent. Not by ``Turns`` itself: ``/tag`` stores its tag
+    inside its turn.
     """
     confirm = _confirm_early.get()
     if confirm is not None:
