@@ -1,16 +1,17 @@
 """Where the model runs (``model.device``) and at which precision (``model.precision``).
 
-Embedding follows these rules, kept here as small functions so that the CUDA choices are
-tested on machines without a GPU (the tests call them with ``"cuda"`` as a name):
+Embedding and fine-tuning follow these rules, kept here as small functions so that the CUDA
+choices are tested on machines without a GPU (the tests call them with ``"cuda"`` as a name):
 
 * the device is checked before any model is built, so ``model.device = "cuda"`` on a machine
   without CUDA fails at once, in one line naming the key;
 * inference on the CPU keeps bf16 *weights* (measured 3.7× faster than fp32 on AVX-512 BF16,
   docs/BENCHMARKS.md); on CUDA the weights stay float32 and each call runs under
   :func:`torch.autocast` in bf16 or fp16, which keeps the precision-sensitive operations
-  (layer norms, softmax) in float32.
-
-Fine-tuning (indexer/training.py) still trains on the CPU in float32.
+  (layer norms, softmax) in float32;
+* training keeps float32 master weights on every device and runs its forward pass and loss
+  under autocast at ``precision``; fp16 (CUDA only) adds a gradient scaler, since small fp16
+  gradients underflow to zero, while bf16 has float32's range and needs none.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class PrecisionPlan:
     weights: torch.dtype
     #: The dtype :func:`torch.autocast` computes in, or None for no autocast.
     autocast: torch.dtype | None
+    #: Whether training scales its loss before the backward pass (fp16 only).
+    scale_gradients: bool = False
 
 
 def select_device(name: str, cuda_available: bool | None = None) -> torch.device:
@@ -74,6 +77,16 @@ def inference_plan(device_type: str, precision: str) -> PrecisionPlan:
         weights = torch.bfloat16 if precision == "bf16" else torch.float32
         return PrecisionPlan(weights=weights, autocast=None)
     return PrecisionPlan(weights=torch.float32, autocast=_AUTOCAST_DTYPES[precision])
+
+
+def training_plan(device_type: str, precision: str) -> PrecisionPlan:
+    """Float32 master weights, autocast at ``precision``, a gradient scaler for fp16 only."""
+    _check_precision(device_type, precision)
+    return PrecisionPlan(
+        weights=torch.float32,
+        autocast=_AUTOCAST_DTYPES[precision],
+        scale_gradients=precision == "fp16",
+    )
 
 
 def _check_precision(device_type: str, precision: str) -> None:

@@ -9,8 +9,9 @@ on held-out pairs (which training never saw) and on a general set (to catch forg
 
 The checkpoint is a plain float16 state_dict that open_clip loads with ``pretrained=<file>``;
 pointing ``model.checkpoint`` at it changes the model identity, so ``reindex`` re-embeds the
-collections with it. Training runs on the CPU in float32 whatever the configured device, since
-the training loop keeps its batches there.
+collections with it. Training runs on ``model.device`` with float32 weights, its forward passes
+under autocast at ``model.precision`` (indexer/device.py); recall is measured in float32 on
+the same device, and the checkpoint is written from CPU copies, so it loads on any machine.
 
 Length (over ~350 lines, on purpose): one training run from checking the data to writing the
 model card; each step is a short function, and the card gathers facts from all of them.
@@ -301,9 +302,9 @@ def finetune(
     """
     started = time.perf_counter()
     _check_out_path(options.out, config.model)
-    cpu = config.model.model_copy(update={"device": "cpu", "precision": "fp32"})
-    loaded = load_open_clip(cpu)
-    embedder = Embedder(loaded, model_identity(config.model), cpu)
+    fp32 = config.model.model_copy(update={"precision": "fp32"})
+    loaded = load_open_clip(fp32)
+    embedder = Embedder(loaded, model_identity(config.model), fp32)
     side = model_input_side(loaded.model)
 
     pairs = decode_pairs(source, config.limits, side)
@@ -315,17 +316,16 @@ def finetune(
         )
     general_pairs = decode_pairs(general, config.limits, side) if general is not None else None
     _check_general_is_unseen(pairs, general_pairs)
-    if config.model.device != "cpu":
-        say(f"training on the CPU: the training loop cannot use {config.model.device} yet")
     say(
-        f"fine-tuning {embedder.identity} on {len(train)} pairs ({len(held_out)} held out): "
+        f"fine-tuning {embedder.identity} on {config.model.device} ({config.model.precision}) "
+        f"with {len(train)} pairs ({len(held_out)} held out): "
         f"{options.epochs} epoch(s) of {len(train) // options.batch_size} step(s) of "
         f"{options.batch_size}" + (", image tower locked" if options.lock_image else "")
     )
 
     before = _Measured.now(embedder, held_out, general_pairs)
     template = loaded.model.state_dict()
-    watcher = _train(loaded, embedder, train, held_out, options, say)
+    watcher = _train(loaded, embedder, train, held_out, options, config.model, say)
     state = _half_state(loaded.model, template)
     after = _Measured.now(embedder, held_out, general_pairs)
 
@@ -350,7 +350,12 @@ def finetune(
         "general": _before_after(before.general, after.general, "no general set (--general)")
         | ({"data": general.description} if general is not None else {}),
         "general_recall_warning": _general_warning(before, after),
-        "measured_with": {"device": "cpu", "precision": "fp32", "batch_size": embedder.batch_size},
+        "trained_with": {"device": config.model.device, "precision": config.model.precision},
+        "measured_with": {
+            "device": config.model.device,
+            "precision": "fp32",
+            "batch_size": embedder.batch_size,
+        },
         "train_seconds": round(watcher.seconds, 1),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
@@ -367,6 +372,7 @@ def _train(
     train: list[LoadedPair],
     held_out: list[LoadedPair],
     options: FinetuneOptions,
+    model_config: ModelConfig,
     say: Callable[[str], None],
 ) -> _Epochs:
     """Trains ``loaded.model`` in place, epoch by epoch; returns what happened in each epoch.
@@ -384,6 +390,8 @@ def _train(
         warmup_fraction=options.warmup_fraction,
         seed=options.seed,
         hflip=False,
+        device=model_config.device,
+        precision=model_config.precision,
     )
     _prepare(model, options.lock_image)
     watcher = _Epochs(
@@ -443,11 +451,12 @@ def _half_state(model: Any, template: dict[str, torch.Tensor]) -> dict[str, torc
     """The weights to save, rounded to float16 and loaded back so measurements match the file.
 
     Keys follow ``template`` (the base model's state): frozen batch norms drop their unchanged
-    batch counters, which are taken from there.
+    batch counters, which are taken from there. Every tensor is a CPU copy, so a checkpoint
+    trained on a GPU loads on a machine without one.
     """
     trained = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     model.load_state_dict(trained)
-    return {key: trained.get(key, value) for key, value in template.items()}
+    return {key: trained.get(key, value).cpu() for key, value in template.items()}
 
 
 def _before_after(

@@ -18,6 +18,8 @@ from open_clip import ClipLoss
 from PIL import Image
 from torch import nn
 
+from indexer.device import autocast, select_device, to_device, training_plan
+
 Preprocess = Callable[[Image.Image], torch.Tensor]
 Tokenizer = Callable[[list[str]], torch.Tensor]
 Progress = Callable[[int, float], None]
@@ -33,6 +35,11 @@ class TrainConfig:
     Each training picture is flipped left-right with probability one half (``hflip``) and turned
     by a uniform random angle of at most ``max_rotation_degrees`` either way, with the edge
     pixels filling the corners.
+
+    ``device`` and ``precision`` take ``model.device`` and ``model.precision``: the model and
+    each batch move to the device, the weights stay float32, and the forward pass and loss run
+    under autocast at ``precision`` (fp16, CUDA only, with a gradient scaler); see
+    indexer/device.py. On the CPU in fp32 the loop runs exactly as it did before it had them.
     """
 
     steps: int
@@ -43,6 +50,8 @@ class TrainConfig:
     seed: int = 0
     hflip: bool = True
     max_rotation_degrees: float = 0.0
+    device: str = "cpu"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -123,10 +132,15 @@ def train_contrastive(
     ``requires_grad`` off (a locked tower) stay as they are. Pictures are preprocessed once up
     front and kept as float16, so memory grows with ``len(pairs) x 3 x image_size² x 2`` bytes.
     Batches are drawn at random without replacement, epoch after epoch. With the same seed,
-    pairs and thread count the result is the same. The model is left in eval mode.
+    pairs and thread count the result is the same. The model is left in eval mode, on
+    ``config.device`` in float32. Pictures are kept and augmented on the CPU (with the CPU
+    generator, so the random draws do not depend on the device); each batch is then moved.
     """
     if len(pairs) < config.batch_size:
         raise ValueError(f"need at least batch_size={config.batch_size} pairs, got {len(pairs)}")
+    device = select_device(config.device)
+    plan = training_plan(device.type, config.precision)
+    model.to(device=device, dtype=plan.weights)
     generator = torch.Generator().manual_seed(config.seed)
     images = torch.stack([preprocess(image) for image, _ in pairs]).to(torch.float16)
     texts = tokenizer([caption for _, caption in pairs])
@@ -134,6 +148,7 @@ def train_contrastive(
     optimiser = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_factor(s, config))
     loss_fn = ClipLoss()
+    scaler = torch.amp.GradScaler(device.type, enabled=plan.scale_gradients)
     logit_scale = model.logit_scale  # type: ignore[union-attr]
 
     losses: list[float] = []
@@ -146,13 +161,16 @@ def train_contrastive(
         batch = order[cursor : cursor + config.batch_size]
         cursor += config.batch_size
 
-        image_batch = augment(images[batch].float(), config, generator)
-        image_features = model.encode_image(image_batch, normalize=True)  # type: ignore[operator]
-        text_features = model.encode_text(texts[batch], normalize=True)  # type: ignore[operator]
-        loss = loss_fn(image_features, text_features, logit_scale.exp())
+        image_batch = to_device(augment(images[batch].float(), config, generator), device)
+        text_batch = to_device(texts[batch], device)
+        with autocast(device, plan):
+            image_features = model.encode_image(image_batch, normalize=True)  # type: ignore[operator]
+            text_features = model.encode_text(text_batch, normalize=True)  # type: ignore[operator]
+            loss = loss_fn(image_features, text_features, logit_scale.exp())
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
         schedule.step()
         with torch.no_grad():
             logit_scale.clamp_(0, MAX_LOGIT_SCALE)

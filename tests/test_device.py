@@ -9,23 +9,32 @@ refusal tests mean the same on machines with a GPU.
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
 from indexer.cli import main
-from indexer.config import ModelConfig
+from indexer.config import IndexerConfig, ModelConfig
 from indexer.device import (
     PrecisionPlan,
     autocast,
     inference_plan,
     select_device,
     to_device,
+    training_plan,
 )
 from indexer.embedder import Embedder
 from indexer.errors import ModelLoadError
-from indexer.tiny_model import TINY_MODEL_NAME
+from indexer.finetune import FinetuneOptions, finetune
+from indexer.pairs import read_pairs_file
+from indexer.synthetic import make_dataset
+from indexer.tiny_model import TINY_MODEL_NAME, card_path, create_tiny_model
+from indexer.training import TrainConfig, train_contrastive
+from tests.local_names import group_pairs, write_pairs_file
 
 
 @pytest.fixture
@@ -70,9 +79,22 @@ def test_inference_on_cuda_keeps_float32_weights_under_autocast(
     assert inference_plan("cuda", "fp32").autocast is None
 
 
-def test_fp16_on_the_cpu_is_refused_naming_the_key() -> None:
+@pytest.mark.parametrize("device_type", ["cpu", "cuda"])
+def test_training_keeps_float32_weights_and_autocasts_at_the_precision(device_type: str) -> None:
+    assert training_plan(device_type, "fp32") == PrecisionPlan(torch.float32, None, False)
+    assert training_plan(device_type, "bf16") == PrecisionPlan(torch.float32, torch.bfloat16, False)
+
+
+def test_training_scales_gradients_for_fp16_on_cuda_only() -> None:
+    assert training_plan("cuda", "fp16") == PrecisionPlan(torch.float32, torch.float16, True)
+
+
+@pytest.mark.parametrize("plan", [inference_plan, training_plan])
+def test_fp16_on_the_cpu_is_refused_naming_the_key(
+    plan: Callable[[str, str], PrecisionPlan],
+) -> None:
     with pytest.raises(ModelLoadError, match=r'model\.precision = "fp16" needs model\.device'):
-        inference_plan("cpu", "fp16")
+        plan("cpu", "fp16")
 
 
 def test_fp16_is_a_valid_precision_on_cuda_only_in_the_config() -> None:
@@ -118,3 +140,68 @@ def test_the_cli_names_the_device_key_in_one_error_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
 
+
+def _train_tiny(
+    precision: str, steps: int
+) -> tuple[list[float], set[torch.dtype], torch.nn.Module, dict[str, torch.Tensor]]:
+    """A fresh tiny model trained on the CPU through the device code path: its losses, the
+    dtypes its image tower computed in (seen by a forward hook), the model and its first state."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model, preprocess, tokenizer = create_tiny_model()
+    first = {k: v.clone() for k, v in model.state_dict().items()}
+    seen: set[torch.dtype] = set()
+    model.visual.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    pairs = [(image, spec.caption_en) for image, spec in make_dataset(32, seed=5)]
+    config = TrainConfig(steps=steps, batch_size=16, device="cpu", precision=precision)
+    return train_contrastive(model, pairs, preprocess, tokenizer, config), seen, model, first
+
+
+def test_training_under_bf16_autocast_updates_float32_master_weights() -> None:
+    losses, seen, model, first = _train_tiny("bf16", steps=3)
+    assert seen == {torch.bfloat16}  # the forward pass ran under autocast
+    assert all(math.isfinite(loss) for loss in losses) and len(losses) == 3
+    assert {(p.dtype, p.device.type) for p in model.parameters()} == {(torch.float32, "cpu")}
+    state = model.state_dict()
+    assert not torch.equal(state["text_projection"], first["text_projection"])
+
+
+def test_training_in_fp32_runs_without_autocast() -> None:
+    _, seen, _, _ = _train_tiny("fp32", steps=1)
+    assert seen == {torch.float32}
+
+
+def test_finetune_under_bf16_autocast_writes_a_float16_cpu_checkpoint_that_loads(
+    tmp_path: Path, model_config: ModelConfig
+) -> None:
+    pairs = write_pairs_file(tmp_path / "pairs.jsonl", group_pairs(8, 24, seed=3))
+    out = tmp_path / "tuned.pt"
+    options = FinetuneOptions(out=out, epochs=1, batch_size=16, lr=3e-4, held_out=0.2)
+    config = IndexerConfig(model=model_config.model_copy(update={"precision": "bf16"}))
+    finetune(config, read_pairs_file(pairs), options, None, say=lambda _: None)
+
+    card = json.loads(card_path(out).read_text())
+    assert card["trained_with"] == {"device": "cpu", "precision": "bf16"}
+    assert card["measured_with"]["precision"] == "fp32"
+    state = torch.load(out, map_location="meta", weights_only=True)
+    assert {t.dtype for t in state.values() if t.is_floating_point()} == {torch.float16}
+    tuned = Embedder.load(ModelConfig(arch=TINY_MODEL_NAME, checkpoint=out))
+    assert tuned.encode_texts(["a red circle"]).shape == (1, tuned.dim)
+
+
+def test_finetune_on_a_missing_gpu_fails_in_one_line_before_training(
+    no_cuda: None, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[model]\narch = "{TINY_MODEL_NAME}"\ncheckpoint = "{tiny_checkpoint}"\ndevice = "cuda"\n'
+    )
+    pairs = write_pairs_file(tmp_path / "pairs.jsonl", group_pairs(2, 4, seed=1))
+    out = tmp_path / "tuned.pt"
+    args = ["--config", str(config), "finetune", "--pairs", str(pairs), "--out", str(out)]
+    assert main(args) != 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
+    assert "fine-tuning" not in captured.out
+    assert not out.exists() and not card_path(out).exists()
