@@ -4,9 +4,10 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.default_model [--repeats 3]
 
-No weights can be downloaded here, so the architecture is built with random weights from a
-folder holding XLM-R base's text-model config and a tokenizer (as the tests do,
-tests/tiny_xlmr.py); speed does not depend on the weights' values. Measured in one process,
+No weights can be downloaded here, so the architecture is built with random weights
+(:func:`benchmarks.embed.default_arch`); speed does not depend on the weights' values.
+``python -m benchmarks.embed --models default`` measures it on other devices and batch
+sizes. Measured in one process,
 each against a plain open_clip loop in the same run:
 
 * pictures/second from 1280×960 JPEG bytes through :class:`Embedder` (scaled decode,
@@ -26,25 +27,29 @@ import io
 import tempfile
 from pathlib import Path
 
-import open_clip
 import torch
 from PIL import Image
 
-from benchmarks.embed import MAX_BYTES, MAX_PIXELS, QUERY, median_seconds, photo_jpegs
+from benchmarks.embed import (
+    DEFAULT_ARCH,
+    MAX_BYTES,
+    MAX_PIXELS,
+    QUERY,
+    default_arch,
+    median_seconds,
+    photo_jpegs,
+)
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder, LoadedModel
 from indexer.images import decode_scaled
-from tests.tiny_xlmr import build_text_source, create_random, register_arch
+from tests.tiny_xlmr import create_random
 
-ARCH = "xlm-roberta-base-ViT-B-32"
 PICTURES = 32
 
 
 def build_default(work: Path) -> LoadedModel:
     """The default architecture with random weights, built without network."""
-    source = build_text_source(work / "xlm-roberta-base")
-    arch = register_arch(f"bench-{ARCH}", open_clip.get_model_config(ARCH), source, work / "cfg")
-    model, preprocess, tokenizer = create_random(arch)
+    model, preprocess, tokenizer = create_random(default_arch(work))
     return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
 
 
@@ -53,7 +58,9 @@ def default_embedder(precision: str, work: Path) -> Embedder:
     loaded = build_default(work)
     if precision == "bf16":
         loaded.model.to(torch.bfloat16)
-    return Embedder(loaded, f"{ARCH}/random", ModelConfig(precision=precision, batch_size=32))
+    return Embedder(
+        loaded, f"{DEFAULT_ARCH}/random", ModelConfig(precision=precision, batch_size=32)
+    )
 
 
 def main() -> None:
@@ -82,7 +89,9 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         config = ModelConfig(precision=precision, batch_size=32)
         model = plain if precision == "fp32" else copy.deepcopy(plain).to(torch.bfloat16)
-        embedder = Embedder(LoadedModel(model, fp32.preprocess, fp32.tokenizer), ARCH, config)
+        embedder = Embedder(
+            LoadedModel(model, fp32.preprocess, fp32.tokenizer), DEFAULT_ARCH, config
+        )
 
         def pictures(embedder: Embedder = embedder) -> None:
             images = [

@@ -1,22 +1,27 @@
-"""Embedding throughput on this CPU: pictures end to end from JPEG bytes, and text queries.
+"""Embedding throughput on this CPU (or a GPU): pictures end to end from JPEG bytes, and text.
 
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.embed           # full run (a few minutes on 2 cores)
     .venv/bin/python -m benchmarks.embed --quick   # fewer repeats and pictures
+    .venv/bin/python -m benchmarks.embed --device cuda --models default ViT-B-32 --batches 1 32 256
 
-Measures, in one process so the numbers share the machine's state:
+Measures, in one process so the numbers share the machine's state, on ``--device`` at each
+``--precision`` (``model.device``/``model.precision``'s rules, indexer/device.py):
 
-* the CPU's matmul ceiling (2048³, fp32 and bf16), to read model speed as a fraction of it;
+* the device's matmul ceiling (2048³ at each precision), to read model speed as a fraction
+  of it;
 * pictures/second from JPEG bytes (decode + preprocess + encode) through :class:`Embedder`,
-  for ViT-B-32 (random weights: throughput does not depend on them) and the tiny test model,
-  at batch sizes 1/8/32, fp32 and bf16, with whole and scaled JPEG decoding (what the
-  service's pipeline does), plus the model-only part of the same batches;
+  for ViT-B-32, the default architecture xlm-roberta-base-ViT-B-32 (``default``; both with
+  random weights: throughput does not depend on them) and the tiny test model, at each batch
+  size, with whole and scaled JPEG decoding (what the service's pipeline does), plus the
+  model-only part of the same batches;
 * a plain open_clip loop (``Image.open`` → ``preprocess`` → ``encode_image`` one at a time,
   fp32) as the baseline;
-* text-query latency with ViT-B-32's text tower, batch 1, fp32/bf16, trimmed/untrimmed.
+* text-query latency with ViT-B-32's text tower, batch 1, trimmed/untrimmed.
 
 All figures are medians over repeats; the machine may be shared, so single runs are noisy.
+Decoding always runs on the CPU, so on a GPU the end-to-end rates are bound by it.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ import argparse
 import io
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +44,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from indexer.config import ModelConfig
+from indexer.device import autocast, inference_plan, select_device
 from indexer.embedder import (
     Embedder,
     LoadedModel,
@@ -44,36 +52,62 @@ from indexer.embedder import (
     load_open_clip,
     model_identity,
 )
+from indexer.errors import ModelLoadError
 from indexer.images import decode_image, decode_scaled
 from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from tests.conftest import CACHE_DIR
+from tests.tiny_xlmr import build_text_source, register_arch
 
 #: Telegram sends photos at most 1280 px on the long side; that is what the bot decodes.
 PHOTO_SIZE = (1280, 960)
 MAX_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 60_000_000
 QUERY = "a dog running on the beach at sunset"
+DEFAULT_ARCH = "xlm-roberta-base-ViT-B-32"
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``run`` after ``warmup`` untimed calls."""
+    """Median wall time of ``run`` after ``warmup`` untimed calls.
+
+    A GPU runs work after the call that queued it returns, so each timing waits for it.
+    """
     for _ in range(warmup):
         run()
     times = []
     for _ in range(repeats):
+        _wait_for_gpu()
         start = time.perf_counter()
         run()
+        _wait_for_gpu()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
-    """GFLOP/s of one 2048³ matrix product: this CPU's practical ceiling for dense layers."""
+def _wait_for_gpu() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def matmul_gflops(dtype: torch.dtype, repeats: int, device: torch.device) -> float:
+    """GFLOP/s of one 2048³ matrix product: the device's practical ceiling for dense layers."""
     n = 2048
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
+    a = torch.randn(n, n).to(device=device, dtype=dtype)
+    b = torch.randn(n, n).to(device=device, dtype=dtype)
     seconds = median_seconds(lambda: a @ b, repeats)
     return 2 * n**3 / seconds / 1e9
+
+
+def default_arch(work: Path) -> str:
+    """The default architecture registered under another name, buildable without network.
+
+    No weights can be downloaded here, so its text tower comes from a folder holding XLM-R
+    base's text-model config and a tokenizer (as the tests do, tests/tiny_xlmr.py); speed does
+    not depend on the weights' values.
+    """
+    source = build_text_source(work / "xlm-roberta-base")
+    config = open_clip.get_model_config(DEFAULT_ARCH)
+    return register_arch(f"bench-{DEFAULT_ARCH}", config, source, work / "cfg")
 
 
 def photo_jpegs(count: int, seed: int = 0) -> list[bytes]:
@@ -104,7 +138,7 @@ def image_gflop(loaded: LoadedModel) -> float:
     model = loaded.model
     dtype = next(model.parameters()).dtype
     size = loaded.preprocess(Image.new("RGB", (64, 64))).shape
-    pixels = torch.zeros(1, *size, dtype=torch.float32)
+    pixels = torch.zeros(1, *size, dtype=torch.float32, device=next(model.parameters()).device)
     with FlopCounterMode(display=False) as counter:
         model.float().encode_image(pixels)
     model.to(dtype)
@@ -180,9 +214,11 @@ def measure_images(
     return rows
 
 
-def plain_open_clip_baseline(jpegs: Sequence[bytes], repeats: int) -> float:
+def plain_open_clip_baseline(jpegs: Sequence[bytes], repeats: int, device: torch.device) -> float:
     """Pictures/second of the textbook open_clip loop: one picture at a time, fp32."""
-    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        "ViT-B-32", pretrained=None, device=device
+    )
     model.eval()
     chunk = list(jpegs[:8])
 
@@ -190,7 +226,7 @@ def plain_open_clip_baseline(jpegs: Sequence[bytes], repeats: int) -> float:
         with torch.no_grad():
             for data in chunk:
                 image = Image.open(io.BytesIO(data)).convert("RGB")
-                model.encode_image(preprocess(image).unsqueeze(0))
+                model.encode_image(preprocess(image).unsqueeze(0).to(device))
 
     return len(chunk) / median_seconds(loop, repeats)
 
@@ -199,20 +235,26 @@ def _untrimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     return model.encode_text(tokens)
 
 
-def text_latencies(repeats: int) -> list[tuple[str, str, float]]:
+def text_latencies(
+    repeats: int, device: torch.device, precisions: Sequence[str]
+) -> list[tuple[str, str, float]]:
     """Median milliseconds to tokenize and encode one query with ViT-B-32's text tower."""
     rows = []
-    for precision in ("fp32", "bf16"):
-        config = ModelConfig(arch="ViT-B-32", pretrained=None, precision=precision)
+    for precision in precisions:
+        config = ModelConfig(
+            arch="ViT-B-32", pretrained=None, precision=precision, device=str(device)
+        )
         loaded = load_open_clip(config)
+        plan = inference_plan(device.type, precision)
         for label, encode in (("untrimmed", _untrimmed), ("trimmed", encode_text_trimmed)):
 
             def once(
                 encode: Callable[[Any, torch.Tensor], torch.Tensor] = encode,
                 loaded: LoadedModel = loaded,
+                plan: Any = plan,
             ) -> None:
-                with torch.inference_mode():
-                    encode(loaded.model, loaded.tokenizer([QUERY]))
+                with torch.inference_mode(), autocast(device, plan):
+                    encode(loaded.model, loaded.tokenizer([QUERY]).to(device))
 
             rows.append((precision, label, 1000 * median_seconds(once, repeats, warmup=3)))
     return rows
@@ -221,43 +263,65 @@ def text_latencies(repeats: int) -> list[tuple[str, str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller batches")
+    parser.add_argument("--device", default="cpu", help="model.device: cpu (default) or cuda")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["fp32", "bf16"],
+        help="model.precision values to measure (fp16: CUDA only)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=["ViT-B-32", "default", "tiny"],
+        default=["ViT-B-32", "tiny"],
+        help=f"models to measure (default: the default architecture, {DEFAULT_ARCH})",
+    )
+    parser.add_argument("--batches", nargs="+", type=int, help="batch sizes (default 1 8 32)")
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
-    batches = (1, 8) if args.quick else (1, 8, 32)
+    batches = args.batches or ((1, 8) if args.quick else (1, 8, 32))
+    try:
+        device = select_device(args.device)
+        for precision in args.precision:
+            inference_plan(device.type, precision)  # fp16 on a CPU is refused here
+    except ModelLoadError as exc:
+        parser.error(str(exc))
     torch.manual_seed(0)
 
+    hardware = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine()
+    )
     print(
         f"torch {torch.__version__}, open_clip {open_clip.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}",
+        f"{torch.get_num_threads()} threads, {device}: {hardware}",
         flush=True,
     )
-    ceilings = {
-        "fp32": matmul_gflops(torch.float32, repeats),
-        "bf16": matmul_gflops(torch.bfloat16, repeats),
-    }
-    print(f"matmul 2048³: fp32 {ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f}")
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    ceilings = {p: matmul_gflops(dtypes[p], repeats, device) for p in args.precision}
+    print("matmul 2048³: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in ceilings.items()))
 
     jpegs = photo_jpegs(max(*batches, 8))
-    baseline = plain_open_clip_baseline(jpegs, repeats)
+    baseline = plain_open_clip_baseline(jpegs, repeats, device)
     print(f"plain open_clip batch-1 loop, ViT-B-32 fp32: {baseline:.2f} img/s", flush=True)
 
-    tiny = ensure_tiny_model(CACHE_DIR)
-    models = {
-        "ViT-B-32": ModelConfig(arch="ViT-B-32", pretrained=None),
-        "tiny": ModelConfig(arch=TINY_MODEL_NAME, pretrained=None, checkpoint=tiny),
-    }
     rows: list[ImageRow] = []
-    for name, config in models.items():
-        for precision in ("fp32", "bf16"):
-            rows += measure_images(
-                name,
-                config.model_copy(update={"precision": precision}),
-                jpegs,
-                batches,
-                repeats,
-                ceilings,
-            )
-    texts = text_latencies(max(20, repeats))
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.models:
+            config = _model_config(name, Path(work)).model_copy(update={"device": args.device})
+            for precision in args.precision:
+                rows += measure_images(
+                    name,
+                    config.model_copy(update={"precision": precision}),
+                    jpegs,
+                    batches,
+                    repeats,
+                    ceilings,
+                )
+    texts = text_latencies(max(20, repeats), device, args.precision)
 
     print()
     print(
@@ -278,6 +342,15 @@ def main() -> None:
     print("|---|---|---:|")
     for precision, label, ms in texts:
         print(f"| {precision} | {label} | {ms:.2f} |")
+
+
+def _model_config(name: str, work: Path) -> ModelConfig:
+    """The configuration of one of ``--models`` (random weights but for the tiny model)."""
+    if name == "tiny":
+        checkpoint = ensure_tiny_model(CACHE_DIR)
+        return ModelConfig(arch=TINY_MODEL_NAME, pretrained=None, checkpoint=checkpoint)
+    arch = default_arch(work) if name == "default" else name
+    return ModelConfig(arch=arch, pretrained=None)
 
 
 if __name__ == "__main__":
