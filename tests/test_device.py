@@ -125,20 +125,33 @@ def test_loading_a_model_on_a_missing_gpu_fails_before_anything_loads(
         Embedder.load(config)
 
 
+def cuda_config(folder: Path, checkpoint: Path) -> Path:
+    """A config file for the tiny model on ``model.device = "cuda"``."""
+    config = folder / "config.toml"
+    config.write_text(
+        f'[model]\narch = "{TINY_MODEL_NAME}"\npretrained = ""\n'
+        f'checkpoint = "{checkpoint}"\ndevice = "cuda"\n'
+        f'[storage]\ndata_dir = "{folder / "data"}"\n'
+    )
+    return config
+
+
+def printed_after_one_device_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """What the CLI printed, once its errors are checked to be one line naming the device key."""
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
+    return captured.out
+
+
 def test_the_cli_names_the_device_key_in_one_error_line(
     no_cuda: None, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[model]\narch = "{TINY_MODEL_NAME}"\npretrained = ""\n'
-        f'checkpoint = "{tiny_checkpoint}"\ndevice = "cuda"\n'
-        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
-    )
+    config = cuda_config(tmp_path, tiny_checkpoint)
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     assert main(["--config", str(config), "index", str(pictures), "--collection", "photos"]) != 0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
+    printed_after_one_device_error(capsys)
 
 
 def _train_tiny(
@@ -192,16 +205,10 @@ def test_finetune_under_bf16_autocast_writes_a_float16_cpu_checkpoint_that_loads
 def test_finetune_on_a_missing_gpu_fails_in_one_line_before_training(
     no_cuda: None, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[model]\narch = "{TINY_MODEL_NAME}"\ncheckpoint = "{tiny_checkpoint}"\ndevice = "cuda"\n'
-    )
+    config = cuda_config(tmp_path, tiny_checkpoint)
     pairs = write_pairs_file(tmp_path / "pairs.jsonl", group_pairs(2, 4, seed=1))
     out = tmp_path / "tuned.pt"
     args = ["--config", str(config), "finetune", "--pairs", str(pairs), "--out", str(out)]
     assert main(args) != 0
-    captured = capsys.readouterr()
-    err = captured.err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
-    assert "fine-tuning" not in captured.out
+    assert "fine-tuning" not in printed_after_one_device_error(capsys)
     assert not out.exists() and not card_path(out).exists()
