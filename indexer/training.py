@@ -39,7 +39,8 @@ class TrainConfig:
     ``device`` and ``precision`` take ``model.device`` and ``model.precision``: the model and
     each batch move to the device, the weights stay float32, and the forward pass and loss run
     under autocast at ``precision`` (fp16, CUDA only, with a gradient scaler); see
-    indexer/device.py. On the CPU in fp32 the loop runs exactly as it did before it had them.
+    indexer/device.py. On the CPU in fp32 neither autocast nor a scaler takes part, so the
+    tiny model's committed weights are reproduced bit for bit.
     """
 
     steps: int
