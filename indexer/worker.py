@@ -33,7 +33,7 @@ _RETRY_POLL_SECONDS = 2.0
 _TROUBLE_PAUSE_SECONDS = (1.0, 60.0)
 
 
-class _Trouble:
+class Trouble:
     """A fault that repeats round after round: logged once, retried after a growing pause."""
 
     def __init__(self, what: str) -> None:
@@ -77,7 +77,7 @@ class Worker:
         self._idle = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._save_trouble = _Trouble("saving the vector indexes")
+        self._save_trouble = Trouble("saving the vector indexes")
         self._save_again_at = 0.0
         self._downloads = Downloads(engine.pipeline.fetch)
 
@@ -119,7 +119,7 @@ class Worker:
         then the round is retried after a growing pause; pictures queued meanwhile are indexed
         as soon as the fault clears.
         """
-        trouble = _Trouble("indexing")
+        trouble = Trouble("indexing")
         while not self._closing:
             try:
                 await self._round()

@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiosqlite
 import pytest
 from bot_process import REPO, write_bot_config
 from bot_world import BotWorld, Picture, pictures_of, until
+from milvus_lite.server_manager import server_manager_instance
 
 from bot.chats import collection_of
 from bot.config import TOKEN_ENV, BotConfig, load_config
@@ -30,24 +32,31 @@ pytest_plugins = ["bot_fixtures"]
 RED_CIRCLE = "a red circle"
 
 
-def worker_mode_config_file(
-    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, checkpoint: Path
-) -> Path:
-    """A config file for a bot on ``fake`` that leaves embedding to a worker; no token in it."""
-    path = write_bot_config(tmp_path / "config.toml", fake, model_config, checkpoint)
-    milvus = tmp_path / "milvus.db"
-    with path.open("a", encoding="utf-8") as file:
-        file.write(
-            f'[index]\nbackend = "milvus"\nembedding = "worker"\n[index.milvus]\nuri = "{milvus}"\n'
-        )
-    return path
+@pytest.fixture
+def milvus_uri(tmp_path: Path) -> Iterator[str]:
+    """A Milvus server that the bot and the worker process share: Milvus Lite's own gRPC server,
+    run in this process (a Milvus Lite file admits only one process)."""
+    path = str(tmp_path / "milvus.db")
+    uri = server_manager_instance.start_and_get_uri(path)
+    assert uri is not None, "Milvus Lite did not start"
+    yield uri
+    server_manager_instance.release_server(path)
 
 
 @pytest.fixture
 def config_file(
-    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, tiny_checkpoint: Path
+    fake: FakeTelegram,
+    tmp_path: Path,
+    model_config: ModelConfig,
+    tiny_checkpoint: Path,
+    milvus_uri: str,
 ) -> Path:
-    return worker_mode_config_file(fake, tmp_path, model_config, tiny_checkpoint)
+    """A config file for a bot on ``fake`` that leaves embedding to a worker; no token in it."""
+    path = write_bot_config(tmp_path / "config.toml", fake, model_config, tiny_checkpoint)
+    with path.open("a", encoding="utf-8") as file:
+        file.write('[index]\nbackend = "milvus"\nembedding = "worker"\n')
+        file.write(f'[index.milvus]\nuri = "{milvus_uri}"\n')
+    return path
 
 
 @pytest.fixture
@@ -98,47 +107,48 @@ async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_
     group, alice = fake.add_group("Group"), fake.add_user("Alice")
     circles, others = sample(held_out_pictures)
     posted = [*circles, *others]
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in (TOKEN_ENV, "CLIP_SEARCH_CONFIG")
+    }
 
     async with world.running():
+        service = service_of(world)
         for picture in posted:
             world.post_photo(group, alice, picture)
         await world.until_indexed(group, len(posted))
-        stats = await service_of(world).stats(collection_of(group.id))
-    assert (stats.images, stats.pending) == (0, len(posted)), "the bot itself must not embed"
-    assert await rows(bot_settings, "SELECT count(*) FROM pending_data") == len(posted)
+        stats = await service.stats(collection_of(group.id))
+        assert (stats.images, stats.pending) == (0, len(posted)), "the bot itself must not embed"
+        assert await rows(bot_settings, "SELECT count(*) FROM pending_data") == len(posted)
 
-    environment = {
-        k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, "CLIP_SEARCH_CONFIG")
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--worker", "--config", str(config_file)],
-        cwd=REPO,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--worker", "--config", str(config_file)],
+            cwd=REPO,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
 
-        async def all_embedded() -> bool:
-            return worker.poll() is not None or await rows(
-                bot_settings, "SELECT count(*) FROM images WHERE status = 'indexed'"
-            ) == len(posted)
+            async def all_embedded() -> bool:
+                stats = await service.stats(collection_of(group.id))
+                return worker.poll() is not None or stats.images == len(posted)
 
-        await until(all_embedded, timeout=60)
-        worker.send_signal(signal.SIGINT)
-        _, errors = worker.communicate(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+            await until(all_embedded, timeout=60)
+            fake.send_text(group, alice, f"/search {RED_CIRCLE}")
+            shown = await world.pictures_in(group)
+            worker.send_signal(signal.SIGINT)
+            _, errors = await asyncio.to_thread(worker.communicate, timeout=30)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+
     assert worker.returncode == 0, errors
     assert "Traceback" not in errors
     assert await rows(bot_settings, "SELECT count(*) FROM pending_data") == 0
-
-    async with world.running():
-        fake.send_text(group, alice, f"/search {RED_CIRCLE}")
-        shown = await world.pictures_in(group)
     assert sum(s.spec is not None and s.spec.caption_en == RED_CIRCLE for s in shown) == 3
     assert shown[0].spec is not None and shown[0].spec.caption_en == RED_CIRCLE
 
