@@ -20,7 +20,6 @@ either process loses nothing: a download cut short is simply done again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -29,7 +28,7 @@ from indexer.downloads import Downloads
 from indexer.engine import Engine
 from indexer.pipeline import Fetched
 from indexer.records import PendingImage
-from indexer.worker import Trouble
+from indexer.rounds import Rounds
 
 log = logging.getLogger(__name__)
 
@@ -42,35 +41,21 @@ MAX_WAITING_BYTES = 256 * 1024 * 1024
 POLL_SECONDS = 1.0
 
 
-class HandOver:
-    """Downloads queued pictures of some sources and keeps their bytes for the worker."""
+class HandOver(Rounds):
+    """Downloads queued pictures of ``schemes`` (their fetchers registered) and keeps their
+    bytes for the worker."""
 
-    def __init__(self, limits: LimitsConfig, engine: Engine) -> None:
+    def __init__(self, limits: LimitsConfig, engine: Engine, schemes: Sequence[str]) -> None:
+        super().__init__("handing pictures over to the worker", "indexer-hand-over")
         self._limits = limits
         self._engine = engine
-        self._schemes: list[str] = []
-        self._downloads = Downloads(engine.pipeline.fetch)
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None
-
-    def start(self, schemes: Sequence[str]) -> None:
-        """Hands over pictures of ``schemes`` (their fetchers registered) until stopped."""
         self._schemes = list(schemes)
-        if self._task is None:
-            self._task = asyncio.create_task(self._work(), name="indexer-hand-over")
+        self._downloads = Downloads(engine.pipeline.fetch)
+        self._idle = asyncio.Event()
 
     async def stop(self) -> None:
         """Stops; downloads in flight are dropped, their pictures stay queued."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        await super().stop()
         await self._downloads.close()
 
     def wake(self) -> None:
@@ -85,16 +70,6 @@ class HandOver:
             if not self._downloads and not await self._due(1):
                 return
             self.wake()
-
-    async def _work(self) -> None:
-        trouble = Trouble("handing pictures over to the worker")
-        while not self._closing:
-            try:
-                await self._round()
-            except Exception as exc:
-                await self._pause(trouble.failed(exc))
-            else:
-                trouble.cleared()
 
     async def _round(self) -> None:
         """Starts the downloads there is room for and stores the ones that finished."""
@@ -136,8 +111,3 @@ class HandOver:
             item.id, error, permanent=fetched.permanent, max_attempts=most
         )
         log.info("picture %d %s: %s", item.id, "skipped" if gave_up else "will retry", error)
-
-    async def _pause(self, seconds: float) -> None:
-        """Rests up to ``seconds``; a new picture or :meth:`stop` ends the rest early."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)

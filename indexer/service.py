@@ -83,7 +83,7 @@ class IndexService:
         #: (benchmarks); callers that index and search never need them.
         self.engine = Engine(pipeline, store, pictures, texts)
         self._worker = Worker(config.limits, self.engine)
-        self._hand_over = HandOver(config.limits, self.engine)
+        self._hand_over: HandOver | None = None
         self._embeds = False
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
@@ -160,7 +160,8 @@ class IndexService:
                 parts.push_async_callback(backend.close)
                 parts.push_async_callback(backend.save_due, True)
             parts.push_async_callback(self._worker.stop)
-            parts.push_async_callback(self._hand_over.stop)
+            if self._hand_over is not None:
+                parts.push_async_callback(self._hand_over.stop)
 
     async def _calibrated_thresholds(self) -> Thresholds:
         """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
@@ -191,8 +192,9 @@ class IndexService:
         """Downloads queued pictures of ``schemes`` here, for a worker process that cannot
         fetch them (only the bot holds the Telegram token), and keeps their bytes with them
         until it has embedded them (:mod:`indexer.handover`). Their fetchers must be
-        registered; it runs until :meth:`close`."""
-        self._hand_over.start(schemes)
+        registered; it runs until :meth:`close`. Called once, after :meth:`open`."""
+        self._hand_over = HandOver(self.config.limits, self.engine, schemes)
+        self._hand_over.start()
 
     async def _check_collections(self) -> None:
         collections = await self._store.collections.all()
@@ -239,13 +241,14 @@ class IndexService:
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
-        self._hand_over.wake()
+        if self._hand_over is not None:
+            self._hand_over.wake()
         return AddResult("queued", image_id)
 
     async def wait_idle(self) -> None:
         """Waits until every queued picture that can be fetched now has been processed: embedded
         if this process embeds, handed over if it hands pictures over."""
-        if self._hand_over.running:
+        if self._hand_over is not None:
             await self._hand_over.wait_idle()
         if self._embeds:
             await self._worker.wait_idle()

@@ -19,7 +19,7 @@ from milvus_lite.server_manager import server_manager_instance
 
 from bot.chats import collection_of
 from bot.config import TOKEN_ENV, BotConfig, load_config
-from bot.playground.fake_telegram import FakeTelegram
+from bot.playground.fake_telegram import Chat, FakeTelegram, User
 from bot.worker import working
 from indexer import handover
 from indexer.config import ModelConfig
@@ -65,6 +65,17 @@ def bot_settings(fake: FakeTelegram, config_file: Path) -> BotConfig:
     return load_config(config_file, environ={TOKEN_ENV: fake.token})
 
 
+@pytest.fixture
+def bot(fake: FakeTelegram, bot_settings: BotConfig, embedder: Embedder) -> BotWorld:
+    """The bot in worker mode (not started)."""
+    return BotWorld(fake, bot_settings, embedder)
+
+
+def newcomers(fake: FakeTelegram) -> tuple[Chat, User]:
+    """A group with the bot in it, and a member."""
+    return fake.add_group("Group"), fake.add_user("Alice")
+
+
 def sample(pictures: list[Picture]) -> tuple[list[Picture], list[Picture]]:
     """Three red circles and five other pictures."""
     circles = pictures_of(pictures, RED_CIRCLE)[:3]
@@ -98,14 +109,12 @@ def test_the_worker_loads_a_config_without_a_token_and_serving_still_demands_one
 
 async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_bot_finds_it(
     fake: FakeTelegram,
+    bot: BotWorld,
     bot_settings: BotConfig,
     config_file: Path,
-    embedder: Embedder,
     held_out_pictures: list[Picture],
 ) -> None:
-    world = BotWorld(fake, bot_settings, embedder)
-    group, alice = fake.add_group("Group"), fake.add_user("Alice")
-    circles, others = sample(held_out_pictures)
+    group, alice, (circles, others) = *newcomers(fake), sample(held_out_pictures)
     posted = [*circles, *others]
     environment = {
         name: value
@@ -113,11 +122,11 @@ async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_
         if name not in (TOKEN_ENV, "CLIP_SEARCH_CONFIG")
     }
 
-    async with world.running():
-        service = service_of(world)
+    async with bot.running():
+        service = service_of(bot)
         for picture in posted:
-            world.post_photo(group, alice, picture)
-        await world.until_indexed(group, len(posted))
+            bot.post_photo(group, alice, picture)
+        await bot.until_indexed(group, len(posted))
         stats = await service.stats(collection_of(group.id))
         assert (stats.images, stats.pending) == (0, len(posted)), "the bot itself must not embed"
         assert await rows(bot_settings, "SELECT count(*) FROM pending_data") == len(posted)
@@ -138,7 +147,7 @@ async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_
 
             await until(all_embedded, timeout=60)
             fake.send_text(group, alice, f"/search {RED_CIRCLE}")
-            shown = await world.pictures_in(group)
+            shown = await bot.pictures_in(group)
             worker.send_signal(signal.SIGINT)
             _, errors = await asyncio.to_thread(worker.communicate, timeout=30)
         finally:
@@ -155,24 +164,23 @@ async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_
 
 async def test_a_picture_forgotten_while_the_bot_downloads_it_is_never_handed_over_or_found(
     fake: FakeTelegram,
+    bot: BotWorld,
     bot_settings: BotConfig,
     embedder: Embedder,
     held_out_pictures: list[Picture],
 ) -> None:
-    world = BotWorld(fake, bot_settings, embedder)
-    group, alice = fake.add_group("Group"), fake.add_user("Alice")
-    circles, others = sample(held_out_pictures)
+    group, alice, (circles, others) = *newcomers(fake), sample(held_out_pictures)
     collection = collection_of(group.id)
 
-    async with world.running(), working(bot_settings.indexer, embedder):
-        service = service_of(world)
-        forgotten = world.post_photo(group, alice, circles[0])
+    async with bot.running(), working(bot_settings.indexer, embedder):
+        service = service_of(bot)
+        forgotten = bot.post_photo(group, alice, circles[0])
         fake.stall_downloads(forgotten.file_id)
         await fake.wait_for("getFile", lambda call: call.params.get("file_id") == forgotten.file_id)
         assert await service.forget_message(collection, forgotten.message_id) == 1
         fake.release_downloads()
         for picture in [*circles[1:], *others]:
-            world.post_photo(group, alice, picture)
+            bot.post_photo(group, alice, picture)
 
         async def others_embedded() -> bool:
             stats = await service.stats(collection)
@@ -181,7 +189,7 @@ async def test_a_picture_forgotten_while_the_bot_downloads_it_is_never_handed_ov
         await until(others_embedded, timeout=30)
         await asyncio.wait_for(service.wait_idle(), 10)
         fake.send_text(group, alice, f"/search {RED_CIRCLE}")
-        shown = await world.pictures_in(group)
+        shown = await bot.pictures_in(group)
 
     assert forgotten.file_id not in [s.file_id for s in shown]
     assert sum(s.spec is not None and s.spec.caption_en == RED_CIRCLE for s in shown) == 2
@@ -190,27 +198,27 @@ async def test_a_picture_forgotten_while_the_bot_downloads_it_is_never_handed_ov
 
 async def test_the_bot_hands_over_only_a_bounded_backlog_and_resumes_as_the_worker_takes_it(
     fake: FakeTelegram,
+    bot: BotWorld,
     bot_settings: BotConfig,
     embedder: Embedder,
     held_out_pictures: list[Picture],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(handover, "MAX_WAITING_PICTURES", 3)
-    world = BotWorld(fake, bot_settings, embedder)
-    group, alice = fake.add_group("Group"), fake.add_user("Alice")
+    group, alice = newcomers(fake)
     pictures = held_out_pictures[:7]
     handed_over = "SELECT count(*) FROM pending_data"
 
-    async with world.running():
+    async with bot.running():
         for picture in pictures:
-            world.post_photo(group, alice, picture)
-        await world.until_indexed(group, len(pictures))
+            bot.post_photo(group, alice, picture)
+        await bot.until_indexed(group, len(pictures))
         assert await rows(bot_settings, handed_over) == 3, "a stopped worker must not fill the disk"
 
         async with working(bot_settings.indexer, embedder):
 
             async def all_embedded() -> bool:
-                return (await service_of(world).stats(collection_of(group.id))).images == 7
+                return (await service_of(bot).stats(collection_of(group.id))).images == 7
 
             await until(all_embedded, timeout=30)
     assert await rows(bot_settings, handed_over) == 0
