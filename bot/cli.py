@@ -2,8 +2,8 @@
 
 ``[--config FILE]`` runs the bot (the config from ``--config``, else ``$CLIP_SEARCH_CONFIG``,
 else ./config.toml; the token from ``$TELEGRAM_BOT_TOKEN`` or ``telegram.token``), ``--worker``
-the embedding worker, and ``playground`` the bot in a browser (:mod:`bot.playground`).
-Argument parsing and error messages only; the work is in :mod:`bot.app`.
+the embedding worker (no token needed), and ``playground`` the bot in a browser
+(:mod:`bot.playground`). Argument parsing and error messages only; the work is in :mod:`bot.app`.
 """
 
 from __future__ import annotations
