@@ -141,11 +141,13 @@ async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_
         )
         try:
 
-            async def all_embedded() -> bool:
-                stats = await service.stats(collection_of(group.id))
-                return worker.poll() is not None or stats.images == len(posted)
+            async def all_searchable() -> bool:
+                # Another process's vectors reach this one's Milvus searches a moment later.
+                collection = collection_of(group.id)
+                hits = await service.search_text([collection], RED_CIRCLE, k=len(posted))
+                return worker.poll() is not None or len(hits) == len(posted)
 
-            await until(all_embedded, timeout=60)
+            await until(all_searchable, timeout=60)
             fake.send_text(group, alice, f"/search {RED_CIRCLE}")
             shown = await bot.pictures_in(group)
             worker.send_signal(signal.SIGINT)
