@@ -78,6 +78,8 @@ class Latency:
 
     seconds: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     missing: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    #: What each unanswered question was ("/search in group -12", ...), for the report.
+    unanswered: list[str] = field(default_factory=list)
 
 
 class Inbox:
@@ -88,6 +90,7 @@ class Inbox:
         self._read = 0
         self.by_chat: dict[int, list[CallRecord]] = defaultdict(list)
         self.inline: dict[str, CallRecord] = {}
+        self.callbacks: dict[str, CallRecord] = {}
         self.arrived = asyncio.Event()
 
     def follow(self) -> list[CallRecord]:
@@ -97,6 +100,8 @@ class Inbox:
         for call in new:
             if call.method.lower() == "answerinlinequery":
                 self.inline[str(call.params.get("inline_query_id"))] = call
+            elif call.method.lower() == "answercallbackquery":
+                self.callbacks[str(call.params.get("callback_query_id"))] = call
             elif isinstance(call.chat_id, int):
                 self.by_chat[call.chat_id].append(call)
         if new:
@@ -121,6 +126,12 @@ class Inbox:
         while query_id not in self.inline:
             await self._wait(deadline)
         return self.inline.pop(query_id)
+
+    async def callback_answer(self, query_id: str) -> CallRecord:
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while query_id not in self.callbacks:
+            await self._wait(deadline)
+        return self.callbacks.pop(query_id)
 
     async def _wait(self, deadline: float) -> None:
         left = deadline - time.monotonic()
@@ -175,6 +186,9 @@ class Soak:
         #: The oldest question of each chat still waiting for its answer.
         self._asked_at: dict[int, float] = {}
         self._pressed: set[tuple[int, int]] = set()
+        #: Who searched in each chat, and when: the owner of a More button is the last of them
+        #: before its footer (each chat's people act one at a time).
+        self._searchers: dict[int, list[tuple[float, User]]] = defaultdict(list)
         self._inline_askers: dict[str, tuple[int, float]] = {}
 
     # Building the world
@@ -264,9 +278,15 @@ class Soak:
 
     async def ask(self, chat: Chat, user: User, text: str) -> CallRecord | None:
         """Sends ``text`` and waits for the answer, timing it."""
-        return await self.timed(chat, lambda: self.fake.send_text(chat, user, text))
+        if chat.id > 0 or text.startswith("/search"):
+            self._searchers[chat.id].append((time.monotonic(), user))
+        return await self.timed(
+            chat,
+            lambda: self.fake.send_text(chat, user, text),
+            f"{text.split(' ')[0]} by {user.id}",
+        )
 
-    async def timed(self, chat: Chat, act: Callable[[], object]) -> CallRecord | None:
+    async def timed(self, chat: Chat, act: Callable[[], object], what: str) -> CallRecord | None:
         """Does ``act`` (which sends an update in ``chat``) and waits for the answer, timing it."""
         position = len(self.inbox.by_chat[chat.id])
         asked = time.monotonic()
@@ -276,13 +296,16 @@ class Soak:
             answer, _ = await self.inbox.answer(chat.id, asked, position)
         except TimeoutError:
             self.latency.missing[chat.id] += 1
+            self.latency.unanswered.append(f"{what} in chat {chat.id}")
             return None
         self._asked_at.pop(chat.id, None)
         self.latency.seconds[chat.id].append(answer.at - asked)
         return answer
 
-    async def press_more(self, chat: Chat, user: User) -> None:
-        """Presses the More button under the chat's latest results, if not pressed yet."""
+    async def press_more(self, chat: Chat, stranger: User | None = None) -> None:
+        """Presses the More button under the chat's latest results, if not pressed yet: as the
+        person who searched, or as ``stranger``, whom the bot answers with a quiet notice only
+        (the button stays usable for its owner)."""
         footer = next(
             (
                 call
@@ -293,12 +316,35 @@ class Soak:
         )
         if footer is None or (chat.id, footer.result["message_id"]) in self._pressed:
             return
+        owner = next((u for at, u in reversed(self._searchers[chat.id]) if at <= footer.at), None)
         message_id = int(footer.result["message_id"])
-        self._pressed.add((chat.id, message_id))
         data = more_button(footer)
-        assert data is not None
+        assert data is not None and owner is not None
+        if stranger is not None and stranger != owner:
+            self.counts["More presses by others"] += 1
+            await self.quietly_answered(
+                chat, lambda: self.fake.press_button(chat, stranger, message_id, data)
+            )
+            return
+        self._pressed.add((chat.id, message_id))
         self.counts["More presses"] += 1
-        await self.timed(chat, lambda: self.fake.press_button(chat, user, message_id, data))
+        await self.timed(
+            chat,
+            lambda: self.fake.press_button(chat, owner, message_id, data),
+            f"More by its owner {owner.id} under {message_id}",
+        )
+
+    async def quietly_answered(self, chat: Chat, press: Callable[[], str]) -> None:
+        """Presses a button the bot must answer with a notice (answerCallbackQuery) only."""
+        asked = time.monotonic()
+        query_id = press()
+        try:
+            await self.inbox.callback_answer(query_id)
+        except TimeoutError:
+            self.latency.missing[chat.id] += 1
+            self.latency.unanswered.append(f"someone else's More in chat {chat.id}")
+            return
+        self.latency.seconds[chat.id].append(time.monotonic() - asked)
 
     async def inline(self, user: User, text: str) -> None:
         asked = time.monotonic()

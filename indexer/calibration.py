@@ -10,8 +10,9 @@ cosines plus a margin:
 
 - text ↔ text (caption or tag matching a query by meaning, ``search.text_match_min``):
   the :data:`PERCENTILE` of all phrase pairs + :data:`TEXT_MARGIN`;
-- text ↔ picture (a floor below which a description does not describe the picture):
-  the :data:`PERCENTILE` of all phrase × picture pairs + :data:`PICTURE_MARGIN`.
+- text ↔ picture (a floor below which a description does not describe the picture,
+  ``search.picture_match_min``): the :data:`PERCENTILE` of all phrase × picture pairs +
+  :data:`PICTURE_MARGIN`.
 
 So at most 1 % of unrelated pairs pass before the margin; the margin keeps pairs that are
 merely "a little alike" out too. Explicit configuration values still win over these.
@@ -119,24 +120,47 @@ def _threshold(unrelated: np.ndarray, margin: float) -> float:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The thresholds in force: the configured value where one is set, else the calibrated one."""
+    """The thresholds in force: the configured value where one is set, else the calibrated one.
+
+    ``text_match_min``: a caption or tag matches a query by meaning at this cosine or above.
+    ``picture_match_min``: a picture found by its own vector answers a description only at
+    this cosine or above, so a group without a matching picture gets "nothing found", not
+    its least unrelated pictures.
+    """
 
     text_match_min: float
     text_match_configured: bool
+    picture_match_min: float
+    picture_match_configured: bool
     calibration: Calibration
 
     @classmethod
     def choose(
-        cls, configured_text_match_min: float | None, calibration: Calibration
+        cls,
+        calibration: Calibration,
+        *,
+        text_match_min: float | None = None,
+        picture_match_min: float | None = None,
     ) -> Thresholds:
-        if configured_text_match_min is None:
-            return cls(calibration.text_text, False, calibration)
-        return cls(configured_text_match_min, True, calibration)
+        """The configured values (None where unset) over the calibrated ones."""
+        return cls(
+            calibration.text_text if text_match_min is None else text_match_min,
+            text_match_min is not None,
+            calibration.text_picture if picture_match_min is None else picture_match_min,
+            picture_match_min is not None,
+            calibration,
+        )
 
     def describe(self) -> str:
         """One line for ``stats``: what is in force and where it comes from."""
-        source = "search.text_match_min" if self.text_match_configured else "calibrated"
+
+        def source(key: str, configured: bool) -> str:
+            return f"search.{key}" if configured else "calibrated"
+
         return (
-            f"text match ≥ {self.text_match_min:.3f} ({source}); "
+            f"text match ≥ {self.text_match_min:.3f} "
+            f"({source('text_match_min', self.text_match_configured)}), "
+            f"picture match ≥ {self.picture_match_min:.3f} "
+            f"({source('picture_match_min', self.picture_match_configured)}); "
             f"calibrated: {self.calibration.describe()}"
         )

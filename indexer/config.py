@@ -126,6 +126,9 @@ class SearchConfig(StrictSection):
 
     #: Unset: calibrated per model from its own unrelated-pair cosines (indexer/calibration.py).
     text_match_min: float | None = Field(default=None, ge=-1.0, le=1.01)
+    #: A description's picture hits below this cosine are left out. Unset: calibrated per
+    #: model like ``text_match_min``; -1 keeps every picture, however unrelated.
+    picture_match_min: float | None = Field(default=None, ge=-1.0, le=1.01)
     rank_fusion_k: int = Field(default=60, ge=1)
 
 

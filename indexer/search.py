@@ -1,8 +1,9 @@
 """Answering a query inside named collections: picture vectors, captions and tags, fused.
 
 A text query is matched against the pictures' own vectors and against their captions and tags
-(by vector, and by substring in any case); the two rankings are fused
-(:mod:`indexer.fusion`). A picture query is matched against the pictures' vectors only.
+(by vector, and by words in any case); pictures scoring below the model's text↔picture floor
+are left out, and the two rankings are fused (:mod:`indexer.fusion`). A picture query is
+matched against the pictures' vectors only.
 Searches only ever look inside the collections they are given.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexer.backends import VectorBackend
+from indexer.calibration import Thresholds
 from indexer.config import SearchConfig
 from indexer.engine import Engine
 from indexer.errors import BadQueryError
@@ -42,17 +44,33 @@ class Searcher:
     def __init__(self, settings: SearchConfig, engine: Engine) -> None:
         self._settings = settings
         self._engine = engine
-        #: A caption or tag matches a query by meaning at this cosine or above: the configured
-        #: ``search.text_match_min``, else the model's calibrated value, set by the service once
-        #: known (until then only words match).
-        self.text_match_min = (
-            settings.text_match_min if settings.text_match_min is not None else 1.01
-        )
+        #: The similarity thresholds in force (indexer/calibration.py), set by the service once
+        #: the model's calibration is known; until then only the configured values apply.
+        self.thresholds: Thresholds | None = None
+
+    @property
+    def text_match_min(self) -> float:
+        """A caption or tag matches a query by meaning at this cosine or above (unknown yet:
+        only words match)."""
+        if self.thresholds is not None:
+            return self.thresholds.text_match_min
+        configured = self._settings.text_match_min
+        return 1.01 if configured is None else configured
+
+    @property
+    def picture_match_min(self) -> float:
+        """A picture answers a description only at this cosine or above (unknown yet: all do)."""
+        if self.thresholds is not None:
+            return self.thresholds.picture_match_min
+        configured = self._settings.picture_match_min
+        return -1.0 if configured is None else configured
 
     async def by_text(
         self, collection_ids: Sequence[int], query: str, k: int, offset: int
     ) -> list[SearchHit]:
-        """Best matches of a (checked) description, best first.
+        """Best matches of a (checked) description, best first: pictures whose caption or tag
+        matches it, then pictures like those, or, when no caption or tag matches, pictures whose
+        own vector scores at least :attr:`picture_match_min`.
 
         With debug logging on (the CLI's ``-v``) it logs where the query's milliseconds went.
         """
@@ -67,9 +85,16 @@ class Searcher:
             matched_ids, self._engine.model_id, PICTURE_VECTORS
         )
         expanded = expand_query(vector, np.array(list(examples.values()), np.float32))
-        pictures = await self._ranked(
-            self._engine.pictures, collection_ids, expanded, depth + len(texts)
-        )
+        # Anchored on pictures whose caption or tag matched, the ranking is "pictures like
+        # those", not a text-picture cosine: the text-picture floor does not apply to it.
+        floor = self.picture_match_min if not examples else -1.0
+        pictures = [
+            (score, image_id)
+            for score, image_id in await self._ranked(
+                self._engine.pictures, collection_ids, expanded, depth + len(texts)
+            )
+            if score >= floor
+        ]
         picture_scores = {image_id: score for score, image_id in pictures}
         order = reciprocal_rank_fusion(
             [matched_ids, [image_id for _, image_id in pictures]],

@@ -118,7 +118,7 @@ class IndexService:
         try:
             await service._check_collections()
             service.thresholds = await service._calibrated_thresholds()
-            service._search.text_match_min = service.thresholds.text_match_min
+            service._search.thresholds = service.thresholds
         except BaseException:
             await service.close()
             raise
@@ -171,7 +171,12 @@ class IndexService:
             embedder = self._pipeline.embedder
             calibration = await asyncio.to_thread(lambda: embedder.calibration)
             await table.put(self.model_id, calibration)
-        return Thresholds.choose(self.config.search.text_match_min, calibration)
+        search = self.config.search
+        return Thresholds.choose(
+            calibration,
+            text_match_min=search.text_match_min,
+            picture_match_min=search.picture_match_min,
+        )
 
     @property
     def model_id(self) -> str:

@@ -11,9 +11,11 @@ import pytest
 
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder
+from indexer.records import SearchHit
 from indexer.service import IndexService
-from indexer.synthetic import ALL_SPECS, make_dataset
+from indexer.synthetic import ALL_SPECS, ShapeSpec, make_dataset
 from tests.conftest import make_config
+from tests.helpers import index_pictures
 
 #: Before calibration: a caption or tag matched a query by meaning at cosine ≥ 0.92, and a
 #: text query had no absolute floor for pictures.
@@ -91,3 +93,32 @@ async def test_configured_threshold_wins_and_calibration_is_stored_once(
         assert service.thresholds.text_match_configured
         assert service.thresholds.calibration == embedder.calibration
     assert "calibration" not in fresh.__dict__
+
+
+async def test_a_description_shows_no_picture_below_the_calibrated_floor(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    """A group holding only red and blue pictures answers "a green triangle" with nothing,
+    and still answers "a red circle" with its red circles; -1 in the config shows everything."""
+    shown = [(data, spec) for data, spec in held_out_pictures if spec.colour.en in ("red", "blue")]
+    absent = next(s for s in ALL_SPECS if s.colour.en not in ("red", "blue"))
+    present = next(s for _, s in shown)
+    floors: dict[str, dict[str, object]] = {"calibrated": {}, "off": {"picture_match_min": -1}}
+    found: dict[str, dict[str, list[SearchHit]]] = {}
+    for name, search in floors.items():
+        config = make_config(tmp_path / name, model_config, search=search)
+        async with await IndexService.open(config, embedder) as service:
+            indexed = await index_pictures(service, "group", shown)
+            found[name] = {
+                query: await service.search_text(["group"], query, k=5)
+                for query in (absent.caption_en, absent.caption_zh, present.caption_en)
+            }
+    assert found["calibrated"][absent.caption_en] == []
+    assert found["calibrated"][absent.caption_zh] == []
+    related = found["calibrated"][present.caption_en]
+    assert related and indexed[related[0].image.id] == present
+    assert all(hit.score >= embedder.calibration.text_picture for hit in related)
+    assert len(found["off"][absent.caption_en]) == 5
