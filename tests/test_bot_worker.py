@@ -144,7 +144,9 @@ async def test_a_worker_without_a_token_embeds_what_the_bot_handed_over_and_the_
             async def all_searchable() -> bool:
                 # Another process's vectors reach this one's Milvus searches a moment later.
                 collection = collection_of(group.id)
-                hits = await service.search_text([collection], RED_CIRCLE, k=len(posted))
+                hits = await service.search_image(
+                    [collection], circles[0][0], k=len(posted), include_self=True
+                )
                 return worker.poll() is not None or len(hits) == len(posted)
 
             await until(all_searchable, timeout=60)
