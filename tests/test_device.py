@@ -117,4 +117,3 @@ def test_the_cli_names_the_device_key_in_one_error_line(
     assert main(["--config", str(config), "index", str(pictures), "--collection", "photos"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model.device = 'cuda'"), err
-
