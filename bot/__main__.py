@@ -1,5 +1,5 @@
 """``python -m bot``: run the Telegram bot (see :mod:`bot.cli`)."""
 
-from bot.cli import main
+from bot import run
 
-raise SystemExit(main())
+run()

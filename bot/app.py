@@ -3,8 +3,9 @@
 ``serve`` opens the indexer and serves updates by long polling (:mod:`bot.polling`), or with
 the bot's own webhook server when ``telegram.mode = "webhook"`` (:mod:`bot.webhook`), until
 Ctrl-C or SIGTERM; both confirm an update to Telegram only once it is handled and stored.
-``work`` embeds queued pictures instead (see :mod:`bot.worker`). The command line that starts
-them is :mod:`bot.cli`.
+``work`` embeds queued pictures instead (see :mod:`bot.worker`): with ``index.embedding =
+"worker"`` the serving bot only downloads the pictures and hands their bytes over to it. The
+command line that starts them is :mod:`bot.cli`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
     )
     application: BotApplication = (
         ApplicationBuilder()
-        .token(telegram.token.get_secret_value())
+        .token(telegram.bot_token)
         .base_url(telegram.base_url)
         .base_file_url(telegram.base_file_url)
         .context_types(context_types)
@@ -117,6 +118,9 @@ async def serving(
     stop_receiving: Callable[[], Awaitable[None]] | None = None
     try:
         deps.service.register_fetcher(SCHEME, telegram_fetcher(application.bot))
+        if not deps.service.embeds:
+            # The worker process has no token: the bot downloads the pictures for it.
+            deps.service.hand_over(SCHEME)
         await announce(application)
         await application.start()
         receiving, stop_receiving = await _receive_updates(application, config)
@@ -223,8 +227,8 @@ async def serve(config: BotConfig) -> None:
 
 
 async def work(config: BotConfig) -> None:
-    """Runs the embedding worker (``--worker``) until Ctrl-C or SIGTERM."""
-    async with working(config):
+    """Runs the embedding worker (``--worker``) until Ctrl-C or SIGTERM; it needs no token."""
+    async with working(config.indexer):
         await until_stopped()
 
 

@@ -2,8 +2,8 @@
 
 ``[--config FILE]`` runs the bot (the config from ``--config``, else ``$CLIP_SEARCH_CONFIG``,
 else ./config.toml; the token from ``$TELEGRAM_BOT_TOKEN`` or ``telegram.token``), ``--worker``
-the embedding worker, and ``playground`` the bot in a browser (:mod:`bot.playground`).
-Argument parsing and error messages only; the work is in :mod:`bot.app`.
+the embedding worker (no token needed), and ``playground`` the bot in a browser
+(:mod:`bot.playground`). Argument parsing and error messages only; the work is in :mod:`bot.app`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bot.config import TOKEN_ENV, load_config
 from bot.redaction import hide, redact, redact_all_output
 from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
-from indexer.invocation import command_name
+from indexer.invocation import INTERRUPTED, command_name
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ token:   from $TELEGRAM_BOT_TOKEN, else telegram.token in the config (ask @BotFa
 config:  --config FILE, else $CLIP_SEARCH_CONFIG, else ./config.toml; start from
          config.example.toml (cp config.example.toml config.toml).
 worker:  with index.embedding = "worker" (and a Milvus backend), the bot only queues pictures
-         and "%(prog)s --worker" embeds them, on this or another machine.
+         and hands them over, and "%(prog)s --worker" embeds them, on the same machine (they
+         share the data folder); the worker needs no token.
 
 examples:
   %(prog)s playground        # the bot in a browser at http://127.0.0.1:8080
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "playground":
         return _playground(args)
     try:
-        config = load_config(config_path(args.config, os.environ))
+        config = load_config(config_path(args.config, os.environ), token_required=not args.worker)
         hide(config.telegram.token, config.indexer.index.milvus.token)
         if config.telegram.webhook is not None:
             hide(config.telegram.webhook.secret_token)
@@ -122,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetworkError as exc:
         _say(f"cannot reach the Telegram Bot API at {config.telegram.base_url}: {exc.message}")
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C before the bot was up (loading the model): nothing was acknowledged yet.
+        return INTERRUPTED
     except Exception:
         log.critical("stopped by an unexpected error", exc_info=True)
         return 1
@@ -147,5 +151,5 @@ def _playground(args: argparse.Namespace) -> int:
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         # Ctrl-C before the playground was ready: nothing to save, nothing to explain.
-        return 130
+        return INTERRUPTED
     return 0

@@ -3,7 +3,8 @@
 One loader reads the whole file once at start-up and returns the bot's and the indexer's
 settings together, so a typo anywhere fails fast with the key's dotted name. The token comes
 from ``telegram.token`` or, overriding it, the ``TELEGRAM_BOT_TOKEN`` environment variable; it
-is a :class:`~pydantic.SecretStr`, so printing the config never shows it.
+is a :class:`~pydantic.SecretStr`, so printing the config never shows it. Only the bot needs it:
+the embedding worker (``--worker``) loads the same file without one.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class WebhookConfig(StrictSection):
 class TelegramConfig(StrictSection):
     """Everything the bot reads from ``[telegram]``; the documented defaults apply."""
 
-    token: SecretStr
+    #: None only in a config loaded for the worker, which never talks to Telegram.
+    token: SecretStr | None = None
     mode: Literal["polling", "webhook"] = "polling"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
@@ -83,6 +85,16 @@ class TelegramConfig(StrictSection):
     more_button_ttl_seconds: float = Field(default=3600.0, gt=0)
     webhook: WebhookConfig | None = None
 
+    @property
+    def bot_token(self) -> str:
+        """The token, to talk to Telegram; raises ConfigError when the config has none."""
+        if self.token is None:
+            raise ConfigError(_MISSING_TOKEN)
+        return self.token.get_secret_value()
+
+
+_MISSING_TOKEN = f"invalid configuration: telegram.token: missing; set it or ${TOKEN_ENV}"
+
 
 @dataclass(frozen=True)
 class BotConfig:
@@ -93,16 +105,22 @@ class BotConfig:
 
     @classmethod
     def from_mapping(
-        cls, data: Mapping[str, Any], base_dir: Path, environ: Mapping[str, str]
+        cls,
+        data: Mapping[str, Any],
+        base_dir: Path,
+        environ: Mapping[str, str],
+        *,
+        token_required: bool = True,
     ) -> BotConfig:
-        """Validates a parsed config file; ``environ`` may supply the token."""
+        """Validates a parsed config file; ``environ`` may supply the token, which only a
+        config for talking to Telegram (``token_required``) must have."""
         section = dict(data.get("telegram", {}))
         if environ.get(TOKEN_ENV):
             section["token"] = environ[TOKEN_ENV]
         if not section.get("token"):
-            raise ConfigError(
-                f"invalid configuration: telegram.token: missing; set it or ${TOKEN_ENV}"
-            )
+            if token_required:
+                raise ConfigError(_MISSING_TOKEN)
+            section.pop("token", None)
         telegram = validate_section(TelegramConfig, section, prefix="telegram")
         if telegram.mode == "webhook" and telegram.webhook is None:
             raise ConfigError(
@@ -112,6 +130,13 @@ class BotConfig:
         return cls(telegram, IndexerConfig.from_mapping(dict(data), base_dir))
 
 
-def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> BotConfig:
-    """Reads and validates the config file; raises ConfigError naming the wrong key."""
-    return BotConfig.from_mapping(read_toml(path), path.resolve().parent, environ)
+def load_config(
+    path: Path, environ: Mapping[str, str] = os.environ, *, token_required: bool = True
+) -> BotConfig:
+    """Reads and validates the config file; raises ConfigError naming the wrong key.
+
+    ``token_required=False`` is for the embedding worker: it never talks to Telegram.
+    """
+    return BotConfig.from_mapping(
+        read_toml(path), path.resolve().parent, environ, token_required=token_required
+    )

@@ -1,5 +1,5 @@
-"""``python -m indexer``: the indexer's command line."""
+"""``python -m indexer``: the indexer's command line (see :mod:`indexer.cli`)."""
 
-from indexer.cli import main
+from indexer import run
 
-raise SystemExit(main())
+run()

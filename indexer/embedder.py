@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
+
 @dataclass(frozen=True)
 class LoadedModel:
     """An open_clip model with the preprocessing and tokenizer that belong to it."""

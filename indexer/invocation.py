@@ -1,11 +1,31 @@
-"""How the user started this program, so the commands it suggests work when pasted as printed."""
+"""How the user started this program, so the commands it suggests work when pasted as printed;
+and how a command ends when the user stops it with Ctrl-C."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+def run_command(module: str) -> NoReturn:
+    """Imports ``module`` and exits with what its ``main()`` returns.
+
+    The import happens here, so Ctrl-C at any moment, while importing (torch takes seconds),
+    loading the model or running, ends the command quietly with :data:`INTERRUPTED` instead of
+    a traceback. The entry points (``python -m``, the installed commands) start here.
+    """
+    try:
+        status = importlib.import_module(module).main()
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+    sys.exit(status)
 
 
 def command_name(module: str) -> str:

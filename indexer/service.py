@@ -30,6 +30,7 @@ from indexer.errors import (
     ReindexInProgressError,
     UnknownCollectionError,
 )
+from indexer.handover import HandOver
 from indexer.pipeline import EmbeddingPipeline
 from indexer.records import (
     PICTURE_VECTORS,
@@ -82,6 +83,8 @@ class IndexService:
         #: (benchmarks); callers that index and search never need them.
         self.engine = Engine(pipeline, store, pictures, texts)
         self._worker = Worker(config.limits, self.engine)
+        self._hand_over: HandOver | None = None
+        self._embeds = False
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
         self._reindexing: set[str] = set()
@@ -123,6 +126,7 @@ class IndexService:
             embed = config.index.embedding == "in_process"
         if embed:
             service._worker.start()
+            service._embeds = True
         return service
 
     async def __aenter__(self) -> IndexService:
@@ -156,6 +160,8 @@ class IndexService:
                 parts.push_async_callback(backend.close)
                 parts.push_async_callback(backend.save_due, True)
             parts.push_async_callback(self._worker.stop)
+            if self._hand_over is not None:
+                parts.push_async_callback(self._hand_over.stop)
 
     async def _calibrated_thresholds(self) -> Thresholds:
         """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
@@ -181,6 +187,19 @@ class IndexService:
         """Teaches the worker to fetch sources ``scheme:...`` (e.g. Telegram file ids)."""
         self._pipeline.register_fetcher(scheme, fetcher)
         self._worker.wake()
+
+    @property
+    def embeds(self) -> bool:
+        """Whether this process embeds queued pictures (else a worker process does)."""
+        return self._embeds
+
+    def hand_over(self, *schemes: str) -> None:
+        """Downloads queued pictures of ``schemes`` here, for a worker process that cannot
+        fetch them (only the bot holds the Telegram token), and keeps their bytes with them
+        until it has embedded them (:mod:`indexer.handover`). Their fetchers must be
+        registered; it runs until :meth:`close`. Called once, after :meth:`open`."""
+        self._hand_over = HandOver(self.config.limits, self.engine, schemes)
+        self._hand_over.start()
 
     async def _check_collections(self) -> None:
         collections = await self._store.collections.all()
@@ -227,11 +246,17 @@ class IndexService:
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
+        if self._hand_over is not None:
+            self._hand_over.wake()
         return AddResult("queued", image_id)
 
     async def wait_idle(self) -> None:
-        """Waits until every queued picture that can be fetched now has been processed."""
-        await self._worker.wait_idle()
+        """Waits until every queued picture that can be fetched now has been processed: embedded
+        if this process embeds, handed over if it hands pictures over."""
+        if self._hand_over is not None:
+            await self._hand_over.wait_idle()
+        if self._embeds:
+            await self._worker.wait_idle()
 
     # Searching
 

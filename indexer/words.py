@@ -48,6 +48,28 @@ def contains_words(text: str, part: str) -> bool:
     return False
 
 
+def word_spans(text: str, most: int) -> set[str] | None:
+    """Every part of ``text`` of two characters or more that :func:`contains_words` finds in
+    it, or None when there are more than ``most`` (a long text in an unspaced script has one
+    for nearly every pair of positions).
+
+    A stored caption or tag is inside a query exactly when it is one of the query's spans, so
+    looking the spans up in an index replaces testing every stored text.
+    """
+    starts = [i for i in range(len(text)) if _edge(text[i], text[i - 1] if i > 0 else "")]
+    ends = [
+        j for j in range(1, len(text) + 1) if _edge(text[j - 1], text[j] if j < len(text) else "")
+    ]
+    spans: set[str] = set()
+    for i in starts:
+        for j in ends:
+            if j - i >= 2:
+                spans.add(text[i:j])
+                if len(spans) > most:
+                    return None
+    return spans
+
+
 def _edge(inside: str, outside: str) -> bool:
     """Whether a match may end between ``inside`` (its own character) and ``outside``."""
     return not outside.isalnum() or is_unspaced(inside) or is_unspaced(outside)

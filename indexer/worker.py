@@ -10,7 +10,6 @@ the collection's lock, so the two never drift apart while the process runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -20,8 +19,8 @@ import numpy as np
 from indexer.config import LimitsConfig
 from indexer.downloads import Downloads
 from indexer.engine import Engine
-from indexer.errors import IndexerError
 from indexer.records import TEXT_VECTORS, EmbeddedImage, ImageText, PendingImage
+from indexer.rounds import Rounds, Trouble
 
 log = logging.getLogger(__name__)
 
@@ -29,35 +28,6 @@ log = logging.getLogger(__name__)
 MICRO_BATCH_WINDOW_SECONDS = 0.05
 #: How often an idle worker looks for queued pictures whose retry pause has ended.
 _RETRY_POLL_SECONDS = 2.0
-#: The pause after a failed round doubles from the first to the last value while it fails.
-_TROUBLE_PAUSE_SECONDS = (1.0, 60.0)
-
-
-class _Trouble:
-    """A fault that repeats round after round: logged once, retried after a growing pause."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._failures = 0
-
-    def failed(self, exc: Exception) -> float:
-        """Logs the first failure of a run of them; returns how long to pause."""
-        if self._failures == 0:
-            log.error(
-                "%s failed (%s: %s); retrying with a growing pause until it works again",
-                self._what,
-                type(exc).__name__,
-                exc,
-                exc_info=not isinstance(exc, OSError | IndexerError),
-            )
-        self._failures += 1
-        first, most = _TROUBLE_PAUSE_SECONDS
-        return float(min(most, first * 2 ** (self._failures - 1)))
-
-    def cleared(self) -> None:
-        if self._failures:
-            log.info("%s works again after %d failed rounds", self._what, self._failures)
-        self._failures = 0
 
 
 def retried_alone(batch: list[PendingImage]) -> list[PendingImage]:
@@ -67,30 +37,26 @@ def retried_alone(batch: list[PendingImage]) -> list[PendingImage]:
     return retried[:1] if retried else batch
 
 
-class Worker:
-    """Embeds queued pictures and texts in the background until stopped."""
+class Worker(Rounds):
+    """Embeds queued pictures and texts in the background until stopped.
+
+    An error of one round (a full disk refusing a save, a store error) is logged once, then
+    the round is retried after a growing pause; pictures queued meanwhile are indexed as soon
+    as the fault clears.
+    """
 
     def __init__(self, limits: LimitsConfig, engine: Engine) -> None:
+        super().__init__("indexing", "indexer-worker")
         self._limits = limits
         self._engine = engine
-        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
-        self._save_trouble = _Trouble("saving the vector indexes")
+        self._save_trouble = Trouble("saving the vector indexes")
         self._save_again_at = 0.0
         self._downloads = Downloads(engine.pipeline.fetch)
 
-    def start(self) -> None:
-        """Starts the loop; without it pictures stay queued for another process."""
-        self._task = asyncio.create_task(self._work(), name="indexer-worker")
-
     async def stop(self) -> None:
         """Finishes the batch in progress; queued pictures stay queued in SQLite."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        await super().stop()
         await self._downloads.close()
 
     def wake(self, *, queued: bool = False) -> None:
@@ -111,22 +77,6 @@ class Worker:
                 return
             self._idle.clear()
             self._wake.set()
-
-    async def _work(self) -> None:
-        """Embeds queued pictures in micro-batches until stopped, whatever one round meets.
-
-        An error of one round (a full disk refusing a save, a store error) is logged once,
-        then the round is retried after a growing pause; pictures queued meanwhile are indexed
-        as soon as the fault clears.
-        """
-        trouble = _Trouble("indexing")
-        while not self._closing:
-            try:
-                await self._round()
-            except Exception as exc:
-                await self._pause(trouble.failed(exc))
-            else:
-                trouble.cleared()
 
     async def _round(self) -> None:
         """One micro-batch of pictures; or, with none due, the text backlog or a rest."""
@@ -177,11 +127,6 @@ class Worker:
             self._save_again_at = time.monotonic() + self._save_trouble.failed(exc)
         else:
             self._save_trouble.cleared()
-
-    async def _pause(self, seconds: float) -> None:
-        """Rests up to ``seconds``; new work or :meth:`stop` ends the rest early."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _index_batch(self, batch: Sequence[PendingImage]) -> None:
         """Count the attempt, fetch, de-duplicate, embed, commit to SQLite, then add to the

@@ -134,7 +134,7 @@ async def test_start_logs_the_model_and_the_pictures_per_chat_but_never_the_toke
         for picture in held_out_pictures[:2]:
             world.post_photo(group, alice, picture)
         await world.until_indexed(group, 2)
-        fake.send_text(group, alice, "/search a shape")
+        fake.send_text(group, alice, f"/search {held_out_pictures[0][1].caption_en}")
         await world.pictures_in(group)
     first_run = caplog.text
     caplog.clear()

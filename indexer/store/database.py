@@ -26,7 +26,7 @@ import numpy as np
 from indexer.errors import IndexerError, StorageError
 from indexer.words import contains_words
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The database's file name inside ``storage.data_dir``.
 DATABASE_FILE = "index.sqlite3"
 
@@ -119,6 +119,28 @@ MIGRATIONS: list[str] = [
         calibration  TEXT NOT NULL,
         measured_at  REAL NOT NULL
     );
+    """,
+    # 5: captions and tags found by what they contain through a trigram index, and by what
+    # they are through an index on the folded text, instead of reading every one
+    # (indexer/store/texts.py). Triggers keep the trigram index in step with the texts.
+    """
+    CREATE VIRTUAL TABLE texts_trigrams USING fts5(
+        folded, content='texts', content_rowid='id', tokenize='trigram case_sensitive 1'
+    );
+    INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
+    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+    CREATE INDEX texts_by_folded ON texts(folded);
     """,
 ]
 

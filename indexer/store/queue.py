@@ -110,6 +110,7 @@ class Queue:
         *,
         exclude_ids: Sequence[int] = (),
         exclude_collections: Sequence[int] = (),
+        to_hand_over: bool = False,
     ) -> list[PendingImage]:
         """Queued pictures that are due and can be fetched, oldest first, taking turns between
         collections (each one's oldest, then each one's second...), so a chat's backlog of
@@ -118,7 +119,11 @@ class Queue:
         A picture can be fetched if its bytes were handed over, or if its source scheme (the
         part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
         and ``exclude_collections`` (with enough downloads in flight) are left out.
+        ``to_hand_over`` takes only pictures of ``schemes`` whose bytes were not handed over
+        yet (:mod:`indexer.handover`).
         """
+        handed_over = "EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id)"
+        fetchable = f"NOT {handed_over} AND" if to_hand_over else f"{handed_over} OR"
         schemes = list(schemes)
         marks = ",".join("?" * len(schemes))
         skip_ids = ",".join("?" * len(exclude_ids))
@@ -128,13 +133,34 @@ class Queue:
             "SELECT id, collection_id, source, attempts, "
             "row_number() OVER (PARTITION BY collection_id ORDER BY id) AS turn FROM images "
             "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
-            "AND (EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id) "
-            f"OR substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
+            f"AND ({fetchable} substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
             f"AND id NOT IN ({skip_ids}) AND collection_id NOT IN ({skip_collections})"
             ") ORDER BY turn, id LIMIT ?",
             (time.time(), *schemes, *exclude_ids, *exclude_collections, limit),
         )
         return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    async def hand_over(self, image_id: int, data: bytes) -> bool:
+        """Keeps the downloaded bytes of a queued picture for the process that embeds it.
+
+        Returns False, keeping nothing, if the picture was forgotten or given up on meanwhile:
+        the condition is in the same statement, so a deletion during the download wins.
+        """
+        written = await self._db.write(
+            [
+                (
+                    "INSERT OR IGNORE INTO pending_data (image_id, data) SELECT ?, ? WHERE EXISTS "
+                    "(SELECT 1 FROM images WHERE id = ? AND status = 'pending' AND deleted = 0)",
+                    (image_id, data, image_id),
+                )
+            ]
+        )
+        return bool(written[0].changed)
+
+    async def handed_over(self) -> tuple[int, int]:
+        """(pictures, bytes) handed over and not yet embedded: rows of ``pending_data``."""
+        row = await self._db.fetchone("SELECT count(*), total(length(data)) FROM pending_data")
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def pending_data(self, image_id: int) -> bytes | None:
         """The bytes handed over with a queued picture, if they were."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 
@@ -9,8 +10,14 @@ import aiosqlite
 
 from indexer.records import ImageText
 from indexer.store.database import LIVE, Database
+from indexer.words import word_spans
 
 _TEXT_COLUMNS = "texts.id, texts.image_id, images.collection_id, texts.kind, texts.text"
+#: The trigram index finds texts containing a query of at least this many characters.
+_TRIGRAM = 3
+#: A query with more word spans than this (a long one in an unspaced script) is matched
+#: against the stored texts by reading them.
+_MOST_SPANS = 5000
 
 
 class Texts:
@@ -60,23 +67,40 @@ class Texts:
         """Captions and tags that contain the query, or that the query contains (any case).
 
         The contained side must be at least two characters and whole words (see
-        :mod:`indexer.words`), so a short tag does not match every query. A scan of the
-        collections' texts (SQLite's ``instr`` first, the word check only on its hits): fine
-        for the tens of thousands of captions a group has.
+        :mod:`indexer.words`), so a short tag does not match every query. Both directions
+        use an index, so the cost does not grow with the number of captions: texts that
+        contain the query through the trigram index (queries of three characters or more),
+        texts the query contains by looking up each of the query's word spans. A two-character
+        query, or one with too many word spans, reads the collections' texts instead.
         """
+        folded = query.casefold()
         names = {f"c{i}": collection_id for i, collection_id in enumerate(collection_ids)}
-        rows = await self._db.fetchall(
-            f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
-            f"WHERE images.collection_id IN ({','.join(':' + name for name in names)}) "
-            f"AND {LIVE} AND ("
-            "(length(:query) >= 2 AND instr(texts.folded, :query) > 0 "
-            "AND contains_words(texts.folded, :query)) OR "
-            "(length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0 "
-            "AND contains_words(:query, texts.folded))"
-            ") ORDER BY texts.id LIMIT :limit",
-            {**names, "query": query.casefold(), "limit": limit},
-        )
-        return [_image_text(row) for row in rows]
+        where = f"images.collection_id IN ({','.join(':' + name for name in names)}) AND {LIVE}"
+        params = {**names, "query": folded, "limit": limit}
+        if len(folded) >= _TRIGRAM:
+            inside = (
+                "texts.id IN (SELECT rowid FROM texts_trigrams WHERE texts_trigrams MATCH :phrase)"
+            )
+            params["phrase"] = '"' + folded.replace('"', '""') + '"'
+        else:
+            inside = "length(:query) >= 2 AND instr(texts.folded, :query) > 0"
+        spans = word_spans(folded, _MOST_SPANS)
+        if spans is not None:
+            around = "texts.folded IN (SELECT value FROM json_each(:spans))"
+            params["spans"] = json.dumps(sorted(spans), ensure_ascii=False)
+        else:
+            around = "length(texts.folded) >= 2 AND instr(:query, texts.folded) > 0 AND " + (
+                "contains_words(:query, texts.folded)"
+            )
+        found: dict[int, aiosqlite.Row] = {}
+        for condition in (f"{inside} AND contains_words(texts.folded, :query)", around):
+            rows = await self._db.fetchall(
+                f"SELECT {_TEXT_COLUMNS} FROM texts JOIN images ON images.id = texts.image_id "
+                f"WHERE {condition} AND {where} ORDER BY texts.id LIMIT :limit",
+                params,
+            )
+            found.update((int(row[0]), row) for row in rows)
+        return [_image_text(found[text_id]) for text_id in sorted(found)[:limit]]
 
     async def pairs(self, collection_id: int) -> list[tuple[str, str]]:
         """(source, caption or tag) of the collection's indexed pictures, oldest first."""
