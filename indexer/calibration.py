@@ -10,9 +10,9 @@ cosines plus a margin:
 
 - text ↔ text (caption or tag matching a query by meaning, ``search.text_match_min``):
   the :data:`PERCENTILE` of all phrase pairs + :data:`TEXT_MARGIN`;
-- text ↔ picture (a floor below which a description does not describe the picture,
-  ``search.picture_match_min``): the :data:`PERCENTILE` of all phrase × picture pairs +
-  :data:`PICTURE_MARGIN`.
+- text ↔ picture (a floor below which a description does not describe the picture, used
+  when ``search.picture_match_min = "calibrated"``): the :data:`PERCENTILE` of all phrase ×
+  picture pairs + :data:`PICTURE_MARGIN`.
 
 So at most 1 % of unrelated pairs pass before the margin; the margin keeps pairs that are
 merely "a little alike" out too. Explicit configuration values still win over these.
@@ -118,20 +118,26 @@ def _threshold(unrelated: np.ndarray, margin: float) -> float:
     return round(min(1.0, float(np.percentile(unrelated, PERCENTILE)) + margin), 4)
 
 
+#: ``search.picture_match_min`` set to this uses the calibrated text ↔ picture floor.
+CALIBRATED = "calibrated"
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """The thresholds in force: the configured value where one is set, else the calibrated one.
 
     ``text_match_min``: a caption or tag matches a query by meaning at this cosine or above.
     ``picture_match_min``: a picture found by its own vector answers a description only at
-    this cosine or above, so a group without a matching picture gets "nothing found", not
-    its least unrelated pictures.
+    this cosine or above (None: every picture may, the default). The text ↔ picture floor is
+    applied only when asked for (``search.picture_match_min``, a number or ``"calibrated"``):
+    it is calibrated on synthetic pictures, and whether their unrelated pairs look like a
+    real group's photos to a real model is unmeasured here (no real weights can be had).
     """
 
     text_match_min: float
     text_match_configured: bool
-    picture_match_min: float
-    picture_match_configured: bool
+    picture_match_min: float | None
+    picture_match_configured: str | float | None
     calibration: Calibration
 
     @classmethod
@@ -140,27 +146,26 @@ class Thresholds:
         calibration: Calibration,
         *,
         text_match_min: float | None = None,
-        picture_match_min: float | None = None,
+        picture_match_min: float | str | None = None,
     ) -> Thresholds:
         """The configured values (None where unset) over the calibrated ones."""
         return cls(
             calibration.text_text if text_match_min is None else text_match_min,
             text_match_min is not None,
-            calibration.text_picture if picture_match_min is None else picture_match_min,
-            picture_match_min is not None,
+            calibration.text_picture if picture_match_min == CALIBRATED else picture_match_min,
+            picture_match_min,
             calibration,
         )
 
     def describe(self) -> str:
         """One line for ``stats``: what is in force and where it comes from."""
-
-        def source(key: str, configured: bool) -> str:
-            return f"search.{key}" if configured else "calibrated"
-
+        text_source = "search.text_match_min" if self.text_match_configured else "calibrated"
+        if self.picture_match_min is None:
+            picture = "no picture match floor (search.picture_match_min)"
+        else:
+            source = "calibrated" if self.picture_match_configured == CALIBRATED else "configured"
+            picture = f"picture match ≥ {self.picture_match_min:.3f} ({source})"
         return (
-            f"text match ≥ {self.text_match_min:.3f} "
-            f"({source('text_match_min', self.text_match_configured)}), "
-            f"picture match ≥ {self.picture_match_min:.3f} "
-            f"({source('picture_match_min', self.picture_match_configured)}); "
+            f"text match ≥ {self.text_match_min:.3f} ({text_source}), {picture}; "
             f"calibrated: {self.calibration.describe()}"
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -126,9 +126,11 @@ class SearchConfig(StrictSection):
 
     #: Unset: calibrated per model from its own unrelated-pair cosines (indexer/calibration.py).
     text_match_min: float | None = Field(default=None, ge=-1.0, le=1.01)
-    #: A description's picture hits below this cosine are left out. Unset: calibrated per
-    #: model like ``text_match_min``; -1 keeps every picture, however unrelated.
-    picture_match_min: float | None = Field(default=None, ge=-1.0, le=1.01)
+    #: A description's picture hits below this cosine are left out: a number, or "calibrated"
+    #: for the model's calibrated text-picture floor. Unset: every picture may be shown.
+    picture_match_min: Annotated[float, Field(ge=-1.0, le=1.01)] | Literal["calibrated"] | None = (
+        None
+    )
     rank_fusion_k: int = Field(default=60, ge=1)
 
 

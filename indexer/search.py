@@ -1,7 +1,7 @@
 """Answering a query inside named collections: picture vectors, captions and tags, fused.
 
 A text query is matched against the pictures' own vectors and against their captions and tags
-(by vector, and by words in any case); pictures scoring below the model's text↔picture floor
+(by vector, and by words in any case); pictures scoring below a configured text↔picture floor
 are left out, and the two rankings are fused (:mod:`indexer.fusion`). A picture query is
 matched against the pictures' vectors only.
 Searches only ever look inside the collections they are given.
@@ -59,18 +59,17 @@ class Searcher:
 
     @property
     def picture_match_min(self) -> float:
-        """A picture answers a description only at this cosine or above (unknown yet: all do)."""
-        if self.thresholds is not None:
-            return self.thresholds.picture_match_min
-        configured = self._settings.picture_match_min
-        return -1.0 if configured is None else configured
+        """A picture answers a description only at this cosine or above (-1: every one does,
+        as when no floor is configured, or the calibrated one is not known yet)."""
+        floor = self.thresholds.picture_match_min if self.thresholds is not None else None
+        return -1.0 if floor is None else floor
 
     async def by_text(
         self, collection_ids: Sequence[int], query: str, k: int, offset: int
     ) -> list[SearchHit]:
         """Best matches of a (checked) description, best first: pictures whose caption or tag
         matches it, then pictures like those, or, when no caption or tag matches, pictures whose
-        own vector scores at least :attr:`picture_match_min`.
+        own vector scores at least :attr:`picture_match_min` (-1 unless configured).
 
         With debug logging on (the CLI's ``-v``) it logs where the query's milliseconds went.
         """

@@ -186,15 +186,9 @@ def pictures_of(pictures: Sequence[Picture], caption: str) -> list[Picture]:
 
 
 def bot_config(
-    fake: FakeTelegram,
-    data_dir: Path,
-    model: ModelConfig,
-    *,
-    search: dict[str, Any] | None = None,
-    **telegram: Any,
+    fake: FakeTelegram, data_dir: Path, model: ModelConfig, **telegram: Any
 ) -> BotConfig:
-    """A config for the bot talking to ``fake``, with the tiny model, ``[search]`` and
-    ``[telegram]`` overrides."""
+    """A config for the bot talking to ``fake``, with the tiny model and ``telegram`` overrides."""
     return BotConfig(
         telegram=TelegramConfig(
             token=fake.token,
@@ -203,7 +197,7 @@ def bot_config(
             poll_timeout_seconds=1,
             **telegram,
         ),
-        indexer=make_config(data_dir, model, search=search or {}),
+        indexer=make_config(data_dir, model),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import aiohttp
@@ -68,7 +69,11 @@ async def test_kill_9_at_any_instant_after_a_burst_loses_and_duplicates_no_photo
             assert len(ids) == BURST
         final = BotProcess(config, fake.token)
         processes.append(final)
+        started = time.monotonic()
         await final.start()
+        # Up, so that the SIGTERM below meets a running bot (the killed ones may have stored
+        # and confirmed everything already, and a bot still importing dies of a SIGTERM).
+        await fake.wait_for("getUpdates", lambda call: call.at >= started, timeout=60)
         await fake.wait_until_updates_consumed(timeout=60)
         for group in groups:
             await until_stored(config, fake.token, group, BURST)

@@ -4,13 +4,9 @@ model with its own tokenizer) indexes and answers Chinese and English searches t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from bot_world import BotWorld, Picture, bot_config
+from bot_world import BotWorld, Picture
 
-from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig
 from indexer.embedder import Embedder
 from indexer.model_folder import ModelFolder
@@ -26,17 +22,6 @@ def model_config(tiny_xlmr_folder: ModelFolder) -> ModelConfig:
 @pytest.fixture
 def embedder(tiny_xlmr_embedder: Embedder) -> Embedder:
     return tiny_xlmr_embedder
-
-
-@pytest.fixture
-async def world(
-    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, embedder: Embedder
-) -> AsyncIterator[BotWorld]:
-    """Random weights tell nothing apart: the text-picture floor is off, so searches show hits."""
-    config = bot_config(fake, tmp_path / "data", model_config, search={"picture_match_min": -1})
-    bot_world = BotWorld(fake, config, embedder)
-    async with bot_world.running():
-        yield bot_world
 
 
 async def test_bot_indexes_and_searches_with_a_model_folder(

@@ -95,18 +95,22 @@ async def test_configured_threshold_wins_and_calibration_is_stored_once(
     assert "calibration" not in fresh.__dict__
 
 
-async def test_a_description_shows_no_picture_below_the_calibrated_floor(
+async def test_a_description_shows_no_picture_below_the_calibrated_floor_when_asked(
     tmp_path: Path,
     model_config: ModelConfig,
     embedder: Embedder,
     held_out_pictures: list[tuple[bytes, ShapeSpec]],
 ) -> None:
-    """A group holding only red and blue pictures answers "a green triangle" with nothing,
-    and still answers "a red circle" with its red circles; -1 in the config shows everything."""
+    """With the calibrated floor, a group holding only red and blue pictures answers "a green
+    triangle" with nothing, and still answers "a red circle" with its red circles; without a
+    floor (the default) it shows its least unrelated pictures."""
     shown = [(data, spec) for data, spec in held_out_pictures if spec.colour.en in ("red", "blue")]
     absent = next(s for s in ALL_SPECS if s.colour.en not in ("red", "blue"))
     present = next(s for _, s in shown)
-    floors: dict[str, dict[str, object]] = {"calibrated": {}, "off": {"picture_match_min": -1}}
+    floors: dict[str, dict[str, object]] = {
+        "calibrated": {"picture_match_min": "calibrated"},
+        "off": {},  # the default: no floor
+    }
     found: dict[str, dict[str, list[SearchHit]]] = {}
     for name, search in floors.items():
         config = make_config(tmp_path / name, model_config, search=search)

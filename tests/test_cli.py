@@ -59,8 +59,7 @@ def test_search_by_text_and_by_image(workspace: Path, capsys: pytest.CaptureFixt
     capsys.readouterr()
     assert run(workspace, "search", "a purple star", "--collection", "c", "-k", "3") == 0
     lines = capsys.readouterr().out.splitlines()
-    # At most 3; fewer when the rest score below the model's text-picture floor.
-    assert len(lines) <= 3 and sum("purple_star" in line for line in lines) >= 2
+    assert len(lines) == 3 and sum("purple_star" in line for line in lines) >= 2
     example = next((workspace / "pictures" / "nested").glob("green_cross_*.jpg"))
     assert run(workspace, "search", "--image", str(example), "--collection", "c", "-k", "1") == 0
     [line] = capsys.readouterr().out.splitlines()

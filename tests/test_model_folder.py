@@ -109,10 +109,7 @@ def test_model_folder_is_indexed_searched_and_checked_without_touching_the_netwo
         (pictures / f"{n:02d}.jpg").write_bytes(jpeg_bytes(image))
     folder = tmp_path / "models" / "xlmr"
     shutil.copytree(tiny_xlmr_folder.path, folder)
-    # Random weights tell nothing apart: the text-picture floor is off so a search shows hits.
-    (tmp_path / "config.toml").write_text(
-        '[model]\npath = "models/xlmr"\n[search]\npicture_match_min = -1\n'
-    )
+    (tmp_path / "config.toml").write_text('[model]\npath = "models/xlmr"\n')
     env = offline_env(tmp_path, f"http://127.0.0.1:{hub_counter.port}")
 
     index = run_cli("index", str(pictures), "--collection", "c", env=env, cwd=tmp_path)
@@ -173,11 +170,7 @@ async def test_service_on_a_model_folder_finds_chinese_and_english_and_stores_it
     tiny_xlmr_folder: ModelFolder, tiny_xlmr_embedder: Embedder, tmp_path: Path
 ) -> None:
     config = IndexerConfig.model_validate(
-        {
-            "model": {"path": tiny_xlmr_folder.path},
-            "storage": {"data_dir": tmp_path / "data"},
-            "search": {"picture_match_min": -1},  # random weights: no floor
-        }
+        {"model": {"path": tiny_xlmr_folder.path}, "storage": {"data_dir": tmp_path / "data"}}
     )
     async with await IndexService.open(config, tiny_xlmr_embedder) as service:
         for n, (image, _) in enumerate(make_dataset(6, seed=3)):

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import pytest
 
-from indexer.config import ModelConfig
-from indexer.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, ShapeSpec
-from tests.conftest import make_config
 from tests.helpers import index_pictures, precision
 
 
@@ -59,19 +55,6 @@ async def test_results_are_sorted_and_paged_without_repeats(
 
 
 async def test_search_never_returns_another_collections_pictures(
-    tmp_path: Path,
-    model_config: ModelConfig,
-    embedder: Embedder,
-    held_out_pictures: list[tuple[bytes, ShapeSpec]],
-) -> None:
-    """Group A's best answers to "a red circle" are its least unrelated pictures (the floor is
-    off here, so there are some); group B's red circles, far closer, never appear among them."""
-    config = make_config(tmp_path / "data", model_config, search={"picture_match_min": -1})
-    async with await IndexService.open(config, embedder) as service:
-        await _search_in_one_of_two_groups(service, held_out_pictures)
-
-
-async def _search_in_one_of_two_groups(
     service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
 ) -> None:
     red_circles = [p for p in held_out_pictures if p[1].slug == "red_circle"]
