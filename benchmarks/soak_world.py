@@ -186,9 +186,6 @@ class Soak:
         #: The oldest question of each chat still waiting for its answer.
         self._asked_at: dict[int, float] = {}
         self._pressed: set[tuple[int, int]] = set()
-        #: Who searched in each chat, and when: the owner of a More button is the last of them
-        #: before its footer (each chat's people act one at a time).
-        self._searchers: dict[int, list[tuple[float, User]]] = defaultdict(list)
         self._inline_askers: dict[str, tuple[int, float]] = {}
 
     # Building the world
@@ -278,8 +275,6 @@ class Soak:
 
     async def ask(self, chat: Chat, user: User, text: str) -> CallRecord | None:
         """Sends ``text`` and waits for the answer, timing it."""
-        if chat.id > 0 or text.startswith("/search"):
-            self._searchers[chat.id].append((time.monotonic(), user))
         return await self.timed(
             chat,
             lambda: self.fake.send_text(chat, user, text),
@@ -316,10 +311,12 @@ class Soak:
         )
         if footer is None or (chat.id, footer.result["message_id"]) in self._pressed:
             return
-        owner = next((u for at, u in reversed(self._searchers[chat.id]) if at <= footer.at), None)
+        owner = self.owner_of(chat, footer)
+        if owner is None:
+            return
         message_id = int(footer.result["message_id"])
         data = more_button(footer)
-        assert data is not None and owner is not None
+        assert data is not None
         if stranger is not None and stranger != owner:
             self.counts["More presses by others"] += 1
             await self.quietly_answered(
@@ -333,6 +330,16 @@ class Soak:
             lambda: self.fake.press_button(chat, owner, message_id, data),
             f"More by its owner {owner.id} under {message_id}",
         )
+
+    def owner_of(self, chat: Chat, footer: CallRecord) -> User | None:
+        """Who may press a footer's More button: in a private chat its user; in a group the
+        author of the question the footer replies to (a later page's footer replies to none,
+        and several people's answers interleave in a group, so then nobody is sure)."""
+        if chat.id > 0:
+            return self.fake.world.users.get(chat.id)
+        question = (footer.params.get("reply_parameters") or {}).get("message_id")
+        message = self.fake.world.message(chat.id, int(question)) if question else None
+        return None if message is None else self.fake.world.users.get(message["from"]["id"])
 
     async def quietly_answered(self, chat: Chat, press: Callable[[], str]) -> None:
         """Presses a button the bot must answer with a notice (answerCallbackQuery) only."""

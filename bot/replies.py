@@ -74,7 +74,8 @@ async def send_page(
     more_key: str | None,
     reply_to: int | None = None,
 ) -> None:
-    """Sends a page of results as albums, then the footer with a More button if there is more."""
+    """Sends a page of results as albums, then the footer with a More button if there is more,
+    each as a reply to ``reply_to`` (the question) when given."""
     reply = _replying_to(reply_to)
     photos: list[InputMediaPhoto] = []
     documents: list[InputMediaDocument] = []
@@ -89,10 +90,13 @@ async def send_page(
         await _send_album(bot, chat_id, album, reply)
     if more_key is not None:
         last = page.first_rank + len(page.hits) - 1
+        # A reply to the question too: in a busy group it shows whose results the button
+        # pages on (only the person who asked may press it).
         await bot.send_message(
             chat_id,
             texts.results_footer.format(first=page.first_rank, last=last),
             reply_markup=_more_button(texts, more_key),
+            reply_parameters=reply,
         )
 
 
