@@ -342,7 +342,7 @@ async def measure_service(
             "caption vector search (FAISS)": lambda q: engine.texts.search(
                 collection_id, vectors[q][None, :], K
             ),
-            "caption/tag substring match (SQLite scan)": lambda q: store.texts.containing(
+            "caption/tag word match (SQLite indexes)": lambda q: store.texts.containing(
                 [collection_id], q, K
             ),
             "metadata fetch (10 records)": lambda q: store.pictures.images(found[q]),
