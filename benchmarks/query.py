@@ -176,8 +176,8 @@ PLACES = (
     "at a wedding",
     "in the rain",
 )
-#: Captions use other words than queries: neither contains the other, so the substring match
-#: reads every caption and finds none, as for most real queries.
+#: Captions use other words than queries: neither contains the other, so the word match finds
+#: none, as for most real queries (before schema 5 it read every caption to find that out).
 EVENTS = ("birthday", "holiday", "wedding", "graduation", "trip", "picnic", "concert", "reunion")
 CITIES = ("Lisbon", "Oslo", "Kyoto", "Lima", "Accra", "Hanoi", "Quebec", "Tartu", "Perth", "Cusco")
 CONCURRENCY = (1, 8, 32)
