@@ -283,9 +283,9 @@ async def test_concurrent_adds_forgets_saves_and_searches_never_give_a_wrong_res
             valid = scores[0][: len(found)]
             assert np.all(np.diff(valid) <= 1e-6), "results are not best first"
             truth = np.array([chat.vectors[i] @ query[0] for i in found])
-            # Exact for Flat; IVF's 8-bit codes (trained on the first pictures, so later ones may
-            # fall outside their range) are off by a little, a wrong id by ~0.2 on average.
-            assert np.allclose(valid, truth, atol=0.15), "a score does not belong to its id"
+            # Exact for Flat; IVF's 8-bit codes are off by a little (under 0.04 in
+            # tests/test_ivf_codes.py, with pictures added after training), a wrong id by ~0.2.
+            assert np.allclose(valid, truth, atol=0.08), "a score does not belong to its id"
 
     async def writers() -> None:
         try:
