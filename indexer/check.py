@@ -1,10 +1,11 @@
 """``python -m indexer check``: is everything on disk whole and in agreement with SQLite?
 
-SQLite is the source of truth, so the check starts there (SQLite's own integrity check, rows
-that refer to nothing), then compares every collection's FAISS files with it: a file must be
-readable, match the checksum saved with it, and hold exactly the ids SQLite says. ``--repair``
-rebuilds what can be rebuilt without the model: FAISS files from the stored vectors, orphans
-deleted. A damaged SQLite file cannot be rebuilt from anything but a backup.
+SQLite is the source of truth, so the check starts there (SQLite's own integrity check, the
+word index of captions and tags, rows that refer to nothing), then compares every collection's
+FAISS files with it: a file must be readable, match the checksum saved with it, and hold exactly
+the ids SQLite says. ``--repair`` rebuilds what can be rebuilt without the model: the word index
+from the texts, FAISS files from the stored vectors, orphans deleted. A damaged SQLite file
+cannot be rebuilt from anything but a backup.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
                 "(copy the file back and start; the FAISS files are rebuilt)"
             )
             return 1
-        found = await _check_orphans(store, options)
+        found = await _check_word_index(store, options)
+        found += await _check_orphans(store, options)
         model_id = model_identity(config.model)
         for name, collection_id in (await store.collections.all()).items():
             if config.index.backend == "faiss":
@@ -63,6 +65,16 @@ async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
     else:
         print("no findings")
     return 1 if found and not options.repair else 0
+
+
+async def _check_word_index(store: Store, options: CheckOptions) -> int:
+    """1 if the trigram index of captions and tags disagrees with them, else 0."""
+    if await store.health.word_index_sound():
+        return 0
+    print("SQLite: the word index of captions and tags disagrees with them")
+    if options.repair:
+        await store.health.rebuild_word_index()
+    return 1
 
 
 async def _check_orphans(store: Store, options: CheckOptions) -> int:

@@ -127,7 +127,27 @@ def forget_behind_the_index(config: IndexerConfig, path: Path) -> list[str]:
     return [f"{path} holds 6 ids where SQLite has 5 searchable ones"]
 
 
-@pytest.mark.parametrize("damage", [damage_faiss_file_and_leave_an_orphan, forget_behind_the_index])
+def lose_a_tag_from_the_word_index(config: IndexerConfig, path: Path) -> list[str]:
+    with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
+        db.execute(
+            "INSERT INTO texts (image_id, kind, text, folded, added_at) "
+            "VALUES (1, 'tag', 'Brown Dog', 'brown dog', 0)"
+        )
+        db.execute(
+            "INSERT INTO texts_trigrams (texts_trigrams, rowid, folded) "
+            "SELECT 'delete', id, folded FROM texts"
+        )
+    return ["SQLite: the word index of captions and tags disagrees with them"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        damage_faiss_file_and_leave_an_orphan,
+        forget_behind_the_index,
+        lose_a_tag_from_the_word_index,
+    ],
+)
 async def test_check_finds_what_disagrees_with_sqlite_and_repair_fixes_it(
     workspace: Path,
     config: IndexerConfig,

@@ -1,7 +1,9 @@
-"""Checking the database itself: SQLite's own integrity check and rows nothing refers to."""
+"""Checking the database itself: SQLite's own integrity check, the word index of captions and
+tags, and rows nothing refers to."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from indexer.store.database import Database
@@ -22,6 +24,14 @@ _ORPHANS: dict[str, str] = {
 }
 
 
+#: FTS5's own check of the trigram index against the texts it indexes (``rank`` 1 compares it
+#: with the content table). SQLite's ``integrity_check`` does not look inside FTS5 before 3.44.
+_CHECK_WORD_INDEX = (
+    "INSERT INTO texts_trigrams (texts_trigrams, rank) VALUES ('integrity-check', 1)"
+)
+_REBUILD_WORD_INDEX = "INSERT INTO texts_trigrams (texts_trigrams) VALUES ('rebuild')"
+
+
 @dataclass(frozen=True)
 class Orphans:
     """How many rows of each kind refer to nothing searchable."""
@@ -34,8 +44,8 @@ class Orphans:
 
 
 class Health:
-    """Read-only checks of the database, and the one repair that needs no model: deleting
-    orphans."""
+    """Read-only checks of the database, and the repairs that need no model: rebuilding the
+    word index, deleting orphans."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -45,6 +55,22 @@ class Health:
         rows = await self._db.fetchall("PRAGMA integrity_check")
         problems = [str(row[0]) for row in rows]
         return [] if problems == ["ok"] else problems
+
+    async def word_index_sound(self) -> bool:
+        """Whether the trigram index of captions and tags holds exactly their words; when it
+        does not, a caption can be missed (or a picture matched by words it no longer has)."""
+        try:
+            await self._db.write([(_CHECK_WORD_INDEX, ())])
+        except sqlite3.DatabaseError as error:
+            # Only FTS5's "malformed" answers the question; a busy or unreadable file does not.
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_CORRUPT:
+                raise
+            return False
+        return True
+
+    async def rebuild_word_index(self) -> None:
+        """Builds the trigram index again from the texts (they are the truth it indexes)."""
+        await self._db.write([(_REBUILD_WORD_INDEX, ())])
 
     async def orphans(self) -> Orphans:
         counts = {}
