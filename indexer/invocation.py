@@ -1,5 +1,6 @@
 """How the user started this program, so the commands it suggests work when pasted as printed;
-and how a command ends when the user stops it with Ctrl-C."""
+and how a command ends when the user stops it: Ctrl-C, or a reader of its output that went
+away (``| head -1``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import NoReturn
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
+#: The exit status of a command whose output reader went away (128 + SIGPIPE, as shells report
+#: a tool that SIGPIPE ended; Python ignores that signal and raises BrokenPipeError instead).
+BROKEN_PIPE = 141
 
 
 def run_command(module: str) -> NoReturn:
@@ -20,11 +24,18 @@ def run_command(module: str) -> NoReturn:
     The import happens here, so Ctrl-C at any moment, while importing (torch takes seconds),
     loading the model or running, ends the command quietly with :data:`INTERRUPTED` instead of
     a traceback. The entry points (``python -m``, the installed commands) start here.
+    Output piped into a reader that stopped early ends the command quietly with
+    :data:`BROKEN_PIPE`, whether a write or the last flush finds the pipe closed.
     """
     try:
         status = importlib.import_module(module).main()
+        sys.stdout.flush()
     except KeyboardInterrupt:
         status = INTERRUPTED
+    except BrokenPipeError:
+        # Python flushes stdout again as it exits: point it at nothing so that finds no pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = BROKEN_PIPE
     sys.exit(status)
 
 
