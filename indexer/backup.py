@@ -9,6 +9,7 @@ database, so restoring is copying the file back into the data folder and startin
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
@@ -17,17 +18,32 @@ from indexer.errors import IndexerError, StorageError
 from indexer.store import DATABASE_FILE
 
 
-async def backup_database(data_dir: Path, destination: Path) -> Path:
-    """Writes a checked copy of the data folder's database to ``destination`` (a file, or a
-    folder to put ``index.sqlite3`` in); returns the file written."""
+async def backup_database(data_dir: Path, destination: str) -> Path:
+    """Writes a checked copy of the data folder's database to ``destination`` (a file name, or
+    a folder to put ``index.sqlite3`` in: an existing one, or a name ending in ``/``, which is
+    created); returns the file written."""
     source = data_dir / DATABASE_FILE
     if not source.is_file() or source.stat().st_size == 0:
         raise StorageError(f"there is no database to back up at {source}")
-    target = destination / DATABASE_FILE if destination.is_dir() else destination
+    target = _backup_file(destination)
     if target.resolve() == source.resolve():
         raise IndexerError(f"the backup would overwrite the database itself: {target}")
     await asyncio.to_thread(_copy, source, target)
     return target
+
+
+def _backup_file(destination: str) -> Path:
+    """The file a backup to ``destination`` writes. ``Path`` drops a trailing ``/``, so the
+    name is read before it becomes one: ``backups/`` means a folder even before it exists."""
+    if destination.endswith((os.sep, os.altsep or os.sep)):
+        folder = Path(destination)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise IndexerError(f"cannot create the folder {folder}: {exc.strerror}") from None
+        return folder / DATABASE_FILE
+    path = Path(destination)
+    return path / DATABASE_FILE if path.is_dir() else path
 
 
 def _copy(source: Path, target: Path) -> None:

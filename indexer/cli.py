@@ -294,7 +294,9 @@ def _add_backup(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         "To restore, stop the bot, copy the file back as data/index.sqlite3 and start again:\n"
         "the FAISS files are rebuilt from it.",
     )
-    backup.add_argument("dest", type=Path, help="the copy's file name, or a folder to put it in")
+    backup.add_argument(
+        "dest", help="the copy's file name, or a folder to put it in (a new one ending in /)"
+    )
     backup.set_defaults(run=_look_after)
 
 

@@ -211,3 +211,21 @@ def test_the_command_line_does_not_index_files_into_a_telegram_chats_collection(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Telegram chat" in err[0]
     assert cli(workspace, "index", str(folder), "--collection", "holiday-2024") == 0
+
+
+async def test_a_backup_into_a_new_folder_named_with_a_slash_goes_inside_it(
+    workspace: Path,
+    config: IndexerConfig,
+    embedder: Embedder,
+    held_out_pictures: Pictures,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await indexed(config, embedder, held_out_pictures[:2])
+
+    assert await acli(workspace, "backup", f"{workspace / 'backups'}/") == 0
+
+    copy = workspace / "backups" / DATABASE_FILE
+    assert copy.is_file()
+    assert f"backed up to {copy}" in capsys.readouterr().out
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT count(*) FROM images").fetchone() == (2,)
