@@ -111,6 +111,13 @@ def _with_command_name(text: str) -> str:
     return text.replace("python -m indexer", command_name("indexer"))
 
 
+def _collection_name(text: str) -> str:
+    """A collection's name as typed; a blank one would make a collection no line can name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a collection needs a name")
+    return text
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -134,7 +141,12 @@ def _add_index(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         "failed but some still pending (a passing error: retried on the next run).",
     )
     index.add_argument("directory", type=Path, help="the folder (searched recursively)")
-    index.add_argument("--collection", required=True, help="collection to add the pictures to")
+    index.add_argument(
+        "--collection",
+        type=_collection_name,
+        required=True,
+        help="collection to add the pictures to",
+    )
     index.add_argument(
         "--follow-outside",
         action="store_true",
@@ -159,7 +171,9 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
     )
     search.add_argument("text", nargs="?", help="what the picture shows, in any language")
     search.add_argument("--image", type=Path, help="find pictures similar to this file")
-    search.add_argument("--collection", required=True, help="collection to search")
+    search.add_argument(
+        "--collection", type=_collection_name, required=True, help="collection to search"
+    )
     search.add_argument(
         "-k", type=_positive, default=5, help="number of results, at least 1 (default 5)"
     )
@@ -190,7 +204,9 @@ def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
         "  python -m indexer list --collection photos --status failed\n"
         '  python -m indexer list --collection -100123 --poster alice --contains "beach" --json',
     )
-    listing.add_argument("--collection", required=True, help="collection to list")
+    listing.add_argument(
+        "--collection", type=_collection_name, required=True, help="collection to list"
+    )
     listing.add_argument(
         "--status",
         choices=["pending", "indexed", "repost", "failed"],
@@ -216,7 +232,9 @@ def _add_reindex(subparsers: Subcommands, common: argparse.ArgumentParser) -> No
         "  python -m indexer reindex --collection photos\n\n"
         "exit status: 0 all re-embedded, 1 some could not be fetched or decoded.",
     )
-    reindex.add_argument("--collection", required=True, help="collection to re-embed")
+    reindex.add_argument(
+        "--collection", type=_collection_name, required=True, help="collection to re-embed"
+    )
     reindex.set_defaults(serve="reindex")
 
 
@@ -228,12 +246,17 @@ def _add_stats(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         "print counts, model and index of collections",
         "  python -m indexer stats\n  python -m indexer stats --collection photos",
     )
-    stats.add_argument("--collection", help="one collection (default: all)")
+    stats.add_argument("--collection", type=_collection_name, help="one collection (default: all)")
     stats.set_defaults(serve="stats")
 
 
 def _add_targets(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--collection", required=True, help=f"collection of the pictures to {what}")
+    parser.add_argument(
+        "--collection",
+        type=_collection_name,
+        required=True,
+        help=f"collection of the pictures to {what}",
+    )
     targets = parser.add_mutually_exclusive_group(required=True)
     targets.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids (see `list`)")
     targets.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
@@ -325,7 +348,9 @@ def _add_finetune(subparsers: Subcommands, common: argparse.ArgumentParser) -> N
     data = finetune.add_mutually_exclusive_group(required=True)
     data.add_argument("--pairs", type=Path, help="CSV or JSONL with image (path) and caption")
     data.add_argument(
-        "--collection", help="the captioned and tagged pictures of a collection indexed from files"
+        "--collection",
+        type=_collection_name,
+        help="the captioned and tagged pictures of a collection indexed from files",
     )
     finetune.add_argument("--out", type=Path, required=True, help="new checkpoint file (.pt)")
     finetune.add_argument("--epochs", type=int, default=5, help="passes over the pairs (5)")

@@ -175,6 +175,8 @@ def test_text_search_prints_rank_order_and_marks_tag_hits_with_their_text(
         (["search", "x", "--collection", "c", "-k", "-3"], "-k: must be at least 1, not -3"),
         (["search", "x", "--collection", "c", "--include-self"], "--include-self needs --image"),
         (["list", "--collection", "c", "--limit", "0"], "--limit: must be at least 1"),
+        (["index", "pics", "--collection", ""], "--collection: a collection needs a name"),
+        (["search", "x", "--collection", "  "], "--collection: a collection needs a name"),
     ],
 )
 def test_usage_errors_say_what_is_missing_and_exit_2(
