@@ -62,6 +62,8 @@ class FolderReport:
     indexed: int = 0
     duplicates: int = 0
     known: int = 0
+    #: Of the known files, those forgotten since they were indexed: they stay out.
+    forgotten: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     pending: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -72,10 +74,13 @@ class FolderReport:
             return EXIT_SOME_FAILED
         return EXIT_SOME_PENDING if self.pending else EXIT_ALL_INDEXED
 
+    def _forgotten_note(self) -> str:
+        return f" ({self.forgotten} of them forgotten, kept out)" if self.forgotten else ""
+
     def print(self) -> None:
         print(
             f"{self.files} files: {self.indexed} indexed, {self.duplicates} duplicates, "
-            f"{self.known} already known, {len(self.failed)} failed, "
+            f"{self.known} already known{self._forgotten_note()}, {len(self.failed)} failed, "
             f"{len(self.pending)} still pending"
         )
         for path, reason in self.failed:
@@ -155,6 +160,7 @@ async def collect_folder(
             queued[result.image_id] = path
         else:
             report.known += 1
+            report.forgotten += result.outcome == "forgotten"
     await _wait_with_progress(service, collection, len(queued))
     for image_id, record in sorted((await service.images(list(queued))).items()):
         path = queued[image_id]

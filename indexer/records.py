@@ -154,7 +154,9 @@ class CollectionCounts:
 class AddResult:
     """What happened to a picture handed to :meth:`IndexService.add_image`."""
 
-    outcome: Literal["queued", "repost", "known", "opted_out"]
+    #: "known": this very post was handed over before; "forgotten": and forgotten since,
+    #: so it stays out.
+    outcome: Literal["queued", "repost", "known", "forgotten", "opted_out"]
     image_id: int | None = None
     original_id: int | None = None
 

@@ -233,8 +233,9 @@ class IndexService:
             collection_id, facts.poster_id
         ):
             return AddResult("opted_out")
-        if await self._store.queue.is_known_post(collection_id, facts):
-            return AddResult("known")
+        known = await self._store.queue.known_post(collection_id, facts)
+        if known is not None:
+            return AddResult(known)
         original = await self._store.pictures.find_original(
             collection_id, file_unique_id=facts.file_unique_id
         )

@@ -78,6 +78,13 @@ def test_stats_forget_and_reindex(workspace: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "pictures 89 (+0 reposts), pending 0, failed 1, forgotten 1" in out
     assert "index Flat, 89 vectors" in out
+    # A deletion wins: indexing the folder again (a nightly job) does not bring it back.
+    assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 0
+    assert "0 indexed, 0 duplicates, 91 already known (1 of them forgotten, kept out)" in (
+        capsys.readouterr().out
+    )
+    assert run(workspace, "stats", "--collection", "c") == 0
+    assert "pictures 89 (+0 reposts), pending 0, failed 1, forgotten 1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from indexer.records import EmbeddedImage, ImageFacts, ImageStatus, PendingImage
 from indexer.store.database import LIVE, Database, Statement, to_blob
@@ -24,18 +25,24 @@ class Queue:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def is_known_post(self, collection_id: int, facts: ImageFacts) -> bool:
-        """Whether this very post (same source, same message) was already handed over.
+    async def known_post(
+        self, collection_id: int, facts: ImageFacts
+    ) -> Literal["known", "forgotten"] | None:
+        """Whether this very post (same source, same message) was already handed over, and
+        whether it was forgotten since.
 
         Telegram may deliver an update twice after a crash, and ``index DIR`` meets the same
-        files again on every run: neither must create a second row.
+        files again on every run: neither must create a second row, nor bring back a picture
+        that was forgotten (a deletion wins).
         """
         row = await self._db.fetchone(
-            "SELECT 1 FROM images WHERE collection_id = ? AND source = ? AND message_id IS ? "
-            "AND deleted = 0 LIMIT 1",
+            "SELECT deleted FROM images WHERE collection_id = ? AND source = ? "
+            "AND message_id IS ? ORDER BY deleted LIMIT 1",
             (collection_id, facts.source, facts.message_id),
         )
-        return row is not None
+        if row is None:
+            return None
+        return "forgotten" if row[0] else "known"
 
     async def add_image(
         self,
