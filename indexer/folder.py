@@ -110,6 +110,8 @@ def checked_picture(
     ``root``, a dangling link, anything but a regular file, a file too large."""
     if path.is_symlink():
         target = path.resolve()
+        if not target.exists():  # whichever way it points, reading it cannot help
+            return "a symbolic link to nothing (dangling)"
         if not follow_outside and not target.is_relative_to(root.resolve()):
             return "a symbolic link leading outside the folder (--follow-outside reads those)"
     try:
