@@ -8,6 +8,7 @@ stdout, notes on stderr), returning the exit status.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -37,17 +38,23 @@ async def index(service: IndexService, args: argparse.Namespace) -> int:
 
 
 async def search(service: IndexService, args: argparse.Namespace) -> int:
+    left_out = False
     if args.image is not None:
         data = _read(args.image, service.config.limits.max_image_bytes)
-        hits = await service.search_image(
-            [args.collection], data, k=args.k, include_self=args.include_self
-        )
+        # One more, the query picture included: it is left out here, so the note about it
+        # appears only when the collection holds it.
+        hits = await service.search_image([args.collection], data, k=args.k + 1, include_self=True)
+        if not args.include_self:
+            own = hashlib.sha256(data).hexdigest()
+            left_out = any(hit.image.sha256 == own for hit in hits)
+            hits = [hit for hit in hits if hit.image.sha256 != own]
+        hits = hits[: args.k]
         unknown_to_demo = not are_demo_drawings([args.image])
     else:
         hits = await service.search_text([args.collection], args.text, k=args.k)
         unknown_to_demo = not is_about_shapes(args.text)
     print_hits(hits)
-    if args.image is not None and not args.include_self:
+    if left_out:
         _note("note: the query picture itself is left out (--include-self keeps it)")
     if unknown_to_demo and uses_demo_model(service.config):
         _note(DEMO_NOTICE)

@@ -157,6 +157,13 @@ def test_search_by_image_says_the_query_picture_is_left_out_and_include_self_kee
     assert run(workspace, *args) == 0
     out, err = capsys.readouterr()
     assert example.name in out.splitlines()[0] and "left out" not in err
+    # A picture from elsewhere: nothing is left out, so nothing says so; k results all the same.
+    stranger = workspace / "stranger.jpg"
+    stranger.write_bytes(example.read_bytes() + b"\0")  # same picture, other bytes
+    assert run(workspace, "search", "--image", str(stranger), "--collection", "c", "-k", "2") == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2 and example.name in out.splitlines()[0]
+    assert "left out" not in err
 
 
 def test_text_search_prints_rank_order_and_marks_tag_hits_with_their_text(
