@@ -82,8 +82,8 @@ EN = Texts(
     search_usage="Tell me what to look for, e.g. /search a red bicycle",
     similar_usage="Reply /similar to a photo, or send a photo with the caption /similar.",
     no_groups=(
-        "I don't know any group of yours yet. Add me to a group, post some pictures there, "
-        "then ask me again."
+        "None of your groups has pictures I have indexed yet. Add me to a group, or post "
+        "pictures in one I am in, then ask me again."
     ),
     nothing_indexed="Nothing has been indexed here yet. Post some pictures first!",
     no_match="I found nothing that matches. Try describing it differently.",
@@ -169,7 +169,7 @@ ZH = Texts(
     unknown_command="我不认识这个命令。请发给我一段描述，或发送 /help。",
     search_usage="请告诉我要找什么，例如 /search 一辆红色的自行车",
     similar_usage="请回复一张照片 /similar，或发送一张说明为 /similar 的照片。",
-    no_groups="我还不知道你的群组。请把我加入群组，在那里发一些图片，然后再问我。",
+    no_groups="你所在的群组里还没有我索引过的图片。请把我加入群组，或在我已加入的群组里发图片，然后再问我。",
     nothing_indexed="这里还没有索引任何图片。先发一些图片吧！",
     no_match="没有找到相符的图片。换个说法试试。",
     no_more="就这些了。",

@@ -80,7 +80,7 @@ async def test_more_shows_nothing_more_of_a_group_the_asker_no_longer_may_search
     answer = await press_more(world, carol, footer)
 
     assert answer.method == "sendMessage"
-    assert "don't know any group of yours" in answer.params["text"]
+    assert "None of your groups has pictures" in answer.params["text"]
 
 
 async def inline_pages(world: BotWorld, carol: User, offset: str = "") -> dict:

@@ -179,7 +179,7 @@ async def test_a_group_that_removed_the_bot_is_not_searched_until_it_adds_it_bac
     world.fake.send_text(private, alice, "a red circle")
     back = await world.pictures_in(private)
 
-    assert while_removed.params["text"].startswith("I don't know any group of yours")
+    assert while_removed.params["text"].startswith("None of your groups has pictures")
     assert len(back) == 4
 
 

@@ -96,7 +96,7 @@ async def test_private_search_covers_only_the_groups_the_asker_is_a_member_of(
     daves = await world.text_in(world.fake.private_chat(dave))
 
     assert carols and all(s.posted is not None and s.posted.chat == group_a for s in carols)
-    assert "don't know any group of yours" in daves.params["text"]
+    assert "None of your groups has pictures" in daves.params["text"]
     assert not world.fake.calls("sendMediaGroup", world.fake.private_chat(dave))
 
 
