@@ -17,6 +17,7 @@ import numpy as np
 from indexer.backends import index_prefix
 from indexer.config import IndexerConfig
 from indexer.embedder import model_identity
+from indexer.errors import DamagedDatabaseError
 from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, VectorKind
 from indexer.store import Store
 from indexer.vector_store import IndexPolicy, VectorIndex, VectorStore
@@ -33,7 +34,11 @@ class CheckOptions:
 async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
     """Prints one line per finding and the counts of every collection; returns the exit
     status: 1 if anything was found (and, with ``repair``, is still not repaired)."""
-    store = await Store.open_in(config.storage.data_dir)
+    try:
+        store = await Store.open_in(config.storage.data_dir)
+    except DamagedDatabaseError as exc:
+        print(f"SQLite: {exc}")
+        return 1
     try:
         damaged = await store.health.integrity_problems()
         for problem in damaged[:20]:

@@ -60,6 +60,11 @@ class StorageError(IndexerError):
     """A file of the data folder cannot be written (a full disk) or is damaged."""
 
 
+class DamagedDatabaseError(StorageError):
+    """The database file is empty or damaged: only a backup can bring its contents back, so
+    it is never replaced (``check`` reports it as a finding)."""
+
+
 # Fetching pictures (raised by fetchers the caller registers, e.g. the bot's Telegram one).
 
 

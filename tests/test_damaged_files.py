@@ -111,6 +111,10 @@ def test_a_damaged_or_emptied_database_stops_with_one_line_and_is_kept(
     assert len(err) == 1 and err[0].startswith(f"error: {path} is ")
     assert "backup" in err[0]
     assert path.read_bytes() == before
+    # For `check` a damaged database is a finding, as README says of every finding: exit 1.
+    assert cli(workspace, "check") == 1
+    assert capsys.readouterr().out.startswith(f"SQLite: {path} is ")
+    assert path.read_bytes() == before
 
 
 def damage_faiss_file_and_leave_an_orphan(config: IndexerConfig, path: Path) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import aiosqlite
 import numpy as np
 
-from indexer.errors import IndexerError, StorageError
+from indexer.errors import DamagedDatabaseError, IndexerError
 from indexer.words import contains_words
 
 SCHEMA_VERSION = 5
@@ -163,11 +163,11 @@ class Database:
         """Opens (creating or migrating) the database at ``path`` in WAL mode.
 
         A missing file becomes a new, empty database. A file that exists but is empty or
-        damaged is never replaced: it raises StorageError naming the file and what to do, as
+        damaged is never replaced: it raises DamagedDatabaseError naming the file and what to do, as
         a silently new database would make every picture of every chat disappear.
         """
         if path.exists() and path.stat().st_size == 0:
-            raise StorageError(
+            raise DamagedDatabaseError(
                 f"{path} is empty (0 bytes), not a database: restore it from a backup "
                 "(python -m indexer backup), or move it away to start with an empty one"
             )
@@ -175,7 +175,7 @@ class Database:
         try:
             return await cls._open(path)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(
+            raise DamagedDatabaseError(
                 f"{path} is damaged ({exc}): restore it from a backup (python -m indexer "
                 "backup), or move it away to start with an empty one"
             ) from None
