@@ -8,7 +8,6 @@ stdout, notes on stderr), returning the exit status.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -40,15 +39,14 @@ async def index(service: IndexService, args: argparse.Namespace) -> int:
 async def search(service: IndexService, args: argparse.Namespace) -> int:
     left_out = False
     if args.image is not None:
-        data = _read(args.image, service.config.limits.max_image_bytes)
-        # One more, the query picture included: it is left out here, so the note about it
-        # appears only when the collection holds it.
-        hits = await service.search_image([args.collection], data, k=args.k + 1, include_self=True)
-        if not args.include_self:
-            own = hashlib.sha256(data).hexdigest()
-            left_out = any(hit.image.sha256 == own for hit in hits)
-            hits = [hit for hit in hits if hit.image.sha256 != own]
-        hits = hits[: args.k]
+        query = await service.picture_query(
+            _read(args.image, service.config.limits.max_image_bytes)
+        )
+        hits = await service.search_image(
+            [args.collection], query, k=args.k, include_self=args.include_self
+        )
+        # The note only where it is true: the collection holds the query picture itself.
+        left_out = not args.include_self and await service.holds_picture(args.collection, query)
         unknown_to_demo = not are_demo_drawings([args.image])
     else:
         hits = await service.search_text([args.collection], args.text, k=args.k)

@@ -296,6 +296,13 @@ class IndexService:
             picture = await self.picture_query(picture)
         return await self._search.by_image(collection_ids, picture, k, offset, include_self)
 
+    async def holds_picture(self, collection: str, picture: PictureQuery) -> bool:
+        """Whether ``collection`` holds a searchable picture of exactly these bytes: the one
+        :meth:`search_image` leaves out of its own results unless ``include_self``."""
+        collection_id = await self._collection_id(collection)
+        original = await self._store.pictures.find_original(collection_id, sha256=picture.sha256)
+        return original is not None
+
     async def _collection_ids(self, collections: Sequence[str]) -> list[int]:
         """Ids of the named collections that exist; an error if none of them does."""
         known = await self._store.collections.all()
