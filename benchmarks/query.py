@@ -61,7 +61,7 @@ from indexer.embedder import Embedder
 from indexer.pipeline import BULK, EmbeddingPipeline
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE, Store
-from indexer.vector_store import SQ8_RANGE_MARGIN, IndexLayout, IndexPolicy, VectorIndex
+from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex, trained_ivf
 
 DIM = 512
 K = 10
@@ -89,12 +89,9 @@ def build(vectors: np.ndarray, layout: IndexLayout, rng: np.random.Generator) ->
     ids = np.arange(len(vectors), dtype=np.int64)
     if layout.is_exact:
         return VectorIndex.build(ids, vectors, layout, DIM)
-    index = faiss.index_factory(DIM, layout.name, faiss.METRIC_INNER_PRODUCT)
-    faiss.downcast_index(index).sq.rangestat_arg = SQ8_RANGE_MARGIN  # as the service trains
     sample = min(len(vectors), TRAIN_POINTS_PER_LIST * layout.nlist)
-    index.train(vectors[rng.choice(len(vectors), sample, replace=False)])
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    built = VectorIndex(index, layout)
+    training = vectors[rng.choice(len(vectors), sample, replace=False)]
+    built = VectorIndex(trained_ivf(layout, DIM, training), layout)
     built.add(ids, vectors)
     return built
 

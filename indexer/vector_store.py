@@ -125,6 +125,16 @@ class IndexPolicy:
         return wanted.nlist >= 2 * current.nlist or 4 * wanted.nlist <= current.nlist
 
 
+def trained_ivf(layout: IndexLayout, dim: int, training: np.ndarray) -> faiss.Index:
+    """An empty ``layout`` IVF index trained on ``training``: its lists, and its 8-bit code
+    range with :data:`SQ8_RANGE_MARGIN` to spare; ids can be deleted at once (``/forget``)."""
+    index = faiss.index_factory(dim, layout.name, faiss.METRIC_INNER_PRODUCT)
+    faiss.downcast_index(index).sq.rangestat_arg = SQ8_RANGE_MARGIN
+    index.train(training)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return index
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What :meth:`VectorIndex.calibrate` chose and measured."""
@@ -208,10 +218,7 @@ class VectorIndex:
         if layout.is_exact:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         else:
-            index = faiss.index_factory(dim, layout.name, faiss.METRIC_INNER_PRODUCT)
-            faiss.downcast_index(index).sq.rangestat_arg = SQ8_RANGE_MARGIN
-            index.train(vectors)
-            index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            index = trained_ivf(layout, dim, vectors)
         built = cls(index, layout)
         built.add(ids, vectors)
         if not layout.is_exact and len(ids):
