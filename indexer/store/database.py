@@ -163,8 +163,8 @@ class Database:
         """Opens (creating or migrating) the database at ``path`` in WAL mode.
 
         A missing file becomes a new, empty database. A file that exists but is empty or
-        damaged is never replaced: it raises DamagedDatabaseError naming the file and what to do, as
-        a silently new database would make every picture of every chat disappear.
+        damaged is never replaced: it raises DamagedDatabaseError naming the file and what to
+        do, as a silently new database would make every picture of every chat disappear.
         """
         if path.exists() and path.stat().st_size == 0:
             raise DamagedDatabaseError(
