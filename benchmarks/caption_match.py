@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.query import captions, create_schema, phrases
 from indexer.store import DATABASE_FILE, Store
-from indexer.words import contains_words
+from indexer.store.word_match import contains_words
 
 #: The statement that matched captions before schema 5: it reads every caption of the
 #: collections (SQLite's ``instr`` first, the word check on its hits).

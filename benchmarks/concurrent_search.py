@@ -7,7 +7,7 @@ Run from the repository root::
 
 One collection of ``--size`` indexed pictures (synthetic clustered 512-d vectors, written
 straight into a real SQLite file by ``benchmarks.query``'s ``fill_database``) is opened through
-the public :class:`~indexer.live_indexes.LiveIndexes` API, whose FAISS index is built from
+the public :class:`~indexer.vectors.faiss_backend.FaissBackend` API, whose FAISS index is built from
 SQLite as after a lost index file. Then, interleaved over ``--rounds`` rounds (medians):
 
 * **in flight:** ``--searches`` single-query searches of that collection, top-10, one at a
@@ -32,17 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.query import DIM, K, clustered_vectors, fill_database
-from indexer.live_indexes import LiveIndexes
 from indexer.records import PICTURE_VECTORS
 from indexer.store import DATABASE_FILE, Store
-from indexer.vector_store import IndexPolicy, VectorStore
+from indexer.vectors.faiss_backend import FaissBackend
+from indexer.vectors.faiss_files import FaissFiles
+from indexer.vectors.faiss_index import IndexPolicy
 
 MODEL_ID = "benchmark-model"
 COLLECTION_ID = 1
 IN_FLIGHT = (1, 2, 4, 8)
 
 
-async def searches_per_second(live: LiveIndexes, queries: np.ndarray, in_flight: int) -> float:
+async def searches_per_second(live: FaissBackend, queries: np.ndarray, in_flight: int) -> float:
     """Searches ``queries`` with ``in_flight`` lanes, each one query at a time."""
     lanes = [queries[lane::in_flight] for lane in range(in_flight)]
 
@@ -55,7 +56,7 @@ async def searches_per_second(live: LiveIndexes, queries: np.ndarray, in_flight:
     return len(queries) / (time.perf_counter() - started)
 
 
-async def during_save(live: LiveIndexes, queries: np.ndarray) -> tuple[float, float, float]:
+async def during_save(live: FaissBackend, queries: np.ndarray) -> tuple[float, float, float]:
     """(save seconds, median and max search ms) for searches made while a save runs."""
     latencies: list[float] = []
     # A no-op change marks the index as changed, so the forced save really writes it.
@@ -80,10 +81,10 @@ async def measure(
 ) -> None:
     store = await Store.open(folder / DATABASE_FILE)
     policy = IndexPolicy(flat_max=20_000)
-    live = LiveIndexes(
+    live = FaissBackend(
         store.vectors,
         PICTURE_VECTORS,
-        VectorStore(folder / "faiss"),
+        FaissFiles(folder / "faiss"),
         policy,
         MODEL_ID,
         DIM,

@@ -40,8 +40,9 @@ from benchmarks.embed import (
     photo_jpegs,
 )
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder, LoadedModel
-from indexer.images import decode_scaled
+from indexer.embed.decode import decode_scaled
+from indexer.model.embedder import Embedder
+from indexer.model.loading import LoadedModel
 from tests.tiny_xlmr import create_random
 
 PICTURES = 32

@@ -7,7 +7,7 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.embed --device cuda --models default ViT-B-32 --batches 1 32 256
 
 Measures, in one process so the numbers share the machine's state, on ``--device`` at each
-``--precision`` (``model.device``/``model.precision``'s rules, indexer/device.py):
+``--precision`` (``model.device``/``model.precision``'s rules, indexer/model/device.py):
 
 * the device's matmul ceiling (2048³ at each precision), to read model speed as a fraction
   of it;
@@ -44,17 +44,14 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from indexer.config import ModelConfig
-from indexer.device import autocast, inference_plan, select_device
-from indexer.embedder import (
-    Embedder,
-    LoadedModel,
-    encode_text_trimmed,
-    load_open_clip,
-    model_identity,
-)
+from indexer.embed.decode import decode_image, decode_scaled
 from indexer.errors import ModelLoadError
-from indexer.images import decode_image, decode_scaled
-from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from indexer.model.device import autocast, inference_plan, select_device
+from indexer.model.embedder import Embedder
+from indexer.model.identity import model_identity
+from indexer.model.loading import LoadedModel, load_open_clip
+from indexer.model.text_trim import encode_text_trimmed
+from indexer.training.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from tests.conftest import CACHE_DIR
 from tests.tiny_xlmr import build_text_source, create_random, register_arch
 

@@ -33,7 +33,7 @@ trap 'rm -rf "$work"' EXIT
 import sys
 from pathlib import Path
 
-from indexer.tiny_model import ensure_tiny_model
+from indexer.training.tiny_model import ensure_tiny_model
 from tests.conftest import CACHE_DIR
 from tests.local_names import group_pairs, write_pairs_file
 

@@ -26,7 +26,7 @@ from indexer.config import IndexerConfig, ModelConfig
 from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, draw_shape
-from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from indexer.training.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 
 TICK_SECONDS = 0.01
 QUERY_EVERY_SECONDS = 0.1

@@ -7,7 +7,7 @@ Run from the repository root, against Milvus Lite (a file) or a server::
 
 Fills one big chat (``--count`` synthetic clustered 512-d vectors, the generator of
 ``benchmarks/query.py``) and one small chat of 50 beside it through
-:class:`~indexer.milvus_indexes.MilvusIndexes`, flushes and waits for the index, then times
+:class:`~indexer.vectors.milvus_backend.MilvusBackend`, flushes and waits for the index, then times
 ≥ 200 searches of each chat (top-10, the backend's own call: filter by chat, client-side
 filtering of recent deletes) and reports p50/p99 and recall@10 against exact search.
 """
@@ -25,15 +25,15 @@ from pymilvus import MilvusClient
 
 from benchmarks.query import K, clustered_vectors, recall_at_k
 from indexer.config import MilvusConfig
-from indexer.milvus_indexes import MilvusIndexes
 from indexer.records import PICTURE_VECTORS
 from indexer.store import Store
+from indexer.vectors.milvus_backend import MilvusBackend
 
 BIG_CHAT, SMALL_CHAT, SMALL_SIZE = 1, 2, 50
 INSERT_CHUNK = 20_000
 
 
-async def fill(backend: MilvusIndexes, chat: int, vectors: np.ndarray, first_id: int) -> None:
+async def fill(backend: MilvusBackend, chat: int, vectors: np.ndarray, first_id: int) -> None:
     for start in range(0, len(vectors), INSERT_CHUNK):
         chunk = vectors[start : start + INSERT_CHUNK]
         ids = np.arange(first_id + start, first_id + start + len(chunk), dtype=np.int64)
@@ -57,7 +57,7 @@ def wait_for_index(settings: MilvusConfig, prefix: str) -> float:
 
 
 async def timed(
-    backend: MilvusIndexes, chat: int, queries: np.ndarray
+    backend: MilvusBackend, chat: int, queries: np.ndarray
 ) -> tuple[list[float], np.ndarray]:
     latencies, found = [], []
     for query in queries:
@@ -83,7 +83,7 @@ async def run(uri: str, count: int, index_type: str, nprobe: int, queries: int) 
     )
     with tempfile.TemporaryDirectory() as folder:
         store = await Store.open_in(Path(folder))
-        backend = await MilvusIndexes.open(
+        backend = await MilvusBackend.open(
             settings, store.vectors, PICTURE_VECTORS, "collection", "bench-model", vectors.shape[1]
         )
         started = time.perf_counter()

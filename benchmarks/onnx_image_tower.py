@@ -26,7 +26,7 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from benchmarks.embed import MAX_BYTES, MAX_PIXELS, photo_jpegs
-from indexer.images import decode_scaled
+from indexer.embed.decode import decode_scaled
 
 PICTURES = 32
 REPEATS = 3

@@ -57,11 +57,12 @@ import torch
 from benchmarks.default_model import build_default, default_embedder
 from benchmarks.embed import QUERY, photo_jpegs
 from indexer.config import IndexConfig, IndexerConfig, LimitsConfig, ModelConfig
-from indexer.embedder import Embedder
-from indexer.pipeline import BULK, EmbeddingPipeline
+from indexer.embed.model_thread import BULK
+from indexer.embed.pipeline import EmbeddingPipeline
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE, Store
-from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex, trained_ivf
+from indexer.vectors.faiss_index import IndexLayout, IndexPolicy, VectorIndex, trained_ivf
 
 DIM = 512
 K = 10

@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks.query import DIM, K, build, clustered_vectors, recall_at_k
 from indexer.config import IndexConfig
-from indexer.vector_store import IndexPolicy, VectorIndex
+from indexer.vectors.faiss_index import IndexPolicy, VectorIndex
 
 RERANK_CANDIDATES = 4 * K
 SWEEP = (4, 8, 16, 32, 64, 128, 256)

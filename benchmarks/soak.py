@@ -53,11 +53,11 @@ import numpy as np
 from benchmarks.soak_world import ANSWER_TIMEOUT, Latency, Soak
 from bot.chats import collection_of
 from bot.config import TOKEN_ENV, load_config
+from bot.phrases import EN
 from bot.playground.fake_telegram import Chat, FakeTelegram, User
-from bot.texts import EN
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
-from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from indexer.training.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from tests.conftest import CACHE_DIR
 
 #: RSS may grow at most this much between 1/5 of the run and its end (the issue's target).

@@ -1,9 +1,9 @@
 """Building and running the bot: one Application from the config and an open IndexService.
 
-``serve`` opens the indexer and serves updates by long polling (:mod:`bot.polling`), or with
-the bot's own webhook server when ``telegram.mode = "webhook"`` (:mod:`bot.webhook`), until
+``serve`` opens the indexer and serves updates by long polling (:mod:`bot.updates.polling`), or with
+the bot's own webhook server when ``telegram.mode = "webhook"`` (:mod:`bot.updates.webhook`), until
 Ctrl-C or SIGTERM; both confirm an update to Telegram only once it is handled and stored.
-``work`` embeds queued pictures instead (see :mod:`bot.worker`): with ``index.embedding =
+``work`` embeds queued pictures instead (see :func:`working`): with ``index.embedding =
 "worker"`` the serving bot only downloads the pictures and hands their bytes over to it. The
 command line that starts them is :mod:`bot.cli`.
 """
@@ -31,15 +31,15 @@ from bot.context import BotApplication, BotContext, Deps, UserPrefs, deps_of, in
 from bot.fetcher import SCHEME, telegram_fetcher
 from bot.flood import MessageRateLimiter
 from bot.handlers import ALLOWED_UPDATES, register_handlers
-from bot.paging import Pages
 from bot.permissions import Permissions
-from bot.polling import Poller, ReceivingStopped
-from bot.ranking import Relevance
-from bot.texts import EN, TRANSLATIONS
+from bot.phrases import EN, TRANSLATIONS
+from bot.results.continuations import Pages
+from bot.results.relevance import Relevance
 from bot.throttle import QueryLimiter, Turns
-from bot.webhook import WebhookServer
-from bot.worker import working
-from indexer.service import IndexService
+from bot.updates.polling import Poller, ReceivingStopped
+from bot.updates.webhook import WebhookServer
+from indexer.config import IndexerConfig
+from indexer.service import Embedder, IndexService
 
 log = logging.getLogger(__name__)
 
@@ -261,3 +261,10 @@ def configure_logging() -> None:
     for name in ("bot", "indexer", "telegram"):
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@asynccontextmanager
+async def working(config: IndexerConfig, embedder: Embedder | None = None) -> AsyncIterator[None]:
+    """Embeds queued pictures while the block runs; then finishes the batch in progress."""
+    async with await IndexService.open(config, embedder, embed=True):
+        yield

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported here: the bot imports torch (seconds), which --help and usage errors never wait for.
     from bot.app import configure_logging, serve, work
-    from bot.polling import ReceivingStopped
+    from bot.updates.polling import ReceivingStopped
 
     configure_logging()
     redact_all_output(logging.getLogger().handlers)

@@ -37,7 +37,8 @@ _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class WebhookConfig(StrictSection):
-    """Where the bot's webhook server (bot/webhook.py) listens; the URL Telegram posts to."""
+    """Where the bot's webhook server (bot/updates/webhook.py) listens; the URL Telegram posts
+    to."""
 
     url: str
     secret_token: SecretStr

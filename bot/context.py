@@ -17,12 +17,12 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.chats import ChatFacts, present_groups
 from bot.config import TelegramConfig
-from bot.delivery import Deliveries
-from bot.paging import Pages
 from bot.permissions import Permissions
-from bot.ranking import Relevance
-from bot.texts import Texts, texts_for
+from bot.phrases import Texts, texts_for
+from bot.results.continuations import Pages
+from bot.results.relevance import Relevance
 from bot.throttle import QueryLimiter, Turns
+from bot.updates.receipts import Deliveries
 from indexer.service import IndexService
 
 _DEPS_KEY = "deps"

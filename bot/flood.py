@@ -15,7 +15,7 @@ from typing import Any
 
 from telegram.ext import AIORateLimiter
 
-from bot.delivery import answering_starts
+from bot.updates.receipts import answering_starts
 
 _READ_PREFIX = "get"
 #: What the Bot API answers (PTB's JSONDict).

@@ -124,7 +124,8 @@ class IndexConfig(StrictSection):
 class SearchConfig(StrictSection):
     """How captions and tags join the pictures' own pixels in a text search."""
 
-    #: Unset: calibrated per model from its own unrelated-pair cosines (indexer/calibration.py).
+    #: Unset: calibrated per model from its own unrelated-pair cosines
+    #: (indexer/model/calibration.py).
     text_match_min: float | None = Field(default=None, ge=-1.0, le=1.01)
     #: A description's picture hits below this cosine are left out: a number, or "calibrated"
     #: for the model's calibrated text-picture floor. Unset: every picture may be shown.

@@ -45,7 +45,7 @@ class ReindexInProgressError(IndexerError):
         self.name = name
 
 
-# Fine-tuning and evaluation (indexer/pairs.py, indexer/finetune.py, indexer/evaluation.py).
+# Fine-tuning and evaluation (indexer/training/: pairs.py, finetune.py, evaluation.py).
 
 
 class BadPairsError(IndexerError):

@@ -6,14 +6,12 @@ the worker and every store exchange them without importing each other's machiner
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from indexer.calibration import Thresholds
 
 ImageStatus = Literal["pending", "indexed", "repost", "failed"]
 TextKind = Literal["caption", "tag"]
@@ -213,3 +211,94 @@ class CollectionStats:
     last_indexed_at: float | None
     #: The model's similarity thresholds in force (configured, else calibrated).
     thresholds: Thresholds
+
+
+# Similarity thresholds calibrated per model (the rule: indexer/model/calibration.py; kept per
+# model in SQLite: indexer/store/calibrations.py).
+
+#: The share of unrelated pairs (in percent) that score at most the threshold before the margin.
+PERCENTILE = 99.0
+#: Added to the text ↔ text percentile: a meaning match must be clearly above unrelated texts.
+TEXT_MARGIN = 0.02
+#: Added to the text ↔ picture percentile.
+PICTURE_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A model's calibrated thresholds and how they were measured."""
+
+    text_text: float
+    text_picture: float
+    #: Identifies the phrases, pictures and rule; a stored calibration with another is redone.
+    method: str
+    phrases: int
+    pictures: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        return cls(**json.loads(text))
+
+    def describe(self) -> str:
+        """One line for ``stats`` and ``model check``."""
+        return (
+            f"text↔text ≥ {self.text_text:.3f}, text↔picture ≥ {self.text_picture:.3f} "
+            f"(p{PERCENTILE:g} of unrelated pairs of {self.phrases} phrases and "
+            f"{self.pictures} pictures, + {TEXT_MARGIN:g} / {PICTURE_MARGIN:g})"
+        )
+
+
+#: ``search.picture_match_min`` set to this uses the calibrated text ↔ picture floor.
+CALIBRATED = "calibrated"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds in force: the configured value where one is set, else the calibrated one.
+
+    ``text_match_min``: a caption or tag matches a query by meaning at this cosine or above.
+    ``picture_match_min``: a picture found by its own vector answers a description only at
+    this cosine or above (None: every picture may, the default). The text ↔ picture floor is
+    applied only when asked for (``search.picture_match_min``, a number or ``"calibrated"``):
+    it is calibrated on synthetic pictures, and whether their unrelated pairs look like a
+    real group's photos to a real model is unmeasured here (no real weights can be had).
+    """
+
+    text_match_min: float
+    text_match_configured: bool
+    picture_match_min: float | None
+    picture_match_configured: str | float | None
+    calibration: Calibration
+
+    @classmethod
+    def choose(
+        cls,
+        calibration: Calibration,
+        *,
+        text_match_min: float | None = None,
+        picture_match_min: float | str | None = None,
+    ) -> Thresholds:
+        """The configured values (None where unset) over the calibrated ones."""
+        return cls(
+            calibration.text_text if text_match_min is None else text_match_min,
+            text_match_min is not None,
+            calibration.text_picture if picture_match_min == CALIBRATED else picture_match_min,
+            picture_match_min,
+            calibration,
+        )
+
+    def describe(self) -> str:
+        """One line for ``stats``: what is in force and where it comes from."""
+        text_source = "search.text_match_min" if self.text_match_configured else "calibrated"
+        if self.picture_match_min is None:
+            picture = "no picture match floor (search.picture_match_min)"
+        else:
+            source = "calibrated" if self.picture_match_configured == CALIBRATED else "configured"
+            picture = f"picture match ≥ {self.picture_match_min:.3f} ({source})"
+        return (
+            f"text match ≥ {self.text_match_min:.3f} ({text_source}), {picture}; "
+            f"calibrated: {self.calibration.describe()}"
+        )

@@ -2,10 +2,10 @@
 
 A collection is a named set of pictures (the bot uses one per chat). Pictures handed to
 :meth:`IndexService.add_image` are acknowledged at once (committed to SQLite) and embedded by
-the background :class:`~indexer.worker.Worker`, so a burst of uploads neither blocks searches
-nor is lost on a crash. Searches (:mod:`indexer.search`) only ever look inside the collections
-they name. The bot imports this module, :mod:`indexer.records`, :mod:`indexer.errors` and
-:mod:`indexer.config`, nothing else of the engine.
+the background :class:`~indexer.ingest.worker.Worker`, so a burst of uploads neither blocks
+searches nor is lost on a crash. Searches (:mod:`indexer.search.searcher`) only ever look inside
+the collections they name. The bot imports this module, :mod:`indexer.records`,
+:mod:`indexer.errors` and :mod:`indexer.config`, nothing else of the engine.
 
 Length (a little over ~350 lines, on purpose): one short method per thing a caller does, so
 the whole door is on one page; the work itself lives in the modules named above.
@@ -20,18 +20,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from indexer.backends import VectorBackend, open_backend
-from indexer.calibration import Thresholds, method_id
 from indexer.config import IndexerConfig
-from indexer.embedder import Embedder
-from indexer.engine import Engine
+from indexer.embed.pipeline import EmbeddingPipeline
 from indexer.errors import (
     PictureNotFoundError,
     ReindexInProgressError,
     UnknownCollectionError,
 )
-from indexer.handover import HandOver
-from indexer.pipeline import EmbeddingPipeline
+from indexer.ingest.handover import HandOver
+from indexer.ingest.reindex import ProgressCallback, Reindexer
+from indexer.ingest.worker import Worker
+from indexer.model.calibration import method_id
+from indexer.model.embedder import Embedder
+from indexer.parts import Parts
 from indexer.records import (
     PICTURE_VECTORS,
     TEXT_VECTORS,
@@ -47,11 +48,11 @@ from indexer.records import (
     PictureQuery,
     ReindexProgress,
     SearchHit,
+    Thresholds,
 )
-from indexer.reindex import ProgressCallback, Reindexer
-from indexer.search import Searcher, checked_text
+from indexer.search.searcher import Searcher, checked_text
 from indexer.store import Store
-from indexer.worker import Worker
+from indexer.vectors.backend import VectorBackend, open_backend
 
 #: ``Embedder`` is part of this door: a caller may load the model once and hand it to
 #: :meth:`IndexService.open` (the bot's worker process, tests).
@@ -81,7 +82,7 @@ class IndexService:
         self._texts = texts
         #: The parts behind this API, for tools that time or inspect one step alone
         #: (benchmarks); callers that index and search never need them.
-        self.engine = Engine(pipeline, store, pictures, texts)
+        self.engine = Parts(pipeline, store, pictures, texts)
         self._worker = Worker(config.limits, self.engine)
         self._hand_over: HandOver | None = None
         self._embeds = False
@@ -164,7 +165,8 @@ class IndexService:
                 parts.push_async_callback(self._hand_over.stop)
 
     async def _calibrated_thresholds(self) -> Thresholds:
-        """The model's thresholds: stored in SQLite, else measured once (indexer/calibration.py)."""
+        """The model's thresholds: stored in SQLite, else measured once
+        (indexer/model/calibration.py)."""
         table = self._store.calibrations
         calibration = await table.get(self.model_id, method_id())
         if calibration is None:
@@ -196,7 +198,7 @@ class IndexService:
     def hand_over(self, *schemes: str) -> None:
         """Downloads queued pictures of ``schemes`` here, for a worker process that cannot
         fetch them (only the bot holds the Telegram token), and keeps their bytes with them
-        until it has embedded them (:mod:`indexer.handover`). Their fetchers must be
+        until it has embedded them (:mod:`indexer.ingest.handover`). Their fetchers must be
         registered; it runs until :meth:`close`. Called once, after :meth:`open`."""
         self._hand_over = HandOver(self.config.limits, self.engine, schemes)
         self._hand_over.start()
@@ -266,7 +268,7 @@ class IndexService:
     ) -> list[SearchHit]:
         """The pictures of ``collections`` that best match a description, best first.
 
-        Captions and tags that match the query closely count too (see :mod:`indexer.fusion`).
+        Captions and tags that match the query closely count too (see :mod:`indexer.search.fusion`).
         """
         query = checked_text(query, "query", self.config.limits.max_query_chars)
         return await self._search.by_text(await self._collection_ids(collections), query, k, offset)

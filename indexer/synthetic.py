@@ -1,7 +1,7 @@
 """A synthetic "shapes world": pictures of one coloured shape, with English and Chinese captions.
 
 No CLIP weights can be downloaded where this project is tested, so it trains its own tiny model
-on these pictures (see :mod:`indexer.tiny_model`). Every picture is fully described by its
+on these pictures (see :mod:`indexer.training.tiny_model`). Every picture is fully described by its
 :class:`ShapeSpec`, which lets tests check retrieval against known labels. The shape colours are
 saturated and the backgrounds are low-saturation tints, so colour never hides in the background.
 """

@@ -12,7 +12,7 @@ from bot_world import BotWorld, WorldFactory, bot_config
 
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from bot.config import BotConfig, TelegramConfig
 from bot.context import BotApplication
 from bot.playground.fake_telegram import CallRecord, Chat, FakeTelegram, User
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 

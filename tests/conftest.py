@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder
-from indexer.model_folder import ModelFolder
+from indexer.model.embedder import Embedder
+from indexer.model.folder import ModelFolder
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec, make_dataset
-from indexer.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+from indexer.training.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from tests.tiny_xlmr import build_tiny_folder
 
 #: Where a tiny model trained by the tests (when the committed one is stale) is kept.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 
 
 class FetchGate:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.synthetic import ALL_SPECS, COLOURS, SHAPES, ShapeSpec, draw_shape
 
 

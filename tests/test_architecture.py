@@ -25,7 +25,22 @@ ENGINE_DOORS = {
 #: The playground, a harness around the bot like the tests, also uses the engine's demo: its
 #: offline config and its synthetic pictures.
 PLAYGROUND = "bot.playground"
-PLAYGROUND_DOORS = {"indexer.demo", "indexer.synthetic"}
+PLAYGROUND_DOORS = {"indexer.cli.demo", "indexer.synthetic"}
+#: The engine's layers, bottom first: a module may import its own layer and those before it,
+#: never one after it. Each entry names top-level modules or packages of ``indexer``.
+ENGINE_LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"records", "errors", "config", "atomic", "synthetic", "invocation"}),
+    frozenset({"model"}),
+    frozenset({"embed", "store"}),
+    frozenset({"vectors"}),
+    frozenset({"parts"}),
+    frozenset({"ingest", "search"}),
+    frozenset({"service"}),
+    frozenset({"training"}),
+    frozenset({"cli"}),
+)
+#: The one module of ``indexer/vectors/`` that the rest of the engine may import.
+VECTORS_DOOR = "indexer.vectors.backend"
 
 
 def module_name(path: Path) -> str:
@@ -92,6 +107,61 @@ def _the_playground_using_the_demo(door: str) -> bool:
 
 def test_the_engine_never_imports_the_bot() -> None:
     assert not imports_from("indexer", lambda target: target.split(".")[0] != "bot")
+
+
+def layer_of(module: str) -> int | None:
+    """The index in :data:`ENGINE_LAYERS` of an engine module (None for ``indexer`` itself)."""
+    parts = module.split(".")
+    if parts[0] != "indexer" or len(parts) < 2 or parts[1] == "__main__":
+        return None  # the package and its entry point stand above every layer
+    for number, layer in enumerate(ENGINE_LAYERS):
+        if parts[1] in layer:
+            return number
+    raise AssertionError(f"{module} is in no layer of ENGINE_LAYERS: add its folder there")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``"a imports b"`` for every engine import that points to a later layer."""
+    found = []
+    for module, targets in graph.items():
+        own = layer_of(module)
+        for target in targets:
+            theirs = layer_of(target)
+            if own is not None and theirs is not None and theirs > own:
+                found.append(f"{module} imports {target}")
+    return sorted(found)
+
+
+def test_no_engine_layer_imports_a_later_one() -> None:
+    """records … → model → embed, store → vectors → parts → ingest, search → service →
+    training → cli (docs/ARCHITECTURE.md)."""
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_layer_rule_fails_on_an_upward_import() -> None:
+    """The rule can fail: the store importing the service is caught."""
+    graph = import_graph()
+    graph["indexer.store.pictures"] = graph["indexer.store.pictures"] | {"indexer.service"}
+    assert upward_imports(graph) == ["indexer.store.pictures imports indexer.service"]
+
+
+def test_every_engine_module_sits_in_a_layer_and_indexer_top_stays_small() -> None:
+    modules = [name for name in project_modules() if name.startswith("indexer.")]
+    for module in modules:
+        layer_of(module)
+    top_level = [path for path in (ROOT / "indexer").glob("*.py")]
+    assert len(top_level) <= 12, sorted(path.name for path in top_level)
+
+
+def test_outside_vectors_only_its_backend_module_is_imported() -> None:
+    side_doors = sorted(
+        f"{module} imports {target}"
+        for module, targets in import_graph().items()
+        if not module.startswith("indexer.vectors")
+        for target in targets
+        if target.startswith("indexer.vectors.") and target != VECTORS_DOOR
+    )
+    assert side_doors == []
 
 
 def test_no_module_imports_itself_back_through_others() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from indexer.embed.decode import decode_image
 from indexer.errors import BadImageError, BadQueryError, UnknownCollectionError
-from indexer.images import decode_image
 from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec

@@ -21,8 +21,8 @@ from bot.cli import main
 from bot.config import load_config
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.config import ModelConfig, config_path
-from indexer.embedder import Embedder
 from indexer.errors import ConfigError
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 
 pytest_plugins = ["bot_fixtures"]

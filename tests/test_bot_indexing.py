@@ -7,7 +7,7 @@ from bot_world import BotWorld, Picture, WorldFactory, pictures_of, until
 
 from bot.chats import collection_of
 from bot.playground.fake_telegram import FakeTelegram
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 
 pytest_plugins = ["bot_fixtures"]

@@ -8,8 +8,8 @@ import pytest
 from bot_world import BotWorld, Picture
 
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder
-from indexer.model_folder import ModelFolder
+from indexer.model.embedder import Embedder
+from indexer.model.folder import ModelFolder
 
 pytest_plugins = ["bot_fixtures"]
 

@@ -8,10 +8,10 @@ from dataclasses import fields
 import numpy as np
 
 from bot.chats import message_link
-from bot.paging import Continuation, Pages
-from bot.ranking import Query, Relevance
-from bot.replies import MATCHED_TEXT_CHARS, byte_size, caption, duration
-from bot.texts import EN, ZH, texts_for
+from bot.phrases import EN, ZH, texts_for
+from bot.results.continuations import Continuation, Pages
+from bot.results.relevance import Query, Relevance
+from bot.results.replies import MATCHED_TEXT_CHARS, byte_size, caption, duration
 from bot.throttle import QueryLimiter, Refusal, Turns
 from indexer.records import ImageRecord, PictureQuery
 from indexer.service import SearchHit

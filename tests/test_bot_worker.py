@@ -17,14 +17,14 @@ from bot_process import REPO, write_bot_config
 from bot_world import BotWorld, Picture, pictures_of, until
 from milvus_lite.server_manager import server_manager_instance
 
+from bot.app import working
 from bot.chats import collection_of
 from bot.config import TOKEN_ENV, BotConfig, load_config
 from bot.playground.fake_telegram import Chat, FakeTelegram, User
-from bot.worker import working
-from indexer import handover
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder
 from indexer.errors import ConfigError
+from indexer.ingest import handover
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 
 pytest_plugins = ["bot_fixtures"]

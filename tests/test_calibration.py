@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.records import SearchHit
 from indexer.service import IndexService
 from indexer.synthetic import ALL_SPECS, ShapeSpec, make_dataset

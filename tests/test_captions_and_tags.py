@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder
 from indexer.errors import BadQueryError, IndexerError, PictureNotFoundError
+from indexer.model.embedder import Embedder
 from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.store.database import MIGRATIONS, SCHEMA_VERSION
+from indexer.store.word_match import contains_words
 from indexer.synthetic import ShapeSpec
-from indexer.vector_store import VectorStore
-from indexer.words import contains_words
+from indexer.vectors.faiss_files import FaissFiles
 from tests.conftest import make_config
 from tests.helpers import index_pictures, precision
 
@@ -224,7 +224,7 @@ async def test_the_caption_index_grows_into_ivf_like_the_picture_index(
         hits = await service.search_text(["chat"], "no. 123", k=1)
         assert hits[0].matched_text is not None and hits[0].matched_text.endswith("no. 123")
         model_id = service.model_id
-    saved = VectorStore(config.storage.data_dir / "faiss", "texts").load(1, model_id)
+    saved = FaissFiles(config.storage.data_dir / "faiss", "texts").load(1, model_id)
     assert saved is not None and not saved.layout.is_exact and len(saved) == 240
 
 

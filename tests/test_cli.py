@@ -339,8 +339,8 @@ def test_log_lines_go_above_the_progress_bar_not_into_it() -> None:
         "with quiet_logging(False):\n"
         "    with tqdm(total=3, file=sys.stderr, disable=False, mininterval=0) as bar:\n"
         "        bar.update(1)\n"
-        "        logging.getLogger('indexer.worker').warning('the disk is slow')\n"
-        "        logging.getLogger('indexer.worker').info('not shown without -v')\n"
+        "        logging.getLogger('indexer.ingest.worker').warning('the disk is slow')\n"
+        "        logging.getLogger('indexer.ingest.worker').info('not shown without -v')\n"
         "        bar.update(1)\n"
     )
     done = subprocess.run(
@@ -348,6 +348,6 @@ def test_log_lines_go_above_the_progress_bar_not_into_it() -> None:
     )
     err = done.stderr.decode()  # bytes: universal newlines would turn the bar's \r into \n
     assert done.returncode == 0, err
-    before, found, _ = err.partition("WARNING indexer.worker: the disk is slow\n")
+    before, found, _ = err.partition("WARNING indexer.ingest.worker: the disk is slow\n")
     assert found and before.endswith("\r"), repr(err)  # the bar was cleared first
     assert "not shown" not in err

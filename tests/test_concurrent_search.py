@@ -1,9 +1,9 @@
 """Searches of one collection run side by side, and beside its saves, and are never wrong.
 
 FAISS indexes may be searched by many threads at once but not while they change, so
-``LiveIndexes`` lets searches and snapshots share an index and gives changes a short moment
-alone. These tests hold a search or a save open on purpose (through ``VectorStore``, the seam
-``LiveIndexes`` loads and writes its files through) and check that the others get through.
+``FaissBackend`` lets searches and snapshots share an index and gives changes a short moment
+alone. These tests hold a search or a save open on purpose (through ``FaissFiles``, the seam
+``FaissBackend`` loads and writes its files through) and check that the others get through.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.live_indexes import LiveIndexes
 from indexer.records import PICTURE_VECTORS, EmbeddedImage, ImageFacts
 from indexer.store import Store
-from indexer.vector_store import IndexPolicy, VectorIndex, VectorStore, checked_contents
+from indexer.vectors.faiss_backend import FaissBackend
+from indexer.vectors.faiss_files import FaissFiles, checked_contents
+from indexer.vectors.faiss_index import IndexPolicy, VectorIndex
 
 MODEL = "test-model"
 DIM = 32
@@ -56,7 +57,7 @@ class HeldIndex(VectorIndex):
         return super().to_bytes()
 
 
-class HeldStore(VectorStore):
+class HeldStore(FaissFiles):
     """A folder of FAISS files that loads :class:`HeldIndex` and can hold a write open."""
 
     def __init__(self, directory: Path) -> None:
@@ -81,7 +82,7 @@ class Chat:
     """One collection in a real SQLite store, with its live FAISS index."""
 
     store: Store
-    live: LiveIndexes
+    live: FaissBackend
     collection_id: int
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -108,8 +109,8 @@ class Chat:
             index.remove(np.array(forgotten.images, np.int64))
 
 
-def live_indexes(store: Store, files: VectorStore, flat_max: int = 20_000) -> LiveIndexes:
-    return LiveIndexes(
+def live_indexes(store: Store, files: FaissFiles, flat_max: int = 20_000) -> FaissBackend:
+    return FaissBackend(
         store.vectors, PICTURE_VECTORS, files, IndexPolicy(flat_max), MODEL, DIM, 3600.0
     )
 
@@ -125,7 +126,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def held_chat(store: Store, tmp_path: Path) -> AsyncIterator[tuple[Chat, HeldStore]]:
     """A chat of 500 pictures whose index was saved, then loaded again as a :class:`HeldIndex`."""
     collection_id = await store.collections.ensure("chat")
-    first = Chat(store, live_indexes(store, VectorStore(tmp_path / "faiss")), collection_id)
+    first = Chat(store, live_indexes(store, FaissFiles(tmp_path / "faiss")), collection_id)
     await first.add(unit_vectors(np.random.default_rng(1), 500))
     await first.live.save_due(force=True)
     files = HeldStore(tmp_path / "faiss")
@@ -243,7 +244,7 @@ async def test_concurrent_adds_forgets_saves_and_searches_never_give_a_wrong_res
 ) -> None:
     rng = np.random.default_rng(20261202)
     pick = random.Random(20261202)
-    files = VectorStore(tmp_path / "faiss")
+    files = FaissFiles(tmp_path / "faiss")
     collection_id = await store.collections.ensure("chat")
     # A small flat_max, so the index moves Flat → IVF → bigger IVF while all this goes on.
     chat = Chat(store, live_indexes(store, files, flat_max=120), collection_id)

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from indexer.cli.index_folder import index_directory
 from indexer.config import ModelConfig, load_indexer_config
-from indexer.embedder import Embedder
-from indexer.folder import index_directory
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import write_image_folder
 

@@ -19,12 +19,12 @@ import pytest
 
 from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
 from indexer.synthetic import ShapeSpec
-from indexer.vector_store import VectorStore
+from indexer.vectors.faiss_files import FaissFiles
 from tests.conftest import make_config
 from tests.helpers import index_pictures
 
@@ -60,7 +60,7 @@ async def indexed(config: IndexerConfig, embedder: Embedder, pictures: Pictures)
 
 
 def faiss_file(config: IndexerConfig, embedder: Embedder) -> Path:
-    return VectorStore(config.storage.data_dir / "faiss").path(1, embedder.identity)
+    return FaissFiles(config.storage.data_dir / "faiss").path(1, embedder.identity)
 
 
 def replace_last(path: Path, old: bytes, new: bytes) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from indexer.config import IndexerConfig
-from indexer.embedder import Embedder
 from indexer.errors import PictureNotFoundError
+from indexer.model.embedder import Embedder
 from indexer.records import ImageFacts, ImageText
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE

@@ -19,7 +19,8 @@ import torch
 
 from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.device import (
+from indexer.errors import ModelLoadError
+from indexer.model.device import (
     PrecisionPlan,
     autocast,
     inference_plan,
@@ -27,13 +28,12 @@ from indexer.device import (
     to_device,
     training_plan,
 )
-from indexer.embedder import Embedder
-from indexer.errors import ModelLoadError
-from indexer.finetune import FinetuneOptions, finetune
-from indexer.pairs import read_pairs_file
+from indexer.model.embedder import Embedder
 from indexer.synthetic import make_dataset
-from indexer.tiny_model import TINY_MODEL_NAME, card_path, create_tiny_model
-from indexer.training import TrainConfig, train_contrastive
+from indexer.training.finetune import FinetuneOptions, finetune
+from indexer.training.loop import TrainConfig, train_contrastive
+from indexer.training.pairs import read_pairs_file
+from indexer.training.tiny_model import TINY_MODEL_NAME, card_path, create_tiny_model
 from tests.local_names import group_pairs, write_pairs_file
 
 

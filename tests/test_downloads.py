@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec

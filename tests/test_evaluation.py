@@ -12,9 +12,9 @@ from PIL import Image
 
 from indexer.cli import main
 from indexer.config import ModelConfig
-from indexer.evaluation import evaluate_retrieval
-from indexer.pairs import LoadedPair, Pair
 from indexer.synthetic import make_dataset
+from indexer.training.evaluation import evaluate_retrieval
+from indexer.training.pairs import LoadedPair, Pair
 from tests.conftest import HELD_OUT_SEED
 from tests.local_names import write_pairs_file
 

@@ -19,12 +19,19 @@ import torch
 
 from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder, file_sha256, model_identity
 from indexer.errors import FinetuneError
-from indexer.finetune import FinetuneOptions, finetune, held_out_path, shapes_general_source
-from indexer.pairs import read_pairs_file
+from indexer.model.embedder import Embedder
+from indexer.model.folder import file_sha256
+from indexer.model.identity import model_identity
 from indexer.synthetic import ShapeSpec
-from indexer.tiny_model import TINY_MODEL_NAME, card_path, create_tiny_model
+from indexer.training.finetune import (
+    FinetuneOptions,
+    finetune,
+    held_out_path,
+    shapes_general_source,
+)
+from indexer.training.pairs import read_pairs_file
+from indexer.training.tiny_model import TINY_MODEL_NAME, card_path, create_tiny_model
 from tests.local_names import group_pairs, name_precision, write_pairs_file
 
 #: The careful run's settings: a few seconds on two CPU cores.

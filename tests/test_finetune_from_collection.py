@@ -11,12 +11,12 @@ import pytest
 from local_names import group_pairs, name_precision
 
 from indexer.cli import main
+from indexer.cli.index_folder import file_source, index_directory
 from indexer.config import ModelConfig, load_indexer_config
-from indexer.embedder import Embedder
-from indexer.folder import file_source, index_directory
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
-from indexer.tiny_model import TINY_MODEL_NAME, card_path
+from indexer.training.tiny_model import TINY_MODEL_NAME, card_path
 
 CAREFUL = ["--epochs", "20", "--batch-size", "16", "--lr", "3e-4", "--lock-image"]
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder
-from indexer.images import decode_scaled
+from indexer.embed.decode import decode_scaled
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import make_dataset
-from indexer.vector_store import IndexLayout, IndexPolicy, VectorIndex
+from indexer.vectors.faiss_index import IndexLayout, IndexPolicy, VectorIndex
 from tests.conftest import jpeg_bytes, make_config
 from tests.helpers import index_pictures
 

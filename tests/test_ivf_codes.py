@@ -11,7 +11,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from indexer.vector_store import IndexLayout, VectorIndex
+from indexer.vectors.faiss_index import IndexLayout, VectorIndex
 
 DIM = 32
 TRAINED_ON = 166

@@ -23,19 +23,15 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.calibration import Calibration, calibration_pictures, method_id, phrases
+from indexer.cli.model import export_model
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import (
-    Embedder,
-    LoadedModel,
-    encode_hf_text_trimmed,
-    hf_pad_token_id,
-    text_encoder_for,
-)
 from indexer.errors import IndexerError, ModelLoadError
-from indexer.model_command import export_model
-from indexer.model_folder import WEIGHTS_FILE, ModelFolder, read_folder
-from indexer.records import ImageFacts
+from indexer.model.calibration import calibration_pictures, method_id, phrases
+from indexer.model.embedder import Embedder
+from indexer.model.folder import WEIGHTS_FILE, ModelFolder, read_folder
+from indexer.model.loading import LoadedModel
+from indexer.model.text_trim import encode_hf_text_trimmed, hf_pad_token_id, text_encoder_for
+from indexer.records import Calibration, ImageFacts
 from indexer.service import IndexService
 from indexer.store import Store
 from indexer.synthetic import ALL_SPECS, make_dataset

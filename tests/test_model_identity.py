@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from indexer.cli.index_folder import index_directory
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder, model_identity
 from indexer.errors import ModelLoadError, ReindexInProgressError
-from indexer.folder import index_directory
+from indexer.model.embedder import Embedder
+from indexer.model.identity import model_identity
 from indexer.service import IndexService, ReindexProgress
 from indexer.synthetic import ShapeSpec
 from tests.conftest import make_config

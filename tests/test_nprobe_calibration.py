@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.vector_store import (
+from indexer.vectors.faiss_index import (
     RECALL_TARGET,
     IndexLayout,
     VectorIndex,
@@ -96,7 +96,7 @@ def test_the_latency_cap_wins_over_the_recall_target_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     vectors = clustered(COUNT, spread=0.5, seed=2)
-    with caplog.at_level(logging.INFO, logger="indexer.vector_store"):
+    with caplog.at_level(logging.INFO, logger="indexer.vectors.faiss_index"):
         index = VectorIndex.build(
             np.arange(COUNT), vectors, IndexLayout(nlist=NLIST), DIM, max_nprobe=6
         )
@@ -117,7 +117,7 @@ def test_the_scan_budget_sets_the_cap_from_the_lists_queries_visit(
     monkeypatch: pytest.MonkeyPatch, data: tuple[np.ndarray, np.ndarray]
 ) -> None:
     average_list_bytes = COUNT / NLIST * DIM
-    monkeypatch.setattr("indexer.vector_store.SCAN_BUDGET_BYTES", 2.5 * average_list_bytes)
+    monkeypatch.setattr("indexer.vectors.faiss_index.SCAN_BUDGET_BYTES", 2.5 * average_list_bytes)
     index = VectorIndex.build(np.arange(COUNT), data[0], IndexLayout(nlist=NLIST), DIM)
     calibration = index.calibration
     assert calibration is not None and calibration.capped

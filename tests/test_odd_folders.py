@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from indexer.cli.index_folder import EXIT_SOME_PENDING, index_directory
 from indexer.config import ModelConfig
 from indexer.errors import SourceGoneError
-from indexer.folder import EXIT_SOME_PENDING, index_directory
 from indexer.records import ImageFacts
 from indexer.service import Embedder, IndexService
 from indexer.synthetic import ShapeSpec

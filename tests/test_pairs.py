@@ -13,14 +13,14 @@ from PIL import Image
 
 from indexer.config import LimitsConfig
 from indexer.errors import BadPairsError
-from indexer.pairs import (
+from indexer.synthetic import ALL_SPECS, draw_shape
+from indexer.training.pairs import (
     MAX_LISTED_PROBLEMS,
     decode_pairs,
     read_pairs_file,
     shrink,
     split_held_out,
 )
-from indexer.synthetic import ALL_SPECS, draw_shape
 from tests.local_names import group_pairs, write_pairs_file
 
 LIMITS = LimitsConfig()

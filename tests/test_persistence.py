@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from indexer.config import IndexerConfig
-from indexer.embedder import Embedder
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from tests.helpers import index_pictures

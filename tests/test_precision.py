@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from indexer.config import ModelConfig
-from indexer.embedder import Embedder, can_trim_text, encode_text_trimmed, load_open_clip
-from indexer.images import decode_image
+from indexer.embed.decode import decode_image
+from indexer.model.embedder import Embedder
+from indexer.model.loading import load_open_clip
+from indexer.model.text_trim import can_trim_text, encode_text_trimmed
 from indexer.synthetic import ShapeSpec
 
 #: Texts of very different lengths in one batch, so most rows are padded after their end.

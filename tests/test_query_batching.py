@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from indexer.config import LimitsConfig
-from indexer.embedder import Embedder
-from indexer.pipeline import MODEL_CALL_PICTURES, EmbeddingPipeline
+from indexer.embed.pipeline import MODEL_CALL_PICTURES, EmbeddingPipeline
+from indexer.model.embedder import Embedder
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
 from tests.helpers import index_pictures

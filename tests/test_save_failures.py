@@ -18,12 +18,12 @@ import aiosqlite
 import pytest
 
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder
 from indexer.errors import StorageError
+from indexer.model.embedder import Embedder
 from indexer.records import ImageFacts
 from indexer.service import IndexService
 from indexer.synthetic import ShapeSpec
-from indexer.vector_store import VectorStore
+from indexer.vectors.faiss_files import FaissFiles
 
 REPO = Path(__file__).resolve().parent.parent
 Pictures = list[tuple[bytes, ShapeSpec]]
@@ -31,7 +31,7 @@ Pictures = list[tuple[bytes, ShapeSpec]]
 
 def block_saving(data_dir: Path, collection_id: int, model_id: str) -> Path:
     """Puts a non-empty folder where the collection's FAISS file would be written."""
-    path = VectorStore(data_dir / "faiss").path(collection_id, model_id)
+    path = FaissFiles(data_dir / "faiss").path(collection_id, model_id)
     (path / "in-the-way").mkdir(parents=True)
     return path
 

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from indexer.config import LimitsConfig
-from indexer.embedder import Embedder
+from indexer.embed.decode import decode_image, decode_scaled
+from indexer.embed.pipeline import EmbeddingPipeline
 from indexer.errors import BadImageError
-from indexer.images import decode_image, decode_scaled
-from indexer.pipeline import EmbeddingPipeline
+from indexer.model.embedder import Embedder
 from indexer.synthetic import ShapeSpec
 from tests.conftest import jpeg_bytes
 from tests.test_bad_input import LIMITS, UNUSABLE, encode

@@ -1,6 +1,6 @@
 """Captions and tags are matched through indexes (a trigram index for "the text contains the
 query", the query's word spans looked up for "the query contains the text") and find exactly
-what reading every text with :func:`indexer.words.contains_words` finds, in every script,
+what reading every text with :func:`indexer.store.word_match.contains_words` finds, in every script,
 including an upgraded database's old texts and queries that must fall back to reading."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from indexer.records import ImageFacts
 from indexer.store import DATABASE_FILE, Store
 from indexer.store.database import MIGRATIONS
-from indexer.words import contains_words
+from indexer.store.word_match import contains_words
 
 TEXTS = [
     "re",

@@ -10,7 +10,8 @@ import open_clip
 import torch
 
 from indexer.synthetic import ALL_SPECS, make_dataset
-from indexer.tiny_model import (
+from indexer.training.loop import TrainConfig, train_contrastive
+from indexer.training.tiny_model import (
     COMMITTED_CHECKPOINT,
     TINY_MODEL_NAME,
     create_tiny_model,
@@ -19,7 +20,6 @@ from indexer.tiny_model import (
     register_tiny_config,
     training_code_hash,
 )
-from indexer.training import TrainConfig, train_contrastive
 from tests.conftest import HELD_OUT_SEED
 
 
@@ -47,7 +47,7 @@ def test_committed_checkpoint_was_made_by_the_current_code() -> None:
     card = read_card(COMMITTED_CHECKPOINT)
     assert card is not None, f"{COMMITTED_CHECKPOINT} or its card is missing"
     assert card["code_hash"] == training_code_hash(), (
-        "the tiny model's code changed: run `python -m indexer.tiny_model "
+        "the tiny model's code changed: run `python -m indexer.training.tiny_model "
         "--out indexer/assets/tiny-clip.pt` and commit the new checkpoint and card"
     )
 

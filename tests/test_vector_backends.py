@@ -20,15 +20,15 @@ from helpers import index_pictures, precision
 from milvus_server import ServerUnavailable, milvus_server
 from pymilvus import MilvusClient
 
-from indexer.backends import open_backend
+from indexer.cli.index_folder import index_directory
 from indexer.config import IndexerConfig, ModelConfig
-from indexer.embedder import Embedder
 from indexer.errors import ConfigError
-from indexer.folder import index_directory
+from indexer.model.embedder import Embedder
 from indexer.records import PICTURE_VECTORS, ImageFacts
 from indexer.service import IndexService
 from indexer.store import Store
 from indexer.synthetic import ShapeSpec
+from indexer.vectors.backend import open_backend
 
 RED_CIRCLE_QUERY = "a red circle"
 

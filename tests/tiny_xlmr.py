@@ -19,9 +19,9 @@ from typing import Any
 import open_clip
 import torch
 
-from indexer.calibration import phrases
-from indexer.model_command import write_model_folder
-from indexer.model_folder import ModelFolder
+from indexer.cli.model import write_model_folder
+from indexer.model.calibration import phrases
+from indexer.model.folder import ModelFolder
 from indexer.synthetic import ALL_SPECS
 
 TINY_ARCH = "test-tiny-xlmr-vit"

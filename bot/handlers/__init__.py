@@ -21,6 +21,7 @@ from telegram.ext import (
 
 from bot.handlers.admin import forget, opt_in, opt_out, reindex, stats
 from bot.handlers.errors import apologize
+from bot.handlers.groups import choose_groups, list_groups
 from bot.handlers.help import group_only, help_command, unknown_command
 from bot.handlers.indexing import index_picture, remember_group
 from bot.handlers.inline import inline_search
@@ -28,8 +29,6 @@ from bot.handlers.membership import follow_migration, track_membership
 from bot.handlers.search import (
     MENTIONS_BOT,
     SIMILAR_CAPTION,
-    choose_groups,
-    list_groups,
     more_results,
     search_command,
     search_mention,
@@ -40,7 +39,7 @@ from bot.handlers.search import (
     unknown_button,
 )
 from bot.handlers.tagging import tag
-from bot.replies import MORE_PREFIX, ONLY_PREFIX
+from bot.results.replies import MORE_PREFIX, ONLY_PREFIX
 
 #: The update types the bot asks Telegram for (no edits: an edited /search is not a new one).
 ALLOWED_UPDATES = ["message", "callback_query", "inline_query", "my_chat_member"]

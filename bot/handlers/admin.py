@@ -11,9 +11,9 @@ from bot.chats import collection_of
 from bot.context import BotContext, texts_of
 from bot.fetcher import TelegramPicture
 from bot.messages import message_of, sender_of
-from bot.progress import ProgressMessage
-from bot.replies import duration, stats_text
-from bot.texts import Texts
+from bot.phrases import Texts
+from bot.results.progress import ProgressMessage
+from bot.results.replies import duration, stats_text
 from indexer.errors import ReindexInProgressError, UnknownCollectionError
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext, texts_of
-from bot.delivery import is_storage_failure
 from bot.messages import mentions_of
+from bot.updates.receipts import is_storage_failure
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from telegram import Update
 
 from bot.context import BotContext, texts_of
-from bot.paging import Continuation
-from bot.ranking import Query, next_page
-from bot.replies import inline_result
+from bot.results.continuations import Continuation
+from bot.results.relevance import Query, next_page
+from bot.results.replies import inline_result
 from indexer.errors import BadQueryError, UnknownCollectionError
 
 #: Results per inline answer; clients ask for the next ones (by ``next_offset``) on scrolling.

@@ -11,16 +11,19 @@ from dataclasses import replace
 from telegram import Chat, Message, Update
 from telegram.ext import filters
 
-from bot.chats import group_of
 from bot.context import BotContext, texts_of
-from bot.delivery import answering_starts
 from bot.fetcher import TelegramPicture, download
 from bot.handlers.admission import admitted
 from bot.messages import command_argument, mentions_of, message_of
-from bot.paging import Continuation
-from bot.ranking import Query, next_page
-from bot.replies import ALL_GROUPS, MORE_PREFIX, ONLY_PREFIX, groups_keyboard, send_page, send_text
-from bot.texts import Texts
+from bot.phrases import Texts
+from bot.results.continuations import Continuation
+from bot.results.relevance import Query, next_page
+from bot.results.replies import (
+    MORE_PREFIX,
+    send_page,
+    send_text,
+)
+from bot.updates.receipts import answering_starts
 from indexer.errors import BadImageError, BadQueryError, UnknownCollectionError
 
 
@@ -130,43 +133,6 @@ async def unknown_button(update: Update, context: BotContext) -> None:
     await update.callback_query.answer()
 
 
-async def list_groups(update: Update, context: BotContext) -> None:
-    """/groups in a private chat: the asker's groups, with buttons to search only one."""
-    user = update.effective_user
-    assert user is not None and context.user_data is not None
-    texts = texts_of(update)
-    groups = await context.searchable_groups(user.id)
-    if not groups:
-        await message_of(update).reply_text(texts.no_groups)
-        return
-    titles = {chat_id: _title(context, chat_id) for chat_id in groups}
-    await message_of(update).reply_text(
-        texts.groups_header.format(groups="\n".join(f"• {title}" for title in titles.values())),
-        reply_markup=groups_keyboard(texts, titles, context.user_data.only_group),
-    )
-
-
-async def choose_groups(update: Update, context: BotContext) -> None:
-    """A /groups button: from now on, search only that group, or all of them."""
-    button = update.callback_query
-    assert button is not None and context.user_data is not None
-    texts = texts_of(update)
-    choice = (button.data or "").removeprefix(ONLY_PREFIX)
-    await button.answer()
-    if choice == ALL_GROUPS:
-        context.user_data.only_group = None
-        await button.edit_message_text(texts.scope_all)
-        return
-    chat_id = group_of(choice)
-    if chat_id is None:
-        return  # not a button this bot made: answered, nothing changes
-    if not await context.deps.permissions.is_member(chat_id, button.from_user.id):
-        await button.edit_message_text(texts.not_a_member)
-        return
-    context.user_data.only_group = chat_id
-    await button.edit_message_text(texts.scope_one.format(title=_title(context, chat_id)))
-
-
 async def _answer(
     update: Update,
     context: BotContext,
@@ -244,8 +210,3 @@ async def _send_results(
     await send_page(
         context.bot, chat.id, texts, page, context.group_facts, more_key=key, reply_to=reply_to
     )
-
-
-def _title(context: BotContext, chat_id: int) -> str:
-    facts = context.group_facts.get(chat_id)
-    return (facts.title if facts is not None else None) or str(chat_id)

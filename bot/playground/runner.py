@@ -24,8 +24,8 @@ from bot.config import BotConfig
 from bot.playground.cast import Cast, build_cast, post_demo_pictures
 from bot.playground.fake_telegram import FakeTelegram
 from bot.playground.web import PlaygroundWeb
+from indexer.cli.demo import write_offline_config
 from indexer.config import read_toml
-from indexer.demo import write_offline_config
 from indexer.service import IndexService
 
 HOST = "127.0.0.1"

@@ -1,15 +1,15 @@
-"""Each model's calibrated similarity thresholds (indexer/calibration.py), by model identity.
+"""Each model's calibrated similarity thresholds (indexer/model/calibration.py), by model identity.
 
 Calibrating the default model embeds a few hundred texts (seconds on a CPU), so it is done once
 per model and data folder and kept here; a calibration made by another method (other phrases,
-another rule: :func:`indexer.calibration.method_id`) is measured again.
+another rule: :func:`indexer.model.calibration.method_id`) is measured again.
 """
 
 from __future__ import annotations
 
 import time
 
-from indexer.calibration import Calibration
+from indexer.records import Calibration
 from indexer.store.database import Database
 
 

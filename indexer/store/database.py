@@ -24,7 +24,7 @@ import aiosqlite
 import numpy as np
 
 from indexer.errors import DamagedDatabaseError, IndexerError
-from indexer.words import contains_words
+from indexer.store.word_match import contains_words
 
 SCHEMA_VERSION = 5
 #: The database's file name inside ``storage.data_dir``.

@@ -127,7 +127,7 @@ class Queue:
         part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
         and ``exclude_collections`` (with enough downloads in flight) are left out.
         ``to_hand_over`` takes only pictures of ``schemes`` whose bytes were not handed over
-        yet (:mod:`indexer.handover`).
+        yet (:mod:`indexer.ingest.handover`).
         """
         handed_over = "EXISTS (SELECT 1 FROM pending_data WHERE image_id = images.id)"
         fetchable = f"NOT {handed_over} AND" if to_hand_over else f"{handed_over} OR"

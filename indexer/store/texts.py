@@ -10,7 +10,7 @@ import aiosqlite
 
 from indexer.records import ImageText
 from indexer.store.database import LIVE, Database
-from indexer.words import word_spans
+from indexer.store.word_match import word_spans
 
 _TEXT_COLUMNS = "texts.id, texts.image_id, images.collection_id, texts.kind, texts.text"
 #: The trigram index finds texts containing a query of at least this many characters.
@@ -67,7 +67,7 @@ class Texts:
         """Captions and tags that contain the query, or that the query contains (any case).
 
         The contained side must be at least two characters and whole words (see
-        :mod:`indexer.words`), so a short tag does not match every query. Both directions
+        :mod:`indexer.store.word_match`), so a short tag does not match every query. Both directions
         use an index, so the cost does not grow with the number of captions: texts that
         contain the query through the trigram index (queries of three characters or more),
         texts the query contains by looking up each of the query's word spans. A two-character

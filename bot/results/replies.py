@@ -1,0 +1,209 @@
+"""How results look: captions with rank, score, poster, date and link; albums; the More button.
+
+Results are re-sent by their Telegram file ids (nothing is uploaded). Photos go in one album
+and pictures that were sent as files in another, because Telegram groups documents only with
+documents; a lone picture is sent on its own, since an album needs two to ten items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultCachedDocument,
+    InlineQueryResultCachedPhoto,
+    InputMediaDocument,
+    InputMediaPhoto,
+    ReplyParameters,
+)
+
+from bot.chats import ChatFacts, group_of, message_link
+from bot.fetcher import TelegramPicture
+from bot.phrases import Texts
+from bot.results.relevance import Page
+from indexer.records import CollectionStats, SearchHit
+
+#: Callback data of buttons: "more:<key>" pages a search, "only:<chat id>" or "only:all"
+#: chooses the groups a person's private searches cover.
+MORE_PREFIX = "more:"
+ONLY_PREFIX = "only:"
+ALL_GROUPS = "all"
+#: A matched caption is cut to this many characters, so a result caption stays short.
+MATCHED_TEXT_CHARS = 100
+
+
+def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFacts]) -> str:
+    """Rank, score, poster and date (#1 · score 0.31 · Alice · 2024-05-01), then a link."""
+    image = hit.image
+    head = texts.caption.format(
+        rank=rank,
+        score=hit.score,
+        poster=image.poster_name or texts.someone,
+        date=_date(image.posted_at),
+    )
+    if hit.matched_text is not None:
+        head += "\n" + texts.matched.format(text=clipped(hit.matched_text, MATCHED_TEXT_CHARS))
+    chat_id = group_of(image.collection)
+    if chat_id is None or image.message_id is None:
+        return head
+    facts = groups.get(chat_id)
+    link = message_link(chat_id, image.message_id, facts.username if facts else None)
+    return head if link is None else f"{head}\n{link}"
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…" when longer.
+
+    Cut by characters, not words: a Chinese caption has no spaces to cut at.
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+async def send_page(
+    bot: Bot,
+    chat_id: int,
+    texts: Texts,
+    page: Page,
+    groups: Mapping[int, ChatFacts],
+    *,
+    more_key: str | None,
+    reply_to: int | None = None,
+) -> None:
+    """Sends a page of results as albums, then the footer with a More button if there is more,
+    each as a reply to ``reply_to`` (the question) when given."""
+    reply = _replying_to(reply_to)
+    photos: list[InputMediaPhoto] = []
+    documents: list[InputMediaDocument] = []
+    for rank, hit in enumerate(page.hits, start=page.first_rank):
+        picture = TelegramPicture.of_source(hit.image.source)
+        text = caption(texts, rank, hit, groups)
+        if picture.kind == "photo":
+            photos.append(InputMediaPhoto(picture.file_id, caption=text))
+        else:
+            documents.append(InputMediaDocument(picture.file_id, caption=text))
+    for album in (photos, documents):
+        await _send_album(bot, chat_id, album, reply)
+    if more_key is not None:
+        last = page.first_rank + len(page.hits) - 1
+        # A reply to the question too: in a busy group it shows whose results the button
+        # pages on (only the person who asked may press it).
+        await bot.send_message(
+            chat_id,
+            texts.results_footer.format(first=page.first_rank, last=last),
+            reply_markup=_more_button(texts, more_key),
+            reply_parameters=reply,
+        )
+
+
+async def send_text(bot: Bot, chat_id: int, text: str, reply_to: int | None = None) -> None:
+    """A plain message, as a reply to ``reply_to`` if that message still exists."""
+    await bot.send_message(chat_id, text, reply_parameters=_replying_to(reply_to))
+
+
+def _replying_to(message_id: int | None) -> ReplyParameters | None:
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+
+async def _send_album(
+    bot: Bot,
+    chat_id: int,
+    album: Sequence[InputMediaPhoto | InputMediaDocument],
+    reply: ReplyParameters | None,
+) -> None:
+    if not album:
+        return
+    if len(album) > 1:
+        await bot.send_media_group(chat_id, album, reply_parameters=reply)
+        return
+    (item,) = album
+    if isinstance(item, InputMediaPhoto):
+        await bot.send_photo(chat_id, item.media, caption=item.caption, reply_parameters=reply)
+    else:
+        await bot.send_document(chat_id, item.media, caption=item.caption, reply_parameters=reply)
+
+
+def inline_result(
+    texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFacts]
+) -> InlineQueryResultCachedPhoto | InlineQueryResultCachedDocument:
+    """One inline-mode result, sent by file id with the same caption as in an album."""
+    picture = TelegramPicture.of_source(hit.image.source)
+    text = caption(texts, rank, hit, groups)
+    result_id = str(hit.image.id)
+    if picture.kind == "photo":
+        return InlineQueryResultCachedPhoto(result_id, picture.file_id, caption=text)
+    title = text.splitlines()[0]
+    return InlineQueryResultCachedDocument(result_id, title, picture.file_id, caption=text)
+
+
+def _more_button(texts: Texts, key: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(texts.more_button, callback_data=MORE_PREFIX + key)]]
+    )
+
+
+def groups_keyboard(
+    texts: Texts, titles: Mapping[int, str], chosen: int | None
+) -> InlineKeyboardMarkup:
+    """One button per group and one for all of them; the current choice is ticked."""
+
+    def button(label: str, value: str, ticked: bool) -> list[InlineKeyboardButton]:
+        text = f"✓ {label}" if ticked else label
+        return [InlineKeyboardButton(text, callback_data=ONLY_PREFIX + value)]
+
+    rows = [button(title, str(chat_id), chat_id == chosen) for chat_id, title in titles.items()]
+    rows.append(button(texts.all_groups_button, ALL_GROUPS, chosen not in titles))
+    return InlineKeyboardMarkup(rows)
+
+
+def stats_text(texts: Texts, stats: CollectionStats) -> str:
+    return texts.stats.format(
+        images=stats.images,
+        reposts=stats.reposts,
+        tags=stats.tags,
+        pending=stats.pending,
+        failed=stats.failed,
+        model=stats.model,
+        index_type=stats.index_type,
+        vectors=stats.index_vectors,
+        size=byte_size(stats.index_bytes),
+        last=texts.never if stats.last_indexed_at is None else _datetime(stats.last_indexed_at),
+    )
+
+
+def duration(seconds: float) -> str:
+    """Like 42s, 3m05s or 1h02m: short, and the same in every language."""
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def byte_size(size: int) -> str:
+    """Like 812 B, 4.2 KiB or 17.0 MiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _date(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "?"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+
+
+def _datetime(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,147 @@
+"""The CLI's commands that run on an open :class:`~indexer.service.IndexService`.
+
+:mod:`indexer.cli.dispatch` opens the service; each function here takes
+the service and the parsed options, does one command and prints what it did (results on
+stdout, notes on stderr), returning the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.cli.demo_notice import NOTICE as DEMO_NOTICE
+from indexer.cli.demo_notice import are_demo_drawings, is_about_shapes, uses_demo_model
+from indexer.cli.index_folder import file_source, index_directory, picture_files
+from indexer.cli.output import listing_json, print_hits, print_listing, print_stats
+from indexer.embed.files import NotAPictureFileError, read_picture_file
+from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
+from indexer.records import PictureFilter, ReindexProgress
+from indexer.service import IndexService
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+async def index(service: IndexService, args: argparse.Namespace) -> int:
+    if uses_demo_model(service.config) and not are_demo_drawings(picture_files(args.directory)):
+        _note(DEMO_NOTICE)
+    return await index_directory(
+        service, args.directory, args.collection, follow_outside=args.follow_outside
+    )
+
+
+async def search(service: IndexService, args: argparse.Namespace) -> int:
+    left_out = False
+    if args.image is not None:
+        query = await service.picture_query(
+            _read(args.image, service.config.limits.max_image_bytes)
+        )
+        hits = await service.search_image(
+            [args.collection], query, k=args.k, include_self=args.include_self
+        )
+        # The note only where it is true: the collection holds the query picture itself.
+        left_out = not args.include_self and await service.holds_picture(args.collection, query)
+        unknown_to_demo = not are_demo_drawings([args.image])
+    else:
+        hits = await service.search_text([args.collection], args.text, k=args.k)
+        unknown_to_demo = not is_about_shapes(args.text)
+    print_hits(hits)
+    if left_out:
+        _note("note: the query picture itself is left out (--include-self keeps it)")
+    if unknown_to_demo and uses_demo_model(service.config):
+        _note(DEMO_NOTICE)
+    return 0
+
+
+async def list_pictures(service: IndexService, args: argparse.Namespace) -> int:
+    wanted = PictureFilter(
+        status=args.status, poster=args.poster, contains=args.contains, limit=args.limit
+    )
+    pictures = await service.list_pictures(args.collection, wanted)
+    if args.json:
+        print(json.dumps([listing_json(p) for p in pictures], ensure_ascii=False, indent=2))
+    else:
+        print_listing(pictures)
+    return 0
+
+
+async def stats(service: IndexService, args: argparse.Namespace) -> int:
+    names = [args.collection] if args.collection else await service.collections()
+    for name in names:
+        print_stats(await service.stats(name))
+    return 0
+
+
+async def _targets(service: IndexService, args: argparse.Namespace) -> list[tuple[str, list[int]]]:
+    """Each ``--id`` or ``--path`` the user named, with the picture ids it stands for."""
+    if args.ids:
+        return [(f"id {image_id}", [image_id]) for image_id in args.ids]
+    return [
+        (str(path), await service.ids_of_source(args.collection, file_source(path)))
+        for path in args.paths
+    ]
+
+
+async def tag(service: IndexService, args: argparse.Namespace) -> int:
+    tagged = 0
+    missing: list[str] = []
+    for name, ids in await _targets(service, args):
+        try:
+            tagged += len(await service.tag(args.collection, ids, args.text))
+        except PictureNotFoundError:
+            missing.append(name)
+    print(f"tagged {tagged} picture(s) with {args.text!r}")
+    if missing:
+        raise PictureNotFoundError(
+            f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"
+        )
+    return 0
+
+
+async def forget(service: IndexService, args: argparse.Namespace) -> int:
+    removed = 0
+    missing: list[str] = []
+    for name, ids in await _targets(service, args):
+        count = await service.forget(args.collection, ids) if ids else 0
+        removed += count
+        if not count:
+            missing.append(name)
+    print(f"forgot {removed} picture(s)")
+    if missing:
+        raise PictureNotFoundError(
+            f"no such picture in collection {args.collection!r}: {', '.join(missing)}"
+        )
+    return 0
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    try:
+        return read_picture_file(path.resolve(), max_bytes)
+    except SourceGoneError:
+        raise IndexerError(f"cannot read {path}: no such file") from None
+    except NotAPictureFileError as exc:
+        raise IndexerError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise IndexerError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def reindex(service: IndexService, args: argparse.Namespace) -> int:
+    bar = tqdm(desc="reindexing", unit="img", disable=None)
+
+    async def report(progress: ReindexProgress) -> None:
+        bar.total = progress.total
+        bar.update(progress.done - bar.n)
+
+    result = await service.reindex(args.collection, report)
+    bar.close()
+    print(
+        f"reindexed {result.done - result.failed} of {result.total} pictures "
+        f"with {service.model_id}; {result.failed} could not be fetched or decoded"
+    )
+    return 1 if result.failed else 0

@@ -1,0 +1,102 @@
+"""What the command line prints: search results, listings and collection statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from indexer.records import CollectionStats, ImageRecord, ListedPicture, SearchHit
+
+
+def print_hits(hits: list[SearchHit]) -> None:
+    """One line per hit, in rank order: rank, what matched and how well, where, id.
+
+    The number is a cosine similarity: of the query to the picture, or, on a 🏷 line, to the
+    caption or tag shown. Ranks come from fusing both kinds (:mod:`indexer.search.fusion`), so the
+    numbers of the two kinds are not comparable and need not decrease down the list.
+    """
+    if not hits:
+        print("no matching pictures")
+    for rank, hit in enumerate(hits, 1):
+        image = hit.image
+        if hit.matched_text is not None:
+            match = f"🏷 {hit.score:.3f} {hit.matched_text!r}"
+        else:
+            match = f"picture {hit.score:.3f}"
+        extras = [f"id {image.id}"]
+        if image.caption and image.caption != hit.matched_text:
+            extras.append(repr(image.caption))
+        print(f"{rank:2d}. {match}  {where_from(image)}  ({', '.join(extras)})")
+
+
+def where_from(image: ImageRecord) -> str:
+    """A local file's path, a Telegram picture's chat and message, or the raw source."""
+    if image.source.startswith("file:"):
+        return image.source.partition(":")[2]
+    if image.message_id is not None:
+        return f"chat {image.collection} message {image.message_id}"
+    return image.source
+
+
+def _day(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="minutes")
+
+
+def _poster(image: ImageRecord) -> str:
+    if image.poster_name and image.poster_id is not None:
+        return f"{image.poster_name} ({image.poster_id})"
+    return image.poster_name or ("-" if image.poster_id is None else str(image.poster_id))
+
+
+def print_listing(pictures: list[ListedPicture]) -> None:
+    """Two lines per picture: id, status, source; then poster, date, caption and tags."""
+    if not pictures:
+        print("no pictures match")
+    for listed in pictures:
+        image = listed.image
+        status = image.status
+        if image.status == "failed" or (image.status == "pending" and image.error):
+            status += f" ({image.error})"
+        elif image.status == "repost" and image.repost_of is not None:
+            status += f" of {image.repost_of}"
+        print(f"{image.id:6d}  {status}  {where_from(image)}")
+        details = [f"by {_poster(image)}", f"posted {_day(image.posted_at)}"]
+        if image.caption:
+            details.append(f"caption {image.caption!r}")
+        if listed.tags:
+            details.append("🏷 " + ", ".join(repr(tag) for tag in listed.tags))
+        print("        " + "; ".join(details))
+
+
+def listing_json(listed: ListedPicture) -> dict[str, Any]:
+    """One picture of ``list --json``: every stored fact, its tags and where it came from."""
+    return {
+        **dataclasses.asdict(listed.image),
+        "where": where_from(listed.image),
+        "tags": listed.tags,
+    }
+
+
+def print_stats(stats: CollectionStats) -> None:
+    last = (
+        datetime.fromtimestamp(stats.last_indexed_at).isoformat(timespec="seconds")
+        if stats.last_indexed_at
+        else "never"
+    )
+    print(f"collection {stats.name}")
+    print(
+        f"  pictures {stats.images} (+{stats.reposts} reposts), pending {stats.pending}, "
+        f"failed {stats.failed}, forgotten {stats.forgotten}"
+    )
+    print(
+        f"  model {stats.model}"
+        + (f" ({stats.needs_reindex} pictures need `reindex`)" if stats.needs_reindex else "")
+    )
+    print(
+        f"  index {stats.index_type}, {stats.index_vectors} vectors, "
+        f"{stats.index_bytes:,} bytes on disk; last indexed {last}"
+    )
+    print(f"  thresholds {stats.thresholds.describe()}")

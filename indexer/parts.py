@@ -1,0 +1,24 @@
+"""The parts the service's helpers share: the model pipeline, the store and both indexes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from indexer.embed.pipeline import EmbeddingPipeline
+from indexer.store import Store
+from indexer.vectors.backend import VectorBackend
+
+
+@dataclass(frozen=True)
+class Parts:
+    """One process's model pipeline, SQLite store and vector indexes (pictures, texts)."""
+
+    pipeline: EmbeddingPipeline
+    store: Store
+    pictures: VectorBackend
+    texts: VectorBackend
+
+    @property
+    def model_id(self) -> str:
+        """The identity of the model whose vectors are written and searched."""
+        return self.pipeline.embedder.identity

@@ -1,0 +1,1 @@
+"""Answering a query: text and picture searches, caption and tag matches, and their fusion."""

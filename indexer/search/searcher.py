@@ -1,0 +1,182 @@
+"""Answering a query inside named collections: picture vectors, captions and tags, fused.
+
+A text query is matched against the pictures' own vectors and against their captions and tags
+(by vector, and by words in any case); pictures scoring below a configured text↔picture floor
+are left out, and the two rankings are fused (:mod:`indexer.search.fusion`). A picture query is
+matched against the pictures' vectors only.
+Searches only ever look inside the collections they are given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from indexer.config import SearchConfig
+from indexer.errors import BadQueryError
+from indexer.parts import Parts
+from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, PictureQuery, SearchHit, Thresholds
+from indexer.search.fusion import expand_query, reciprocal_rank_fusion
+from indexer.vectors.backend import VectorBackend
+
+log = logging.getLogger(__name__)
+
+
+def checked_text(text: str, what: str, limit: int) -> str:
+    """``text`` stripped, or a BadQueryError saying why it cannot be used."""
+    text = text.strip()
+    if not text:
+        raise BadQueryError(f"the {what} is empty: describe the picture in words")
+    if len(text) > limit:
+        raise BadQueryError(f"the {what} is too long ({len(text):,} characters, at most {limit:,})")
+    return text
+
+
+class Searcher:
+    """Ranks the pictures of given collections against a text or a picture."""
+
+    def __init__(self, settings: SearchConfig, engine: Parts) -> None:
+        self._settings = settings
+        self._engine = engine
+        #: The similarity thresholds in force (indexer/model/calibration.py), set by the service
+        #: once the model's calibration is known; until then only the configured values apply.
+        self.thresholds: Thresholds | None = None
+
+    @property
+    def text_match_min(self) -> float:
+        """A caption or tag matches a query by meaning at this cosine or above (unknown yet:
+        only words match)."""
+        if self.thresholds is not None:
+            return self.thresholds.text_match_min
+        configured = self._settings.text_match_min
+        return 1.01 if configured is None else configured
+
+    @property
+    def picture_match_min(self) -> float:
+        """A picture answers a description only at this cosine or above (-1: every one does,
+        as when no floor is configured, or the calibrated one is not known yet)."""
+        floor = self.thresholds.picture_match_min if self.thresholds is not None else None
+        return -1.0 if floor is None else floor
+
+    async def by_text(
+        self, collection_ids: Sequence[int], query: str, k: int, offset: int
+    ) -> list[SearchHit]:
+        """Best matches of a (checked) description, best first: pictures whose caption or tag
+        matches it, then pictures like those, or, when no caption or tag matches, pictures whose
+        own vector scores at least :attr:`picture_match_min` (-1 unless configured).
+
+        With debug logging on (the CLI's ``-v``) it logs where the query's milliseconds went.
+        """
+        started = time.perf_counter()
+        vector = await self._engine.pipeline.embed_texts([query])
+        embedded = time.perf_counter()
+        depth = k + offset
+        texts = await self._matching_texts(collection_ids, query, vector, depth)
+        matched = time.perf_counter()
+        matched_ids = list(texts)
+        examples = await self._engine.store.vectors.vectors_by_ids(
+            matched_ids, self._engine.model_id, PICTURE_VECTORS
+        )
+        expanded = expand_query(vector, np.array(list(examples.values()), np.float32))
+        # Anchored on pictures whose caption or tag matched, the ranking is "pictures like
+        # those", not a text-picture cosine: the text-picture floor does not apply to it.
+        floor = self.picture_match_min if not examples else -1.0
+        pictures = [
+            (score, image_id)
+            for score, image_id in await self._ranked(
+                self._engine.pictures, collection_ids, expanded, depth + len(texts)
+            )
+            if score >= floor
+        ]
+        picture_scores = {image_id: score for score, image_id in pictures}
+        order = reciprocal_rank_fusion(
+            [matched_ids, [image_id for _, image_id in pictures]],
+            self._settings.rank_fusion_k,
+        )[offset:depth]
+        ranked = time.perf_counter()
+        records = await self._engine.store.pictures.images(order)
+        log.debug(
+            "text query: %.1f ms embedding the text, %.1f ms captions and tags, "
+            "%.1f ms pictures and fusion, %.1f ms reading the results",
+            *(
+                1000 * (b - a)
+                for a, b in itertools.pairwise(
+                    (started, embedded, matched, ranked, time.perf_counter())
+                )
+            ),
+        )
+        return [
+            SearchHit(texts[i][0], records[i], texts[i][1])
+            if i in texts
+            else SearchHit(picture_scores[i], records[i])
+            for i in order
+            if i in records
+        ]
+
+    async def picture_query(self, data: bytes) -> PictureQuery:
+        """Embeds a query picture; raises BadImageError for unusable bytes."""
+        vector = await self._engine.pipeline.embed_query_image(data)
+        return PictureQuery(vector, hashlib.sha256(data).hexdigest())
+
+    async def by_image(
+        self,
+        collection_ids: Sequence[int],
+        picture: PictureQuery,
+        k: int,
+        offset: int,
+        include_self: bool = False,
+    ) -> list[SearchHit]:
+        """Pictures most similar to a picture, best first, leaving out the same bytes unless
+        ``include_self``."""
+        ranked = await self._ranked(
+            self._engine.pictures, collection_ids, picture.vector, k + offset + 1
+        )
+        records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
+        hits = [
+            SearchHit(score, records[image_id])
+            for score, image_id in ranked
+            if image_id in records and (include_self or records[image_id].sha256 != picture.sha256)
+        ]
+        return hits[offset : offset + k]
+
+    async def _ranked(
+        self, indexes: VectorBackend, collection_ids: Sequence[int], vector: np.ndarray, depth: int
+    ) -> list[tuple[float, int]]:
+        """The ``depth`` best (score, id) over several collections' indexes, best first."""
+        scored: list[tuple[float, int]] = []
+        for collection_id in collection_ids:
+            scores, ids = await indexes.search(collection_id, vector, depth)
+            scored += [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        scored.sort(key=lambda pair: -pair[0])
+        return scored[:depth]
+
+    async def _matching_texts(
+        self, collection_ids: Sequence[int], query: str, vector: np.ndarray, depth: int
+    ) -> dict[int, tuple[float, str]]:
+        """Pictures whose caption or tag matches the query: id → (score, text), best first.
+
+        A text matches when one contains the other (any case), or when their vectors are at
+        least :attr:`text_match_min` alike. The score is the cosine of the two vectors;
+        texts not embedded yet do not match.
+        """
+        ranked = await self._ranked(self._engine.texts, collection_ids, vector, depth)
+        semantic = [i for score, i in ranked if score >= self.text_match_min]
+        lexical = await self._engine.store.texts.containing(collection_ids, query, depth)
+        texts = await self._engine.store.texts.by_ids(semantic)
+        texts.update((text.id, text) for text in lexical)
+        vectors = await self._engine.store.vectors.vectors_by_ids(
+            list(texts), self._engine.model_id, TEXT_VECTORS
+        )
+        scored = sorted(
+            ((float(vectors[i] @ vector[0]), texts[i]) for i in texts if i in vectors),
+            key=lambda pair: -pair[0],
+        )
+        matches: dict[int, tuple[float, str]] = {}
+        for score, text in scored:
+            matches.setdefault(text.image_id, (score, text.text))
+        return matches
