@@ -56,7 +56,10 @@ class Deps:
     #: The running /reindex of each collection, cancelled when the bot stops.
     reindexes: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     #: Which updates could not store what they must (so they are not confirmed to Telegram).
-    deliveries: Deliveries = field(default_factory=Deliveries)
+    deliveries: Deliveries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries = Deliveries(lambda: self.service.writes_committed)
 
 
 class BotContext(CallbackContext[ExtBot[None], UserPrefs, ChatFacts, dict[str, Any]]):

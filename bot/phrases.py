@@ -113,7 +113,8 @@ EN = Texts(
     stats=(
         "Pictures: {images}\nReposts: {reposts}\nTags: {tags}\nWaiting: {pending}\n"
         "Failed: {failed}\n"
-        "Model: {model}\nIndex: {index_type}, {vectors} vectors, {size}\nLast indexed: {last}"
+        "Model: {model}\nIndex: {index_type}, {vectors} vectors, {size}\nLast indexed: {last}\n"
+        "Updates skipped as unstorable since the bot started: {poisoned}"
     ),
     never="never",
     forget_usage="Reply /forget to the picture you want me to forget.",
@@ -197,7 +198,8 @@ ZH = Texts(
     reindex_interrupted="重建索引在 {done}/{total} 处中断；请再次发送 /reindex。",
     stats=(
         "图片：{images}\n重复转发：{reposts}\n标签：{tags}\n等待中：{pending}\n失败：{failed}\n"
-        "模型：{model}\n索引：{index_type}，{vectors} 个向量，{size}\n最近索引：{last}"
+        "模型：{model}\n索引：{index_type}，{vectors} 个向量，{size}\n最近索引：{last}\n"
+        "本次启动以来无法保存而跳过的更新：{poisoned}"
     ),
     never="从未",
     forget_usage="请回复你要我删除的图片 /forget。",

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from indexer.records import (
 )
 from indexer.search.searcher import Searcher, checked_text
 from indexer.store import Store
+from indexer.text_cleaning import clean_optional
 from indexer.vectors.backend import VectorBackend, open_backend
 
 #: ``Embedder`` is part of this door: a caller may load the model once and hand it to
@@ -181,6 +183,12 @@ class IndexService:
         )
 
     @property
+    def writes_committed(self) -> int:
+        """Write transactions committed since opening: the bot tells a disk that refuses every
+        write (retry the update later) from an update that alone cannot be stored (skip it)."""
+        return self._store.writes_committed
+
+    @property
     def model_id(self) -> str:
         """The identity of the model whose vectors this service searches."""
         return self._pipeline.embedder.identity
@@ -228,8 +236,14 @@ class IndexService:
 
         ``data`` is needed only when ``facts.source`` cannot be fetched again later. A picture
         already in the collection (same Telegram ``file_unique_id``) is recorded as a repost
-        without being fetched; identical bytes are detected after fetching.
+        without being fetched; identical bytes are detected after fetching. The caption and the
+        poster's name are cleaned (:func:`clean_text`) before anything is stored.
         """
+        facts = replace(
+            facts,
+            caption=clean_optional(facts.caption),
+            poster_name=clean_optional(facts.poster_name),
+        )
         collection_id = await self._store.collections.ensure(collection)
         if facts.poster_id is not None and await self._store.collections.is_opted_out(
             collection_id, facts.poster_id
@@ -408,6 +422,9 @@ class IndexService:
 
     async def list_pictures(self, collection: str, wanted: PictureFilter) -> list[ListedPicture]:
         """The collection's pictures that pass ``wanted``, oldest first, with their tags."""
+        wanted = replace(
+            wanted, poster=clean_optional(wanted.poster), contains=clean_optional(wanted.contains)
+        )
         collection_id = await self._collection_id(collection)
         records = await self._store.pictures.matching(collection_id, wanted)
         tags = await self._store.texts.tags_of([record.id for record in records])

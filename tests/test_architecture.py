@@ -21,6 +21,7 @@ ENGINE_DOORS = {
     "indexer.errors",
     "indexer.config",
     "indexer.invocation",
+    "indexer.text_cleaning",
 }
 #: The playground, a harness around the bot like the tests, also uses the engine's demo: its
 #: offline config and its synthetic pictures.
@@ -29,7 +30,9 @@ PLAYGROUND_DOORS = {"indexer.cli.demo", "indexer.synthetic"}
 #: The engine's layers, bottom first: a module may import its own layer and those before it,
 #: never one after it. Each entry names top-level modules or packages of ``indexer``.
 ENGINE_LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"records", "errors", "config", "atomic", "synthetic", "invocation"}),
+    frozenset(
+        {"records", "errors", "config", "atomic", "synthetic", "invocation", "text_cleaning"}
+    ),
     frozenset({"model"}),
     frozenset({"embed", "store"}),
     frozenset({"vectors"}),

@@ -28,7 +28,7 @@ async def stats(update: Update, context: BotContext) -> None:
     except UnknownCollectionError:
         await message.reply_text(texts.nothing_indexed)
         return
-    await message.reply_text(stats_text(texts, numbers))
+    await message.reply_text(stats_text(texts, numbers, context.deps.deliveries.poisoned))
 
 
 async def reindex(update: Update, context: BotContext) -> None:

@@ -10,6 +10,7 @@ from bot.context import BotContext, texts_of
 from bot.results.continuations import Continuation
 from bot.results.relevance import Query, next_page
 from bot.results.replies import inline_result
+from bot.updates.receipts import answering_starts
 from indexer.errors import BadQueryError, UnknownCollectionError
 
 #: Results per inline answer; clients ask for the next ones (by ``next_offset``) on scrolling.
@@ -23,6 +24,7 @@ async def inline_search(update: Update, context: BotContext) -> None:
     inline = update.inline_query
     assert inline is not None
     text = inline.query.strip()
+    answering_starts()  # an inline search stores nothing: it holds no update back
     continuation = await _continuation(context, inline.from_user.id, text, inline.offset)
     if continuation is None:
         await inline.answer([], cache_time=CACHE_SECONDS, is_personal=True)

@@ -162,8 +162,10 @@ def groups_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
-def stats_text(texts: Texts, stats: CollectionStats) -> str:
+def stats_text(texts: Texts, stats: CollectionStats, poisoned: int) -> str:
+    """/stats: the collection's numbers, and the updates the bot skipped as poisoned."""
     return texts.stats.format(
+        poisoned=poisoned,
         images=stats.images,
         reposts=stats.reposts,
         tags=stats.tags,

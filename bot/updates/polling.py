@@ -28,6 +28,7 @@ from telegram.error import EndPointNotFound, InvalidToken, RetryAfter, TelegramE
 from telegram.warnings import PTBUserWarning
 
 from bot.context import BotApplication, deps_of
+from bot.updates.parsing import parse_update
 
 log = logging.getLogger(__name__)
 
@@ -214,9 +215,7 @@ class Poller:
     def _parse(self, raw: Any, skipped: set[str]) -> Update | None:
         update_id = raw.get("update_id") if isinstance(raw, dict) else None
         try:
-            if type(update_id) is not int:
-                raise ValueError("no integer update_id")
-            update = Update.de_json(raw, self._application.bot)
+            update = parse_update(raw, self._application.bot)
         except Exception as exc:
             key = json.dumps(raw, sort_keys=True, default=repr)
             skipped.add(key)

@@ -6,6 +6,11 @@ the end: every handler that records something (a posted picture, a tag, a /forge
 SQLite commit before returning. When storing fails (a full disk, an I/O error), the error
 handler notes it here instead of apologising; the update is then not confirmed and is handled
 again later, and handling it twice is harmless (a post already recorded is recognised).
+
+Only failures of the storage itself count (:func:`is_storage_failure`): a statement or a value
+that SQLite refuses is the update's own fault, answered and confirmed like any other failing
+handler. And no update is retried without bound: one that keeps failing while other updates
+are stored is poisoned, not the disk; it is logged once, counted (``/stats``) and confirmed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ log = logging.getLogger(__name__)
 
 #: Operating-system errors that mean "cannot write now", not "this update is bad".
 _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
+#: SQLite's primary result codes that mean the same (https://sqlite.org/rescode.html): busy or
+#: locked by another program, out of memory, read-only, I/O error, damaged, full, cannot open,
+#: lock protocol, not a database. Any other code (SQLITE_ERROR: a bad statement, a value
+#: SQLite refuses; SQLITE_CONSTRAINT; SQLITE_TOOBIG ...) is the update's own fault.
+_STORAGE_SQLITE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+#: An update whose storing failed this many times while other updates were stored meanwhile
+#: is poisoned: the storage works, this update cannot be stored. With the poller's back-off
+#: (0.5 s doubling to 30 s) the last try is about a minute after the first.
+POISONED_AFTER_ATTEMPTS = 8
 
 
 #: How the update being handled in this task is confirmed early (see :func:`answering_starts`).
@@ -47,9 +61,11 @@ def answering_starts() -> None:
 
 
 def is_storage_failure(error: BaseException | None) -> bool:
-    """Whether ``error`` kept something from being stored (and trying again later may work)."""
+    """Whether ``error`` kept something from being stored and trying again later may work: the
+    disk, the file or another program, not the update's own statement or values."""
     if isinstance(error, sqlite3.Error):
-        return True
+        code = getattr(error, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in _STORAGE_SQLITE_CODES
     return isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS
 
 
@@ -57,12 +73,19 @@ class Deliveries:
     """Runs updates through the Application and says which ones were stored.
 
     Logs one line when storing starts failing and one when every update held back by it is
-    stored, not one per update or per retry.
+    stored, not one per update or per retry; and one line for each poisoned update.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, writes_committed: Callable[[], int]) -> None:
+        """``writes_committed`` counts the store's committed writes: while it grows, the
+        storage works, and an update that still cannot be stored is poisoned."""
+        self._writes_committed = writes_committed
         self._unstored: dict[int, BaseException] = {}
         self._held_back: set[int] = set()
+        #: Per update held back: (failed attempts, writes committed when it first failed).
+        self._attempts: dict[int, tuple[int, int]] = {}
+        #: Updates given up on as poisoned since the start (shown by ``/stats``).
+        self.poisoned = 0
 
     def note_not_stored(self, update: Update, error: BaseException) -> None:
         """Called by the error handler: ``update`` could not store what it must."""
@@ -83,10 +106,17 @@ class Deliveries:
         await application.process_update(update)
         error = self._unstored.pop(id(update), None)
         if error is None:
-            if update.update_id in self._held_back:
-                self._held_back.discard(update.update_id)
-                if not self._held_back:
-                    log.info("storing works again: the updates held back are stored")
+            self._release(update.update_id)
+            return True
+        if self._is_poisoned(update.update_id):
+            self.poisoned += 1
+            log.error(
+                "update %s not stored in %d tries while other writes were (%s): skipped",
+                update.update_id,
+                POISONED_AFTER_ATTEMPTS,
+                error,
+            )
+            self._release(update.update_id)
             return True
         if not self._held_back:
             log.warning(
@@ -96,3 +126,20 @@ class Deliveries:
             )
         self._held_back.add(update.update_id)
         return False
+
+    def _is_poisoned(self, update_id: int) -> bool:
+        """Counts a failed attempt; whether the update has failed too often while other writes
+        were committed (when nothing commits, the storage is at fault: retried for ever, since
+        skipping would lose what the update carries)."""
+        committed = self._writes_committed()
+        attempts, committed_then = self._attempts.get(update_id, (0, committed))
+        self._attempts[update_id] = (attempts + 1, committed_then)
+        return attempts + 1 >= POISONED_AFTER_ATTEMPTS and committed > committed_then
+
+    def _release(self, update_id: int) -> None:
+        """``update_id`` is no longer held back."""
+        self._attempts.pop(update_id, None)
+        if update_id in self._held_back:
+            self._held_back.discard(update_id)
+            if not self._held_back:
+                log.info("storing works again: the updates held back are stored")

@@ -22,6 +22,7 @@ import tornado.web
 from telegram import Update
 
 from bot.context import BotApplication, deps_of
+from bot.updates.parsing import parse_update
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,7 @@ class WebhookServer:
     def parse(self, body: bytes) -> Update | None:
         """The update in ``body``, or None (logged) when it is malformed."""
         try:
-            raw = json.loads(body)
-            if not isinstance(raw, dict) or type(raw.get("update_id")) is not int:
-                raise ValueError("not an object with an integer update_id")
-            return Update.de_json(raw, self._application.bot)
+            return parse_update(json.loads(body), self._application.bot)
         except Exception as exc:
             log.warning("skipped a malformed update (%s): %.200r", exc, body)
             return None

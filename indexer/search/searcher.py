@@ -22,14 +22,16 @@ from indexer.errors import BadQueryError
 from indexer.parts import Parts
 from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, PictureQuery, SearchHit, Thresholds
 from indexer.search.fusion import expand_query, reciprocal_rank_fusion
+from indexer.text_cleaning import clean_text
 from indexer.vectors.backend import VectorBackend
 
 log = logging.getLogger(__name__)
 
 
 def checked_text(text: str, what: str, limit: int) -> str:
-    """``text`` stripped, or a BadQueryError saying why it cannot be used."""
-    text = text.strip()
+    """``text`` cleaned (:func:`clean_text`) and stripped, or a BadQueryError saying why it
+    cannot be used."""
+    text = clean_text(text).strip()
     if not text:
         raise BadQueryError(f"the {what} is empty: describe the picture in words")
     if len(text) > limit:

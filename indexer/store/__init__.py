@@ -67,6 +67,11 @@ class Store:
         """Opens the database of a data folder (``storage.data_dir``)."""
         return await cls.open(data_dir / DATABASE_FILE)
 
+    @property
+    def writes_committed(self) -> int:
+        """Write transactions committed since opening (it grows while storing works)."""
+        return self._database.writes_committed
+
     async def close(self) -> None:
         """Closes the connection; committed data is safe on disk."""
         await self._database.close()

@@ -157,6 +157,8 @@ class Database:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._write_lock = asyncio.Lock()
+        #: Transactions committed by :meth:`write` since opening: whether storing works.
+        self.writes_committed = 0
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -274,6 +276,7 @@ class Database:
             except BaseException:
                 await self._db.rollback()
                 raise
+            self.writes_committed += 1
             return written
 
 
