@@ -3,9 +3,12 @@
 SQLite is the source of truth, so the check starts there (SQLite's own integrity check, the
 word index of captions and tags, rows that refer to nothing), then compares every collection's
 FAISS files with it: a file must be readable, match the checksum saved with it, and hold exactly
-the ids SQLite says. ``--repair`` rebuilds what can be rebuilt without the model: the word index
-from the texts, FAISS files from the stored vectors, orphans deleted. A damaged SQLite file
-cannot be rebuilt from anything but a backup.
+the ids SQLite says. An indexed picture without a stored vector is a finding too: every index
+is rebuilt from the stored vectors, so no search would find it again. ``--repair`` rebuilds what
+can be rebuilt without the model: the word index from the texts, FAISS files from the stored
+vectors, orphans deleted; pictures that lost their vector are queued to be embedded again by
+the next ``index`` run or the bot. A damaged SQLite file cannot be rebuilt from anything but a
+backup.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
         found += await _check_orphans(store, options)
         model_id = model_identity(config.model)
         for name, collection_id in (await store.collections.all()).items():
+            found += await _check_missing_vectors(store, name, collection_id, model_id, options)
             if config.index.backend == "faiss":
                 for kind in (PICTURE_VECTORS, TEXT_VECTORS):
                     found += await _check_faiss(
@@ -87,6 +91,36 @@ async def _check_orphans(store: Store, options: CheckOptions) -> int:
     if orphans.total and options.repair:
         await store.health.delete_orphans()
     return sum(1 for count in orphans.counts.values() if count)
+
+
+async def _check_missing_vectors(
+    store: Store, name: str, collection_id: int, model_id: str, options: CheckOptions
+) -> int:
+    """1 if indexed pictures of the collection lost their vector, else 0.
+
+    Such a picture stays ``indexed`` yet is left out of every index rebuilt from SQLite, so
+    it would never be found again; only embedding it again helps, which ``--repair`` queues.
+    Pictures that only another model embedded are not damage: ``reindex`` is their remedy.
+    """
+    missing = await store.health.missing_vectors(collection_id, model_id)
+    if missing.other_model:
+        print(
+            f"collection {name}: {missing.other_model} picture(s) embedded only by another "
+            f"model: reindex --collection {name} re-embeds them with {model_id}"
+        )
+    if not missing.lost:
+        return 0
+    print(
+        f"collection {name}: {missing.lost} indexed picture(s) have no stored vector, so no "
+        "search finds them"
+    )
+    if options.repair:
+        queued = await store.health.requeue_lost(collection_id, model_id)
+        print(
+            f"collection {name}: {queued} picture(s) queued again: the next index run "
+            "(or the bot) embeds them"
+        )
+    return 1
 
 
 async def _check_faiss(

@@ -1,5 +1,5 @@
 """Checking the database itself: SQLite's own integrity check, the word index of captions and
-tags, and rows nothing refers to."""
+tags, rows nothing refers to, and indexed pictures that lost their vector."""
 
 from __future__ import annotations
 
@@ -30,6 +30,29 @@ _CHECK_WORD_INDEX = (
     "INSERT INTO texts_trigrams (texts_trigrams, rank) VALUES ('integrity-check', 1)"
 )
 _REBUILD_WORD_INDEX = "INSERT INTO texts_trigrams (texts_trigrams) VALUES ('rebuild')"
+
+#: A collection's original pictures that claim to be indexed but have no vector of the model
+#: (the one parameter after the collection). Reposts have no vector of their own, and forgotten
+#: pictures are never shown, so neither is selected.
+_INDEXED_WITHOUT_VECTOR = (
+    "collection_id = ? AND status = 'indexed' AND deleted = 0 AND repost_of IS NULL AND "
+    "NOT EXISTS (SELECT 1 FROM vectors WHERE image_id = images.id AND model_id = ?)"
+)
+#: Of those, the ones no model has a vector of: every index is rebuilt from the stored vectors,
+#: so these can never be found again. (The others wait for ``reindex``, after a model change.)
+_LOST = (
+    f"{_INDEXED_WITHOUT_VECTOR} AND NOT EXISTS (SELECT 1 FROM vectors WHERE image_id = images.id)"
+)
+
+
+@dataclass(frozen=True)
+class MissingVectors:
+    """A collection's indexed pictures without a vector of the current model."""
+
+    #: With no vector of any model: damage lost it, and only embedding again brings it back.
+    lost: int
+    #: With only another model's vectors: ``reindex`` re-embeds them (not damage).
+    other_model: int
 
 
 @dataclass(frozen=True)
@@ -82,3 +105,32 @@ class Health:
     async def delete_orphans(self) -> None:
         """Deletes every orphan, in one transaction."""
         await self._db.write((f"DELETE FROM {rows}", ()) for rows in _ORPHANS.values())
+
+    async def missing_vectors(self, collection_id: int, model_id: str) -> MissingVectors:
+        """Counts the collection's indexed pictures that no index of ``model_id`` can hold."""
+        row = await self._db.fetchone(
+            f"SELECT count(*), sum(NOT EXISTS (SELECT 1 FROM vectors WHERE image_id = images.id)) "
+            f"FROM images WHERE {_INDEXED_WITHOUT_VECTOR}",
+            (collection_id, model_id),
+        )
+        total, lost = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+        return MissingVectors(lost=lost, other_model=total - lost)
+
+    async def requeue_lost(self, collection_id: int, model_id: str) -> int:
+        """Queues the collection's lost pictures (:attr:`MissingVectors.lost`) for embedding
+        again, as new ones are (``pending``, no attempts yet); returns how many.
+
+        Their sources are fetched again: a ``file:`` source is re-read, a Telegram one
+        downloaded again by the bot; one that cannot be had any more fails visibly, as any
+        picture does. Their bytes are not kept after embedding, so nothing else could help.
+        """
+        written = await self._db.write(
+            [
+                (
+                    "UPDATE images SET status = 'pending', attempts = 0, retry_at = NULL, "
+                    f"error = NULL WHERE {_LOST}",
+                    (collection_id, model_id),
+                )
+            ]
+        )
+        return int(written[0].changed)
