@@ -65,6 +65,11 @@ class DamagedDatabaseError(StorageError):
     it is never replaced (``check`` reports it as a finding)."""
 
 
+class DatabaseBusyError(StorageError):
+    """Another program (the bot, its worker, a command) kept the database locked for longer
+    than we wait. Nothing is wrong with the file, so this is never a DamagedDatabaseError."""
+
+
 # Fetching pictures (raised by fetchers the caller registers, e.g. the bot's Telegram one).
 
 

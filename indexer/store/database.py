@@ -15,7 +15,11 @@ and :meth:`Database.write`, so a change spanning tables is still one transaction
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,12 +27,15 @@ from typing import Any, NamedTuple
 import aiosqlite
 import numpy as np
 
-from indexer.errors import DamagedDatabaseError, IndexerError
+from indexer.errors import DamagedDatabaseError, DatabaseBusyError, IndexerError
 from indexer.store.word_match import contains_words
 
 SCHEMA_VERSION = 5
 #: The database's file name inside ``storage.data_dir``.
 DATABASE_FILE = "index.sqlite3"
+#: How long a write waits for another program's transaction (the bot's worker migrating a new
+#: folder, a backup, a long forget) before giving up with DatabaseBusyError.
+BUSY_WAIT_SECONDS = 60.0
 
 #: Each entry upgrades the schema from version ``index`` to ``index + 1``.
 MIGRATIONS: list[str] = [
@@ -161,36 +168,46 @@ class Database:
         self.writes_committed = 0
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, busy_wait: float = BUSY_WAIT_SECONDS) -> Database:
         """Opens (creating or migrating) the database at ``path`` in WAL mode.
 
         A missing file becomes a new, empty database. A file that exists but is empty or
         damaged is never replaced: it raises DamagedDatabaseError naming the file and what to
         do, as a silently new database would make every picture of every chat disappear.
+        A file another program keeps locked for longer than ``busy_wait`` seconds (also while
+        writing, later) raises DatabaseBusyError instead: it is in use, not damaged.
         """
-        if path.exists() and path.stat().st_size == 0:
-            raise DamagedDatabaseError(
-                f"{path} is empty (0 bytes), not a database: restore it from a backup "
-                "(python -m indexer backup), or move it away to start with an empty one"
-            )
         path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
         try:
-            return await cls._open(path)
+            await asyncio.to_thread(_create_whole, path)
+            return await cls._open(path, busy_wait)
         except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                waited = round(time.monotonic() - started, 1)
+                raise DatabaseBusyError(
+                    f"{path} is in use by another program (waited {waited:g} s for it): is "
+                    "another clip-search-bot, its worker or a command busy with this data "
+                    "folder? Try again when it is done"
+                ) from None
             raise DamagedDatabaseError(
                 f"{path} is damaged ({exc}): restore it from a backup (python -m indexer "
                 "backup), or move it away to start with an empty one"
             ) from None
 
     @classmethod
-    async def _open(cls, path: Path) -> Database:
-        db = await aiosqlite.connect(path)
+    async def _open(cls, path: Path, busy_wait: float) -> Database:
+        db = await aiosqlite.connect(path, timeout=busy_wait)
         db.row_factory = aiosqlite.Row
         database = cls(db)
         try:
+            await database._refuse_empty(path)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
+            # Deleted content is overwritten with zeros, not left in free space: a forgotten
+            # caption or name must not be readable from the file or a copy of it.
+            await db.execute("PRAGMA secure_delete=ON")
             # SQLite's lower() only knows ASCII; tags and queries come in every script.
             await db.create_function("casefold", 1, _casefold, deterministic=True)
             await db.create_function("contains_words", 2, _contains_words, deterministic=True)
@@ -200,6 +217,23 @@ class Database:
             await db.close()
             raise
         return database
+
+    async def _refuse_empty(self, path: Path) -> None:
+        """Raises DamagedDatabaseError for a file of 0 bytes (a truncated or emptied one).
+
+        The size is read under the write lock: another program that created the file and
+        holds it while writing its first pages is waited for, not taken for damage.
+        """
+        if path.stat().st_size:
+            return
+        await self._db.execute("BEGIN IMMEDIATE")
+        empty = path.stat().st_size == 0
+        await self._db.rollback()
+        if empty:
+            raise DamagedDatabaseError(
+                f"{path} is empty (0 bytes), not a database: restore it from a backup "
+                "(python -m indexer backup), or move it away to start with an empty one"
+            )
 
     async def _refresh_statistics(self) -> None:
         """Lets SQLite's planner see the tables' sizes (ANALYZE, 0.4 s at a million pictures).
@@ -212,6 +246,13 @@ class Database:
         await self._db.execute("ANALYZE")
         await self._db.commit()
 
+    async def erase_history(self) -> None:
+        """Copies the WAL into the database file and empties it, so rows just erased (with
+        secure delete) leave no older copy of their pages in the WAL. Readers of an older
+        snapshot (another process) can keep pages from being copied: then the WAL empties at
+        a later checkpoint, and this returns anyway."""
+        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         """Closes the connection (refreshing the planner's statistics if they went stale);
         committed data is safe on disk."""
@@ -219,19 +260,32 @@ class Database:
         await self._db.close()
 
     async def _migrate(self, path: Path) -> None:
-        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-        row = await self.fetchone("SELECT version FROM schema_version")
-        version = 0 if row is None else int(row[0])
-        if version > SCHEMA_VERSION:
-            raise IndexerError(
-                f"{path} was written by a newer clip-search-bot (schema {version}, this code "
-                f"knows up to {SCHEMA_VERSION}); upgrade clip-search-bot to open it"
-            )
-        for step in range(version, SCHEMA_VERSION):
-            await self._db.executescript(
-                "BEGIN;" + MIGRATIONS[step] + "DELETE FROM schema_version;"
-                f"INSERT INTO schema_version VALUES ({step + 1}); COMMIT;"
-            )
+        """Brings the schema up to SCHEMA_VERSION in one transaction holding the write lock.
+
+        The version is read inside that transaction, so of two programs opening a new folder
+        at once (the bot and its worker) one migrates and the other, having waited for the
+        lock, finds the schema current and does nothing.
+        """
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            row = await self.fetchone("SELECT version FROM schema_version")
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise IndexerError(
+                    f"{path} was written by a newer clip-search-bot (schema {version}, this "
+                    f"code knows up to {SCHEMA_VERSION}); upgrade clip-search-bot to open it"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[step]):
+                    await self._db.execute(statement)
+            if version < SCHEMA_VERSION:
+                await self._db.execute("DELETE FROM schema_version")
+                await self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            await self._db.commit()
+        except BaseException:
+            await self._db.rollback()
+            raise
 
     async def fetchone(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
@@ -287,6 +341,49 @@ class Written(NamedTuple):
     rowid: int | None
     #: How many rows it inserted, changed or deleted.
     changed: int
+
+
+def _create_whole(path: Path) -> None:
+    """Creates a missing database file whole: written aside, then linked into place.
+
+    SQLite would create it empty and write its first page later, and a second program
+    seeing those 0 bytes in between could not tell them from a truncated file. A link never
+    replaces a file that another program created first.
+    """
+    if path.exists():
+        return
+    fd, aside = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(fd)
+    try:
+        with contextlib.closing(sqlite3.connect(aside)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    finally:
+        os.unlink(aside)
+
+
+def _is_busy(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock (SQLITE_BUSY)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "database is locked" in str(exc)
+    return code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _statements(script: str) -> Iterable[str]:
+    """The statements of a migration script, one at a time.
+
+    ``executescript`` would commit the migration's transaction before running the script;
+    splitting where SQLite sees a complete statement keeps a trigger's body whole.
+    """
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending.strip()
+            pending = ""
 
 
 def _contains_words(text: str | None, part: str | None) -> bool:
