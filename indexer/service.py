@@ -364,14 +364,19 @@ class IndexService:
 
     # Forgetting
 
-    async def forget(self, collection: str, image_ids: Sequence[int]) -> int:
-        """Removes pictures (their reposts, captions and tags too); returns how many pictures."""
+    async def forget(
+        self, collection: str, image_ids: Sequence[int], *, author: int | None = None
+    ) -> int:
+        """Removes pictures (their reposts, captions and tags too); returns how many pictures.
+        With ``author``, every caption and tag that person added to the collection goes too."""
         collection_id = await self._collection_id(collection)
         async with (
             self._indexes.editing(collection_id) as pictures,
             self._texts.editing(collection_id) as texts,
         ):
-            forgotten: Forgotten = await self._store.pictures.forget(collection_id, image_ids)
+            forgotten: Forgotten = await self._store.pictures.forget(
+                collection_id, image_ids, author=author
+            )
             pictures.remove(np.array(forgotten.images, dtype=np.int64))
             texts.remove(np.array(forgotten.texts, dtype=np.int64))
         return len(forgotten.images)
@@ -441,7 +446,9 @@ class IndexService:
         collection_id = await self._store.collections.ensure(collection)
         await self._store.collections.set_opted_out(collection_id, poster_id, True)
         return await self.forget(
-            collection, await self._store.pictures.ids_of_poster(collection_id, poster_id)
+            collection,
+            await self._store.pictures.ids_of_poster(collection_id, poster_id),
+            author=poster_id,
         )
 
     async def opt_in(self, collection: str, poster_id: int) -> None:

@@ -208,6 +208,9 @@ class Database:
             # Deleted content is overwritten with zeros, not left in free space: a forgotten
             # caption or name must not be readable from the file or a copy of it.
             await db.execute("PRAGMA secure_delete=ON")
+            # Deleted content is overwritten with zeros, not left in free space: a forgotten
+            # caption or name must not be readable from the file or a copy of it.
+            await db.execute("PRAGMA secure_delete=ON")
             # SQLite's lower() only knows ASCII; tags and queries come in every script.
             await db.create_function("casefold", 1, _casefold, deterministic=True)
             await db.create_function("contains_words", 2, _contains_words, deterministic=True)
@@ -245,6 +248,13 @@ class Database:
         """
         await self._db.execute("ANALYZE")
         await self._db.commit()
+
+    async def erase_history(self) -> None:
+        """Copies the WAL into the database file and empties it, so rows just erased (with
+        secure delete) leave no older copy of their pages in the WAL. Readers of an older
+        snapshot (another process) can keep pages from being copied: then the WAL empties at
+        a later checkpoint, and this returns anyway."""
+        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def erase_history(self) -> None:
         """Copies the WAL into the database file and empties it, so rows just erased (with

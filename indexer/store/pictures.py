@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from indexer.records import CollectionCounts, Forgotten, ImageRecord, PictureFilter
@@ -146,39 +147,86 @@ class Pictures:
         )
         return [int(r[0]) for r in rows]
 
-    async def forget(self, collection_id: int, ids: Sequence[int]) -> Forgotten:
-        """Forgets pictures (and the reposts of each), with their captions and tags.
+    async def forget(
+        self, collection_id: int, ids: Sequence[int], *, author: int | None = None
+    ) -> Forgotten:
+        """Forgets pictures (and the reposts of each), with their captions and tags; with
+        ``author``, also every caption and tag that person added to the collection.
 
-        Vectors, texts and any pending bytes are deleted, not just hidden: a forgotten picture
-        cannot come back in a search or a rebuilt index.
+        Nothing of a forgotten post stays but what "a deletion wins" needs: its row keeps the
+        chat's collection, the message id, the content hash and an opaque key of its source
+        (:func:`forgotten_source`); its caption, poster, file ids and error are erased, and its
+        vectors, texts and pending bytes deleted. A repost's caption, kept on the original
+        picture, goes with the repost. (With ``PRAGMA secure_delete``, erased bytes are
+        overwritten in the file too: :mod:`indexer.store.database`.)
         """
-        forgotten: list[int] = []
+        forgotten: list[tuple[int, str]] = []
         for chunk in chunks(ids, 400):
             marks = ",".join("?" * len(chunk))
             rows = await self._db.fetchall(
-                f"SELECT id FROM images WHERE collection_id = ? AND deleted = 0 AND "
+                f"SELECT id, source FROM images WHERE collection_id = ? AND deleted = 0 AND "
                 f"(id IN ({marks}) OR repost_of IN ({marks}))",
                 (collection_id, *chunk, *chunk),
             )
-            forgotten += [int(r[0]) for r in rows]
-        texts: list[int] = []
-        statements: list[Statement] = []
-        for chunk in chunks(forgotten, 500):
+            forgotten += [(int(r[0]), str(r[1])) for r in rows]
+        image_ids = [image_id for image_id, _ in forgotten]
+        texts = await self._texts_going_with(collection_id, image_ids, author)
+        statements: list[Statement] = [
+            (_ERASE_POST, (forgotten_source(source), image_id)) for image_id, source in forgotten
+        ]
+        for chunk in chunks(image_ids, 500):
             marks = ",".join("?" * len(chunk))
-            rows = await self._db.fetchall(
-                f"SELECT id FROM texts WHERE image_id IN ({marks})", tuple(chunk)
-            )
-            texts += [int(r[0]) for r in rows]
             statements += [
-                (f"UPDATE images SET deleted = 1 WHERE id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM vectors WHERE image_id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM pending_data WHERE image_id IN ({marks})", tuple(chunk)),
-                (
-                    f"DELETE FROM text_vectors WHERE text_id IN "
-                    f"(SELECT id FROM texts WHERE image_id IN ({marks}))",
-                    tuple(chunk),
-                ),
-                (f"DELETE FROM texts WHERE image_id IN ({marks})", tuple(chunk)),
+            ]
+        for chunk in chunks(texts, 500):
+            marks = ",".join("?" * len(chunk))
+            statements += [
+                (f"DELETE FROM text_vectors WHERE text_id IN ({marks})", tuple(chunk)),
+                (f"DELETE FROM texts WHERE id IN ({marks})", tuple(chunk)),
             ]
         await self._db.write(statements)
-        return Forgotten(images=forgotten, texts=texts)
+        await self._db.erase_history()
+        return Forgotten(images=image_ids, texts=texts)
+
+    async def _texts_going_with(
+        self, collection_id: int, image_ids: Sequence[int], author: int | None
+    ) -> list[int]:
+        """The texts of the pictures, the captions their reposts put on the originals, and
+        (with ``author``) every text that person added to the collection."""
+        texts: list[int] = []
+        for chunk in chunks(image_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = await self._db.fetchall(
+                f"SELECT texts.id FROM texts WHERE image_id IN ({marks}) UNION "
+                "SELECT texts.id FROM texts JOIN images AS reposts ON "
+                "texts.image_id = reposts.repost_of AND texts.kind = 'caption' AND "
+                "texts.added_by IS reposts.poster_id AND "
+                "texts.text = trim(reposts.caption, ' ' || char(9, 10, 13)) "
+                f"WHERE reposts.id IN ({marks})",
+                (*chunk, *chunk),
+            )
+            texts += [int(r[0]) for r in rows]
+        if author is not None:
+            rows = await self._db.fetchall(
+                "SELECT texts.id FROM texts JOIN images ON images.id = texts.image_id "
+                "WHERE images.collection_id = ? AND texts.added_by = ?",
+                (collection_id, author),
+            )
+            texts += [int(r[0]) for r in rows]
+        return sorted(set(texts))
+
+
+#: What a forgotten post keeps: its collection, message id, content hash and times, and an
+#: opaque key of its source, so the same post met again (a redelivered update, the same file on
+#: the next ``index`` run) is known as forgotten (:meth:`Queue.known_post`).
+_ERASE_POST = (
+    "UPDATE images SET deleted = 1, source = ?, file_unique_id = NULL, poster_id = NULL, "
+    "poster_name = NULL, caption = NULL, error = NULL WHERE id = ?"
+)
+
+
+def forgotten_source(source: str) -> str:
+    """The opaque key a forgotten post keeps of its source (a file path, a Telegram file id)."""
+    return "forgotten:" + hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()

@@ -13,6 +13,7 @@ from typing import Literal
 
 from indexer.records import EmbeddedImage, ImageFacts, ImageStatus, PendingImage
 from indexer.store.database import LIVE, Database, Statement, to_blob
+from indexer.store.pictures import forgotten_source
 
 #: The n-th failed attempt of a picture pauses it for this × 2ⁿ seconds before its next try:
 #: 4 s after the first failure, 8 s after the second, and so on.
@@ -36,9 +37,9 @@ class Queue:
         that was forgotten (a deletion wins).
         """
         row = await self._db.fetchone(
-            "SELECT deleted FROM images WHERE collection_id = ? AND source = ? "
+            "SELECT deleted FROM images WHERE collection_id = ? AND source IN (?, ?) "
             "AND message_id IS ? ORDER BY deleted LIMIT 1",
-            (collection_id, facts.source, facts.message_id),
+            (collection_id, facts.source, forgotten_source(facts.source), facts.message_id),
         )
         if row is None:
             return None
