@@ -9,6 +9,7 @@ import io
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from PIL import Image
 from telegram import (
@@ -382,3 +383,39 @@ async def test_real_application_receives_text_and_photo_and_replies(fake: FakeTe
     assert echo_call.result["reply_to_message"]["message_id"] == text_id
     assert size_call.params["text"] == f"{len(picture)} bytes"
     assert [c.method for c in fake.calls()][:2] == ["getMe", "deleteWebhook"]
+
+
+@pytest.mark.parametrize("host", ["evil.test:{port}", "127.0.0.1:{other}", "localhost", "[::1]"])
+async def test_requests_addressed_to_another_host_are_refused(
+    bot: Bot, fake: FakeTelegram, host: str
+) -> None:
+    """A page elsewhere that rebinds its name to 127.0.0.1 must not reach the fixed token."""
+    port = fake.port
+    assert port is not None
+    named = host.format(port=port, other=port + 1 if port < 65535 else port - 1)
+
+    async with aiohttp.ClientSession() as session:
+        answer = await session.post(
+            f"{fake.base_url}{fake.token}/sendMessage",
+            data={"chat_id": "1", "text": "rebound"},
+            headers={"Host": named},
+        )
+        assert answer.status == 403
+        assert (await answer.json())["ok"] is False
+        downloaded = await session.get(
+            f"{fake.base_file_url}{fake.token}/x", headers={"Host": named}
+        )
+        assert downloaded.status == 403
+
+    assert fake.calls("sendMessage") == []
+    assert (await bot.get_me()).username == "clip_search_bot"
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+async def test_the_loopback_names_with_the_port_are_served(fake: FakeTelegram, name: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        answer = await session.post(
+            f"{fake.base_url}{fake.token}/getMe", headers={"Host": f"{name}:{fake.port}"}
+        )
+        assert answer.status == 200
+        assert (await answer.json())["ok"] is True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from importlib.resources import files
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,6 +24,7 @@ from bot.playground.fake_telegram.media import image_size
 from bot.playground.fake_telegram.state import PRESENT_STATUSES
 from bot.playground.fake_telegram.waiting import wait_until
 from bot.playground.feed import MessageFeed
+from bot.playground.loopback import addressed_to_loopback
 
 #: A long poll of the page returns after this many seconds even when nothing changed.
 POLL_SECONDS = 25.0
@@ -31,6 +32,15 @@ POLL_SECONDS = 25.0
 ANSWER_SECONDS = 15.0
 #: A file above this size is refused before it reaches the fake (Telegram allows 10 MB photos).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: The whole body of a request to the upload route ``/api/photos``: a few albums' worth.
+MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_BYTES * ALBUM_SIZE
+#: The body of every other request (the JSON routes). The page sends a flat object of a few
+#: ids and at most a message's text (Telegram allows 4096 characters, 16 KB in UTF-8), so
+#: 64 KB is ample; a bigger body is refused unread instead of being held in memory and parsed.
+MAX_JSON_BYTES = 64 * 1024
+#: Digits a whole number may have: ids are 64-bit (19 digits). Parsing a longer number costs
+#: time that grows with the square of its length, and Python refuses those of 4300 digits.
+_MAX_DIGITS = 20
 _STATIC = files("bot.playground") / "static"
 _PAGES = {
     "": ("index.html", "text/html"),
@@ -46,9 +56,7 @@ class PlaygroundWeb:
         self._fake = fake
         self._cast = cast
         self._feed = MessageFeed(fake)
-        self.app = web.Application(
-            client_max_size=MAX_UPLOAD_BYTES * ALBUM_SIZE, middlewares=[_this_page_only]
-        )
+        self.app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_this_page_only])
         self.app.router.add_get("/", self._page)
         self.app.router.add_get("/static/{name}", self._page)
         self.app.router.add_get("/file/{file_id}", self._file)
@@ -120,7 +128,7 @@ class PlaygroundWeb:
 
     async def _photos(self, request: web.Request) -> web.Response:
         """One picture becomes a photo, several an album (ten at most each), others a file."""
-        form = await request.post()
+        form = await _upload_form(request)
         user, chat = self._actor(form)
         caption = str(form.get("caption") or "").strip() or None
         reply_to = self._reply_to(form, chat)
@@ -234,18 +242,13 @@ class PlaygroundWeb:
         return web.json_response(answer)
 
 
-#: The host names the page is served under; others reach it only through DNS rebinding.
-_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost"})
-
-
 @web.middleware
 async def _this_page_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuses requests from other sites' pages (an ``Origin`` of another host) and requests
-    addressed to another host name, so a web page elsewhere cannot act as the cast."""
-    host = request.host
+    addressed to another host (DNS rebinding), so a web page elsewhere cannot act as the cast."""
     origin = request.headers.get("Origin")
-    if urlsplit(f"//{host}").hostname not in _LOOPBACK_NAMES or (
-        origin is not None and urlsplit(origin).netloc != host
+    if not addressed_to_loopback(request) or (
+        origin is not None and urlsplit(origin).netloc.lower() != request.host.lower()
     ):
         raise _refused("only the playground's own page may use it", web.HTTPForbidden)
     return await handler(request)
@@ -264,15 +267,83 @@ def _members(world: World, chat: Chat) -> dict[str, str]:
 def _int(value: Any, name: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _refused(f"{name} must be a whole number") from None
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
+    """The body as a flat JSON object, or a 4xx saying what is wrong with it.
+
+    Each way a body can be malformed (not UTF-8, not JSON, numbers Python cannot hold, nesting
+    deeper than its recursion) is a 4xx with a short reason the page shows, not a 500 with a
+    traceback; the page only ever sends a flat object, so nothing else is accepted."""
+    text = _utf8(await _small_body(request))
     try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise _refused("send a JSON object") from None
+        body = json.loads(text, parse_float=_finite, parse_int=_whole, parse_constant=_no_constant)
+    except _BadNumber as error:
+        raise _refused(str(error)) from None
+    except RecursionError:
+        raise _refused("the JSON is nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise _refused(f"the body is not JSON: {error.msg} at character {error.pos}") from None
     if not isinstance(body, dict):
         raise _refused("send a JSON object")
+    if not all(value is None or isinstance(value, str | int | float) for value in body.values()):
+        raise _refused("values may not be nested: send strings, numbers, booleans or null")
     return body
+
+
+async def _small_body(request: web.Request) -> bytes:
+    """The body, refused unread when its declared length is over :data:`MAX_JSON_BYTES`, and
+    as soon as it grows past it when it is sent in chunks (the length is then unknown)."""
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise _too_large()
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large() from None
+
+
+async def _upload_form(request: web.Request) -> Any:
+    """The form of the upload route, the only one allowed a large body (the application's
+    limit is the JSON one); a malformed form is a 400, not a 500."""
+    try:
+        return await request.clone(client_max_size=MAX_UPLOAD_REQUEST_BYTES).post()
+    except ValueError as error:  # no boundary, a field that is not UTF-8, …
+        raise _refused(f"the form could not be read: {str(error)[:80]}") from None
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _refused(f"the body is not UTF-8 text (byte {error.start})") from None
+
+
+def _too_large() -> web.HTTPError:
+    """A 413 in the page's error shape (aiohttp's own is plain text)."""
+    reason = json.dumps({"error": f"the body is too large (at most {MAX_JSON_BYTES >> 10} KB)"})
+    return web.HTTPRequestEntityTooLarge(
+        MAX_JSON_BYTES, text=reason, content_type="application/json"
+    )
+
+
+class _BadNumber(ValueError):
+    """A number JSON allows but the page never sends (NaN, 1e400, thousands of digits)."""
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise _BadNumber(f"the number {text[:20]} is too large")
+    return number
+
+
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise _BadNumber(f"a number has more than {_MAX_DIGITS} digits")
+    return int(text)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _BadNumber(f"{name} is not a number the playground accepts")

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from bot.playground.loopback import addressed_to_loopback
 
 from .actions import UserActions
 from .errors import ApiError
@@ -122,7 +125,7 @@ class FakeTelegram(UserActions):
 
     async def start(self) -> None:
         """Listens on a free port of 127.0.0.1 (read it back from ``port``)."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_loopback_only])
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         # handler_cancellation: a long poll the bot abandons must not keep running here.
@@ -323,6 +326,15 @@ class FakeTelegram(UserActions):
             label = record.method if record.ok else f"{record.method}[{record.error}]"
             counts[label] = counts.get(label, 0) + 1
         return ", ".join(f"{name}×{n}" for name, n in counts.items()) or "nothing"
+
+
+@web.middleware
+async def _loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuses requests addressed to another host: the token is in the source, so a page of
+    any site that rebinds its name to 127.0.0.1 could otherwise drive the bot."""
+    if not addressed_to_loopback(request):
+        return _answer(error=ApiError(403, "Forbidden: only requests to 127.0.0.1 are served"))
+    return await handler(request)
 
 
 def _answer(result: Any = None, error: ApiError | None = None) -> web.Response:
