@@ -32,6 +32,7 @@ from bot.fetcher import SCHEME, telegram_fetcher
 from bot.flood import MessageRateLimiter
 from bot.handlers import ALLOWED_UPDATES, register_handlers
 from bot.permissions import Permissions
+from bot.persistence import set_aside_if_unreadable
 from bot.phrases import EN, TRANSLATIONS
 from bot.results.continuations import Pages
 from bot.results.relevance import Relevance
@@ -61,8 +62,10 @@ def build_application(config: BotConfig, service: IndexService) -> BotApplicatio
     """The bot's Application, with every handler, talking to the Bot API at ``base_url``."""
     telegram = config.telegram
     context_types = ContextTypes(context=BotContext, chat_data=ChatFacts, user_data=UserPrefs)
+    persistence_file = config.indexer.storage.data_dir / PERSISTENCE_FILE
+    set_aside_if_unreadable(persistence_file)
     persistence = PicklePersistence(
-        config.indexer.storage.data_dir / PERSISTENCE_FILE,
+        persistence_file,
         store_data=PersistenceInput(bot_data=False, callback_data=False),
         context_types=context_types,
     )
