@@ -9,8 +9,10 @@ the service runs restores by copying it back.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -233,3 +235,34 @@ async def test_a_backup_into_a_new_folder_named_with_a_slash_goes_inside_it(
     assert f"backed up to {copy}" in capsys.readouterr().out
     with sqlite3.connect(copy) as db:
         assert db.execute("SELECT count(*) FROM images").fetchone() == (2,)
+
+
+async def test_temporary_files_of_saves_cut_short_are_found_by_check_and_removed(
+    workspace: Path,
+    config: IndexerConfig,
+    embedder: Embedder,
+    held_out_pictures: Pictures,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A kill between writing a FAISS file's temporary copy and renaming it leaves the copy
+    for good: ``check`` names it, ``--repair`` and the next start remove it; a fresh one (a
+    save in progress in another process) is left alone."""
+    await indexed(config, embedder, held_out_pictures[:4])
+    folder = config.storage.data_dir / "faiss"
+    old = folder / f".{faiss_file(config, embedder).name}.k1ll3d.tmp"
+    fresh = folder / f".{faiss_file(config, embedder).name}.wr1t1ng.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"half a FAISS file")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+
+    assert await acli(workspace, "check") == 1
+    assert f"leftover of a save cut short: {old}" in capsys.readouterr().out
+    assert await acli(workspace, "check", "--repair") == 0
+    assert not old.exists() and fresh.exists()
+
+    old.write_bytes(b"another")
+    os.utime(old, (hour_ago, hour_ago))
+    async with await IndexService.open(config, embedder):
+        pass
+    assert not old.exists() and fresh.exists()

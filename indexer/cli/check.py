@@ -51,6 +51,7 @@ async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
             return 1
         found = await _check_word_index(store, options)
         found += await _check_orphans(store, options)
+        found += _check_leftovers(config, options)
         model_id = model_identity(config.model)
         for name, collection_id in (await store.collections.all()).items():
             found += await _check_missing_vectors(store, name, collection_id, model_id, options)
@@ -81,6 +82,20 @@ async def _check_word_index(store: Store, options: CheckOptions) -> int:
     if options.repair:
         await store.health.rebuild_word_index()
     return 1
+
+
+def _check_leftovers(config: IndexerConfig, options: CheckOptions) -> int:
+    """1 if saves cut short by a kill left temporary FAISS files behind, else 0."""
+    found = 0
+    if config.index.backend != "faiss":
+        return found
+    for kind in (PICTURE_VECTORS, TEXT_VECTORS):
+        files = faiss_files(config, kind)
+        leftovers = files.remove_leftovers() if options.repair else files.leftovers()
+        for path in leftovers:
+            print(f"leftover of a save cut short: {path}")
+        found = found or int(bool(leftovers))
+    return found
 
 
 async def _check_orphans(store: Store, options: CheckOptions) -> int:

@@ -136,7 +136,10 @@ class FaissBackend:
         return index
 
     async def load_all(self, collection_ids: list[int]) -> None:
-        """Checks every collection's FAISS file against SQLite at start-up."""
+        """Checks every collection's FAISS file against SQLite at start-up, and removes the
+        temporary files of saves a kill cut short."""
+        for leftover in await asyncio.to_thread(self._store.remove_leftovers):
+            log.info("removed %s, left by a save that was cut short", leftover.name)
         for collection_id in collection_ids:
             await self._get(collection_id)
 

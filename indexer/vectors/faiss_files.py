@@ -4,8 +4,10 @@ found on load (the caller then rebuilds it from SQLite)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,10 @@ from indexer.errors import StorageError
 from indexer.vectors.faiss_index import IndexPolicy, VectorIndex
 
 log = logging.getLogger(__name__)
+
+#: A save's temporary file untouched this long belongs to no live writer: a kill left it. (A
+#: save writes continuously; the largest index here is written in well under a minute.)
+LEFTOVER_AGE_SECONDS = 15 * 60.0
 
 #: The first bytes of a FAISS file written by :meth:`FaissFiles.save`; a SHA-256 digest of
 #: the FAISS contents follows, then the contents.
@@ -107,6 +113,29 @@ class FaissFiles:
         self.save(
             collection_id, model_id, VectorIndex.build(ids, vectors, layout, vectors.shape[1])
         )
+
+    def leftovers(self, older_than_seconds: float = LEFTOVER_AGE_SECONDS) -> list[Path]:
+        """The temporary files of saves that a kill cut short.
+
+        :func:`~indexer.atomic.atomic_file` writes ``.<name>.<random>.tmp`` beside the file and
+        renames it when whole; a process killed before the rename leaves it behind for good.
+        Only files untouched for ``older_than_seconds`` count: another process (the CLI beside
+        the bot) may be writing one right now.
+        """
+        cutoff = time.time() - older_than_seconds
+        found = []
+        for path in self._directory.glob(f".{self._prefix}-*.faiss.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    found.append(path)
+        return sorted(found)
+
+    def remove_leftovers(self) -> list[Path]:
+        """Deletes :meth:`leftovers`; returns what it deleted."""
+        removed = self.leftovers()
+        for path in removed:
+            path.unlink(missing_ok=True)
+        return removed
 
     def size_on_disk(self, collection_id: int, model_id: str) -> int:
         path = self.path(collection_id, model_id)
