@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
 from pathlib import Path
 
 import open_clip
@@ -117,3 +119,35 @@ def test_shrinking_first_gives_the_model_the_same_input_as_the_original(
 def test_pictures_smaller_than_the_model_input_are_kept_as_they_are() -> None:
     small = Image.new("RGB", (30, 40))
     assert shrink(small, 48) is small
+
+
+def test_a_fifo_or_a_link_to_dev_zero_is_a_bad_pair_not_a_hang(tmp_path: Path) -> None:
+    """Pictures are read like indexed files: regular files only, never past the size cap."""
+    picture = tmp_path / "star.jpg"
+    draw_shape(ALL_SPECS[0], random.Random(0)).save(picture)
+    (tmp_path / "linked.jpg").symlink_to(picture)  # a link named on purpose is followed
+    os.mkfifo(tmp_path / "pipe.jpg")  # an ordinary open would block forever
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")  # an unbounded read would fill the memory
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "image,caption\nlinked.jpg,a star\npipe.jpg,a pipe\nzero.jpg,zeros\ngone.jpg,gone\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(BadPairsError) as error:
+        decode_pairs(read_pairs_file(pairs), LIMITS, side=48)
+    assert time.monotonic() - started < 10
+    lines = [line.strip() for line in str(error.value).splitlines()]
+    assert lines[0].endswith("3 bad pair(s); fix them and run again:")
+    assert lines[1] == f"line 3 ({tmp_path / 'pipe.jpg'}): not a regular file (a named pipe)"
+    assert lines[2] == f"line 4 ({tmp_path / 'zero.jpg'}): not a regular file (a character device)"
+    assert lines[3] == f"line 5 ({tmp_path / 'gone.jpg'}): picture not found"
+
+
+def test_a_picture_over_the_size_cap_is_a_bad_pair(tmp_path: Path) -> None:
+    picture = tmp_path / "big.jpg"
+    draw_shape(ALL_SPECS[0], random.Random(0)).save(picture)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("image,caption\nbig.jpg,a star\n")
+    small = LimitsConfig(max_image_bytes=100)
+    with pytest.raises(BadPairsError, match=r"line 2 .*: too large \(more than 100 bytes"):
+        decode_pairs(read_pairs_file(pairs), small, side=48)

@@ -22,7 +22,13 @@ from PIL import Image
 
 from indexer.config import LimitsConfig
 from indexer.embed.decode import decode_image
-from indexer.errors import BadImageError, BadPairsError, UnknownCollectionError
+from indexer.embed.files import read_picture_file
+from indexer.errors import (
+    BadImageError,
+    BadPairsError,
+    SourceGoneError,
+    UnknownCollectionError,
+)
 from indexer.model.folder import file_sha256
 from indexer.store import Store
 
@@ -200,7 +206,7 @@ def decode_pairs(source: PairSource, limits: LimitsConfig, side: int) -> list[Lo
             problems.append(f"{_where(pair)}: empty caption")
             continue
         try:
-            data = _read(pair.image)
+            data = _read(pair.image, limits.max_image_bytes)
             image = decode_image(
                 data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels
             )
@@ -220,13 +226,21 @@ def _where(pair: Pair) -> str:
     return f"{pair.origin} ({pair.image})" if isinstance(pair.image, Path) else pair.origin
 
 
-def _read(image: Path | bytes) -> bytes:
+def _read(image: Path | bytes, max_bytes: int) -> bytes:
+    """The picture's bytes; a file is read as indexed files are (regular, at most ``max_bytes``).
+
+    A pairs file may name a symlink on purpose, so the path is resolved first and the file it
+    leads to is read with :func:`read_picture_file`: a FIFO is refused instead of blocking, a
+    link to ``/dev/zero`` instead of reading without end.
+    """
     if isinstance(image, bytes):
         return image
     try:
-        return image.read_bytes()
-    except FileNotFoundError:
+        return read_picture_file(image.resolve(strict=True), max_bytes)
+    except (FileNotFoundError, SourceGoneError):
         raise BadImageError("picture not found") from None
+    except RuntimeError:  # a symlink loop (Python < 3.13)
+        raise BadImageError("cannot read the picture (a loop of symbolic links)") from None
     except OSError as exc:
         raise BadImageError(f"cannot read the picture ({exc.strerror})") from None
 
