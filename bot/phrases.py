@@ -30,7 +30,9 @@ class Texts:
     results_footer: str
     more_button: str
     expired: str
+    not_your_search: str
     caption: str
+    caption_by_words: str
     matched: str
     someone: str
     groups_header: str
@@ -95,7 +97,9 @@ EN = Texts(
     results_footer="Results {first}–{last}.",
     more_button="More",
     expired="This search has expired. Please search again.",
+    not_your_search="This is someone else's search: search yourself to page through your own.",
     caption="#{rank} · score {score:.2f} · {poster} · {date}",
+    caption_by_words="#{rank} · {poster} · {date}",
     matched="🏷 {text}",
     someone="someone",
     groups_header="I search these groups of yours:\n{groups}\n\nTap one to search only there.",
@@ -181,7 +185,9 @@ ZH = Texts(
     results_footer="第 {first}–{last} 个结果。",
     more_button="更多",
     expired="这次搜索已过期，请重新搜索。",
+    not_your_search="这是别人的搜索：请自己搜索，再翻看你自己的结果。",
     caption="#{rank} · 相似度 {score:.2f} · {poster} · {date}",
+    caption_by_words="#{rank} · {poster} · {date}",
     matched="🏷 {text}",
     someone="某人",
     groups_header="我会搜索你的这些群组：\n{groups}\n\n点一个只在那里搜索。",

@@ -111,7 +111,8 @@ async def more_results(update: Update, context: BotContext) -> None:
     key = (button.data or "").removeprefix(MORE_PREFIX)
     continuation = context.deps.pages.take(key, owner=user.id, chat=chat.id)
     if continuation is None:
-        await button.answer(texts.expired)
+        owner = context.deps.pages.owner_of(key)
+        await button.answer(texts.expired if owner in (None, user.id) else texts.not_your_search)
         return
     await button.answer()
     answering_starts()  # a search stores nothing: its wait for a turn holds no update back

@@ -97,6 +97,13 @@ class Pages:
         self._bytes -= entry[1].size_bytes
         return entry[1]
 
+    def owner_of(self, key: str) -> int | None:
+        """Who may continue the search saved under ``key`` (None: unknown or expired), to tell
+        someone pressing another person's More button whose it is; nothing is used up."""
+        self._drop_expired()
+        entry = self._entries.get(key)
+        return None if entry is None else entry[1].owner
+
     def _drop_expired(self) -> None:
         now = self._clock()
         while self._entries and next(iter(self._entries.values()))[0] <= now:

@@ -37,14 +37,22 @@ MATCHED_TEXT_CHARS = 100
 
 
 def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFacts]) -> str:
-    """Rank, score, poster and date (#1 · score 0.31 · Alice · 2024-05-01), then a link."""
+    """Rank, score, poster and date (#1 · score 0.31 · Alice · 2024-05-01), then a link.
+
+    A hit found through its caption or tag shows those words (🏷) instead of a score: the
+    cosine of a query to a short text it contains can be low or even negative, and a number
+    like that on the #1 result reads as a bug, while the words say why it was found.
+    """
     image = hit.image
-    head = texts.caption.format(
-        rank=rank,
-        score=hit.score,
-        poster=image.poster_name or texts.someone,
-        date=_date(image.posted_at),
-    )
+    details = {
+        "rank": rank,
+        "poster": image.poster_name or texts.someone,
+        "date": _date(image.posted_at),
+    }
+    if hit.matched_text is None:
+        head = texts.caption.format(score=hit.score, **details)
+    else:
+        head = texts.caption_by_words.format(**details)
     if hit.matched_text is not None:
         head += "\n" + texts.matched.format(text=clipped(hit.matched_text, MATCHED_TEXT_CHARS))
     chat_id = group_of(image.collection)
