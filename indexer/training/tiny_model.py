@@ -15,9 +15,7 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +26,7 @@ from PIL import Image
 from torch import nn
 
 from indexer import synthetic
+from indexer.atomic import atomic_file
 from indexer.synthetic import ALL_SPECS
 from indexer.training import loop
 from indexer.training.loop import Preprocess, Progress, Tokenizer, TrainConfig
@@ -150,23 +149,6 @@ def _training_pairs(n: int, seed: int) -> list[tuple[Image.Image, str]]:
     return [(image, rng.choice(spec.captions)) for image, spec in synthetic.make_dataset(n, seed)]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder, so readers never see a partial file.
-
-    The file ends up readable by all, like any other file of the project (mkstemp makes 0600).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        tmp.write_bytes(data)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def train_tiny_model(out_path: Path, seed: int = 0, progress: Progress | None = None) -> Path:
     """Train the tiny model from scratch and save it at ``out_path`` with its card.
 
@@ -201,8 +183,10 @@ def train_tiny_model(out_path: Path, seed: int = 0, progress: Progress | None = 
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     checkpoint = io.BytesIO()  # saved via memory: a file's name would end up inside the archive
     torch.save(state, checkpoint)
-    _write_atomically(card_path(out_path), (json.dumps(card, indent=2) + "\n").encode())
-    _write_atomically(out_path, checkpoint.getvalue())
+    with atomic_file(card_path(out_path)) as (handle, _):
+        handle.write((json.dumps(card, indent=2) + "\n").encode())
+    with atomic_file(out_path) as (handle, _):
+        handle.write(checkpoint.getvalue())
     return out_path
 
 
