@@ -264,3 +264,42 @@ async def test_forgetting_a_picture_and_its_repost_counts_one_vector_less(
 
     stats = await service.stats("group")
     assert (stats.images, stats.reposts, stats.index_vectors) == (2, 0, 2)
+
+
+@pytest.mark.parametrize("index_section", ["milvus-lite", "milvus-server"], indirect=True)
+async def test_two_backends_opening_one_new_milvus_collection_at_once_both_succeed(
+    config: IndexerConfig,
+) -> None:
+    """The bot and its worker start together with a new model: one creates the collection
+    and its index, the other finds them being created, and both can search."""
+    store = await Store.open_in(config.storage.data_dir)
+    # Milvus Lite serves one file from one server per process: started here, before the race,
+    # both backends' clients talk to it as two programs talk to a Milvus server.
+    keeper = MilvusClient(config.index.milvus.uri)
+    try:
+        for round_number in range(5):
+            model_id = f"new-model-{round_number}"
+            backends = await asyncio.gather(
+                *(open_backend(config, store.vectors, PICTURE_VECTORS, model_id, 8) for _ in "ab")
+            )
+            for backend in backends:
+                _, ids = await backend.search(1, np.ones((1, 8), dtype=np.float32), k=3)
+                await backend.close()
+                assert (ids == -1).all()
+    finally:
+        keeper.close()
+        await store.close()
+
+
+@pytest.mark.parametrize("index_section", ["milvus-lite"], indirect=True)
+async def test_a_milvus_collection_of_another_dimension_is_a_clear_config_error(
+    config: IndexerConfig,
+) -> None:
+    store = await Store.open_in(config.storage.data_dir)
+    try:
+        first = await open_backend(config, store.vectors, PICTURE_VECTORS, "model", 8)
+        await first.close()
+        with pytest.raises(ConfigError, match=r"16-dimensional float vectors.*vector dim 8"):
+            await open_backend(config, store.vectors, PICTURE_VECTORS, "model", 16)
+    finally:
+        await store.close()

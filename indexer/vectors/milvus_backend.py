@@ -18,12 +18,13 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus import CollectionSchema, DataType, MilvusClient, MilvusException
+from pymilvus.milvus_client.index import IndexParams
 
 from indexer.config import MilvusConfig
 from indexer.errors import ConfigError
@@ -43,6 +44,9 @@ _ID_PAGE = 16_384
 _MAX_LIMIT = 16_384
 #: How long deleted ids are filtered out on the client (far longer than any server lag).
 _DELETE_MEMORY_SECONDS = 60.0
+#: How long to wait for a collection or index that another program is creating to appear
+#: (Milvus Lite lists it milliseconds after refusing a second creation).
+_CREATED_ELSEWHERE_SECONDS = 10.0
 
 
 @dataclass
@@ -301,14 +305,54 @@ class MilvusBackend:
 
 
 def _ensure_collection(client: MilvusClient, name: str, dim: int, settings: MilvusConfig) -> None:
-    """Creates the collection with its vector index, or loads the existing one for search."""
-    if client.has_collection(name):
-        client.load_collection(name)
-        return
+    """Creates the collection and its vector index unless they exist, then loads it for search.
+
+    The bot and its worker start together, so each step tolerates the other program having
+    done it first: checking and then creating would make one of them fail. What exists is
+    checked against what this model needs before it is used.
+    """
+    if not client.has_collection(name):
+        _create_or_find(
+            name,
+            lambda: client.create_collection(
+                name, schema=_schema(client, dim), consistency_level="Session"
+            ),
+            lambda: client.has_collection(name),
+        )
+    _check_schema(client, name, dim)
+    if not client.list_indexes(name):
+        _create_or_find(
+            name,
+            lambda: client.create_index(name, _index_params(client, settings)),
+            lambda: bool(client.list_indexes(name)),
+        )
+    client.load_collection(name)
+
+
+def _create_or_find(name: str, create: Callable[[], object], exists: Callable[[], bool]) -> None:
+    """Runs ``create``; a refusal because another program is creating the same thing (Milvus
+    says "already exists", Milvus Lite "File exists" before the other's is even listed)
+    counts as success once that thing appears; any other refusal is raised after a short wait."""
+    try:
+        create()
+    except MilvusException:
+        deadline = time.monotonic() + _CREATED_ELSEWHERE_SECONDS
+        while not exists():
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+        log.info("Milvus collection %s: another program created it at the same time", name)
+
+
+def _schema(client: MilvusClient, dim: int) -> CollectionSchema:
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("collection_id", DataType.INT64, is_partition_key=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    return schema
+
+
+def _index_params(client: MilvusClient, settings: MilvusConfig) -> IndexParams:
     index_params = client.prepare_index_params()
     index_params.add_index(
         field_name="vector",
@@ -316,9 +360,27 @@ def _ensure_collection(client: MilvusClient, name: str, dim: int, settings: Milv
         metric_type="IP",
         params=_build_params(settings),
     )
-    client.create_collection(
-        name, schema=schema, index_params=index_params, consistency_level="Session"
+    return index_params
+
+
+def _check_schema(client: MilvusClient, name: str, dim: int) -> None:
+    """Refuses a collection of that name whose vectors are not this model's kind of vector
+    (a name clash, or one made by hand): inserts would fail only later, one by one."""
+    fields = {field["name"]: field for field in client.describe_collection(name)["fields"]}
+    vector = fields.get("vector", {})
+    found = (
+        vector.get("type"),
+        int(vector.get("params", {}).get("dim", 0)),
+        fields.get("id", {}).get("is_primary", False),
+        "collection_id" in fields,
     )
+    if found != (DataType.FLOAT_VECTOR, dim, True, True):
+        raise ConfigError(
+            f"index.milvus: the Milvus collection {name} is not one this model can use (it "
+            f"needs an int64 id, a collection_id and {dim}-dimensional float vectors; found "
+            f"fields {sorted(fields)}, vector dim {found[1]}): drop it or change "
+            "index.milvus.name_prefix"
+        )
 
 
 def _build_params(settings: MilvusConfig) -> dict[str, int]:
