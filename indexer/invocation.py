@@ -39,6 +39,21 @@ def run_command(module: str) -> NoReturn:
     sys.exit(status)
 
 
+#: The installed name of the indexer's command line (``[project.scripts]`` in pyproject.toml).
+INDEXER_COMMAND = "clip-search"
+
+
+def indexer_command() -> str:
+    """The indexer's command line, for a hint the user can paste: as it was typed when this
+    program is it (``clip-search``, ``.venv/bin/python -m indexer``), else by its installed
+    name (a hint the bot logs names ``clip-search``, not the bot's own command)."""
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    by_module = started.name == "__main__.py" and started.parent.name == "indexer"
+    return (
+        command_name("indexer") if by_module or started.name == INDEXER_COMMAND else INDEXER_COMMAND
+    )
+
+
 def command_name(module: str) -> str:
     """The command that started this program, for hints the user can paste.
 

@@ -160,6 +160,7 @@ async def test_check_finds_what_disagrees_with_sqlite_and_repair_fixes_it(
     embedder: Embedder,
     held_out_pictures: Pictures,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     damage: Callable[[IndexerConfig, Path], list[str]],
 ) -> None:
     await indexed(config, embedder, held_out_pictures[:6])
@@ -167,9 +168,12 @@ async def test_check_finds_what_disagrees_with_sqlite_and_repair_fixes_it(
     assert "no findings" in capsys.readouterr().out
 
     findings = damage(config, faiss_file(config, embedder))
+    caplog.clear()
     assert await acli(workspace, "check") == 1
     out = capsys.readouterr().out
     assert all(finding in out for finding in findings), out
+    # Each finding is said once, as a finding: no log warning repeats it.
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
     assert await acli(workspace, "check", "--repair") == 0
     assert await acli(workspace, "check") == 0

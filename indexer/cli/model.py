@@ -45,6 +45,8 @@ def model_command(options: ModelOptions, config: IndexerConfig) -> int:
     path = options.folder or config.model.path
     if path is None:
         raise IndexerError("model check needs a FOLDER, or model.path in the config")
+    if options.folder is not None and not options.folder.is_dir():
+        raise IndexerError(f"model check: not a folder: {options.folder}")
     check_folder(path, config.model)
     return 0
 

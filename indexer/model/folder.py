@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.errors import ModelLoadError
+from indexer.invocation import indexer_command
 
 MANIFEST_FILE = "manifest.json"
 OPEN_CLIP_CONFIG_FILE = "open_clip_config.json"
@@ -46,7 +47,13 @@ REQUIRED_FILES = (OPEN_CLIP_CONFIG_FILE, WEIGHTS_FILE)
 MAX_MANIFEST_BYTES = 1 << 20
 #: The largest size (and format) a manifest may give: what a file's size can be.
 MAX_WHOLE_NUMBER = 2**63 - 1
-EXPORT_HINT = "`python -m indexer model export --out DIR`"
+
+
+def export_hint() -> str:
+    """How to write a model folder, as a command the user can paste."""
+    return f"`{indexer_command()} model export --out DIR`"
+
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -155,7 +162,7 @@ def _read_manifest(manifest_path: Path) -> tuple[_Manifest, bytes]:
         return _format_1(content), raw
     except _Damaged as exc:
         raise ModelLoadError(
-            f"{manifest_path} is damaged: {exc}; re-export the folder with {EXPORT_HINT}"
+            f"{manifest_path} is damaged: {exc}; re-export the folder with {export_hint()}"
         ) from None
 
 
@@ -163,13 +170,13 @@ def _manifest_bytes(manifest_path: Path) -> bytes:
     """The manifest's bytes, refused before reading when it is missing or implausibly large."""
     if not manifest_path.is_file():
         raise ModelLoadError(
-            f"{manifest_path} is missing: not a model folder; write one with {EXPORT_HINT}"
+            f"{manifest_path} is missing: not a model folder; write one with {export_hint()}"
         )
     size = manifest_path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
         raise ModelLoadError(
             f"{manifest_path} is too large ({size} bytes, at most {MAX_MANIFEST_BYTES}): "
-            f"not a manifest that export writes; re-export the folder with {EXPORT_HINT}"
+            f"not a manifest that export writes; re-export the folder with {export_hint()}"
         )
     return manifest_path.read_bytes()
 
@@ -281,7 +288,7 @@ def _refuse_unlisted(folder: Path, files: tuple[FolderFile, ...]) -> None:
         if name not in listed:
             raise ModelLoadError(
                 f"model folder file not listed in its manifest: {folder / name} could change "
-                f"the model unseen; remove it, or re-export the folder with {EXPORT_HINT}"
+                f"the model unseen; remove it, or re-export the folder with {export_hint()}"
             )
 
 

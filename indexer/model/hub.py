@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from indexer.errors import ModelLoadError
+from indexer.invocation import indexer_command
 
 #: The hub answers in well under a second where it is reachable at all.
 PROBE_TIMEOUT_SECONDS = 3.0
@@ -64,7 +65,7 @@ def require_hub_for(model: str, environ: Mapping[str, str] | None = None) -> Non
         return
     raise ModelLoadError(
         f"cannot load model {model}: it comes from the model hub and {endpoint} is unreachable "
-        f"({reason}); on a machine with network run `python -m indexer model export --out DIR`, "
+        f"({reason}); on a machine with network run `{indexer_command()} model export --out DIR`, "
         'copy DIR here and set model.path = "DIR", or set HF_HUB_OFFLINE=1 if the model is in '
         "the Hugging Face cache already"
     )

@@ -19,6 +19,7 @@ import open_clip
 
 from indexer.config import ModelConfig
 from indexer.errors import ModelLoadError
+from indexer.invocation import indexer_command
 from indexer.model.device import inference_plan, select_device
 from indexer.model.folder import ModelFolder, folder_text_cfg, read_folder
 from indexer.model.hub import offline_requested, require_hub_for
@@ -80,7 +81,7 @@ def load_open_clip(config: ModelConfig) -> LoadedModel:
             tried = f"pretrained tag {config.pretrained!r} (model hub)"
         raise ModelLoadError(
             f"could not load model {config.arch!r} from {tried}: {_first_line(exc)}; "
-            "for a machine without network, see `python -m indexer model export` and model.path"
+            f"for a machine without network, see `{indexer_command()} model export` and model.path"
         ) from exc
     return _finish_loading(
         LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer), config

@@ -59,14 +59,24 @@ class FaissFiles:
         match the checksum saved with them (one flipped float or id is enough): FAISS itself
         would load such a file and return wrong scores or wrong pictures.
         """
+        index, damage = self._read(collection_id, model_id)
+        if damage is not None:
+            log.warning(
+                "FAISS file %s is damaged (%s); it will be rebuilt from SQLite",
+                self.path(collection_id, model_id),
+                damage,
+            )
+        return index
+
+    def _read(self, collection_id: int, model_id: str) -> tuple[VectorIndex | None, str | None]:
+        """(the saved index or None, why it is damaged or None), without logging."""
         path = self.path(collection_id, model_id)
         if not path.exists():
-            return None
+            return None, None
         try:
-            return VectorIndex.from_bytes(checked_contents(path.read_bytes()))
+            return VectorIndex.from_bytes(checked_contents(path.read_bytes())), None
         except (OSError, RuntimeError, ValueError) as exc:
-            log.warning("FAISS file %s is damaged (%s); it will be rebuilt from SQLite", path, exc)
-            return None
+            return None, str(exc)
 
     def save(self, collection_id: int, model_id: str, index: VectorIndex) -> None:
         """Writes an index no other thread is changing (see :meth:`write`)."""
@@ -95,9 +105,9 @@ class FaissFiles:
         path = self.path(collection_id, model_id)
         if not path.exists():
             return "is missing" if len(ids) else None
-        index = self.load(collection_id, model_id)
+        index, damage = self._read(collection_id, model_id)
         if index is None:
-            return "is damaged (unreadable, or its checksum does not match)"
+            return f"is damaged ({damage})"
         if not np.array_equal(np.sort(index.ids()), ids):
             return f"holds {len(index)} ids where SQLite has {len(ids)} searchable ones"
         return None

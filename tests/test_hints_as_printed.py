@@ -1,0 +1,53 @@
+"""Every hint a command prints works as printed: it names the command the user typed (or the
+installed ``clip-search``, never ``python -m indexer`` to someone who typed ``clip-search``),
+and blames what the user gave, not a setting they never set (issue 22, item 10)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from indexer.invocation import indexer_command
+
+CLIP_SEARCH = Path(sys.executable).parent / "clip-search"
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLIP_SEARCH), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_model_check_of_a_missing_folder_names_the_folder_not_model_path(tmp_path: Path) -> None:
+    done = run("model", "check", str(tmp_path / "nope"), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: model check: not a folder: {tmp_path / 'nope'}"
+
+
+def test_a_hint_names_the_command_as_typed(tmp_path: Path) -> None:
+    (tmp_path / "not-a-model").mkdir()
+
+    done = run("model", "check", str(tmp_path / "not-a-model"), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert f"`{CLIP_SEARCH} model export --out DIR`" in done.stderr
+    assert "python -m indexer" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("started", "expected"),
+    [
+        ("/srv/app/.venv/bin/clip-search-bot", "clip-search"),
+        ("clip-search", "clip-search"),
+        ("/srv/app/.venv/bin/clip-search", "/srv/app/.venv/bin/clip-search"),
+    ],
+)
+def test_hints_from_other_programs_name_the_installed_command(
+    started: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", [started])
+    assert indexer_command() == expected
