@@ -143,3 +143,20 @@ async def test_an_opener_waits_for_a_lock_released_within_the_wait(tmp_path: Pat
     finally:
         release.join()
     assert schema_version(path) == SCHEMA_VERSION
+
+
+async def test_a_new_database_is_created_where_files_cannot_be_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT and some network shares have no hard links: SQLite creates the file, as before."""
+
+    def refuse(*_: object) -> None:
+        raise PermissionError("operation not permitted")
+
+    monkeypatch.setattr("indexer.store.database.os.link", refuse)
+    path = tmp_path / DATABASE_FILE
+
+    await open_and_close(path)
+
+    assert schema_version(path) == SCHEMA_VERSION
+    assert [file.name for file in tmp_path.iterdir() if file.suffix == ".new"] == []

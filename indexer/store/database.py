@@ -180,8 +180,8 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         try:
-            await asyncio.to_thread(_create_whole, path)
-            return await cls._open(path, busy_wait)
+            existed = await asyncio.to_thread(_create_whole, path)
+            return await cls._open(path, busy_wait, existed)
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
                 waited = round(time.monotonic() - started, 1)
@@ -196,12 +196,13 @@ class Database:
             ) from None
 
     @classmethod
-    async def _open(cls, path: Path, busy_wait: float) -> Database:
+    async def _open(cls, path: Path, busy_wait: float, existed: bool) -> Database:
         db = await aiosqlite.connect(path, timeout=busy_wait)
         db.row_factory = aiosqlite.Row
         database = cls(db)
         try:
-            await database._refuse_empty(path)
+            if existed:
+                await database._refuse_empty(path)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
@@ -353,24 +354,32 @@ class Written(NamedTuple):
     changed: int
 
 
-def _create_whole(path: Path) -> None:
-    """Creates a missing database file whole: written aside, then linked into place.
+def _create_whole(path: Path) -> bool:
+    """Creates a missing database file whole (written aside, then linked into place);
+    returns whether it existed already, so that only then 0 bytes mean damage.
 
     SQLite would create it empty and write its first page later, and a second program
     seeing those 0 bytes in between could not tell them from a truncated file. A link never
     replaces a file that another program created first.
     """
     if path.exists():
-        return
-    fd, aside = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+        return True
+    try:
+        fd, aside = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    except OSError:
+        return False  # a folder we may not write to: SQLite's own open says so
     os.close(fd)
     try:
         with contextlib.closing(sqlite3.connect(aside)) as db:
             db.execute("PRAGMA journal_mode=WAL")
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, path)
+        os.link(aside, path)
+    except FileExistsError:
+        pass  # another program created it first: that one is opened
+    except OSError:
+        pass  # no hard links here (FAT, some network shares): SQLite creates it, as before
     finally:
         os.unlink(aside)
+    return False
 
 
 def _is_busy(exc: sqlite3.DatabaseError) -> bool:
