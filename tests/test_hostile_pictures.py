@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from indexer.config import ModelConfig
+from indexer.store.queue import EXTRA_CRASHES
 from indexer.synthetic import ShapeSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,7 +147,7 @@ _DEADLY_WORKER = textwrap.dedent(
 )
 
 
-def test_a_picture_that_kills_the_process_is_given_up_after_max_attempts(
+def test_a_picture_that_kills_the_process_is_given_up_after_its_own_crashes(
     tmp_path: Path, model_config: ModelConfig, held_out_pictures: list[tuple[bytes, ShapeSpec]]
 ) -> None:
     config = write_config(tmp_path, model_config, max_attempts=2)
@@ -161,11 +162,12 @@ def test_a_picture_that_kills_the_process_is_given_up_after_max_attempts(
             timeout=300,
         ).returncode
 
-    exits = [run("add"), run("resume"), run("resume")]
+    exits = [run("add")] + [run("resume") for _ in range(2 + EXTRA_CRASHES)]
 
     found = statuses(tmp_path / "data")
-    # Killed with the good picture in its batch, then alone (its 2nd attempt), then skipped.
-    assert exits == [-9, -9, 0], exits
+    # Killed with the good picture in its batch; then tried alone, each kill charged to it
+    # alone, until max_attempts + EXTRA_CRASHES ends; then skipped, and the good one indexed.
+    assert exits == [-9] * (1 + EXTRA_CRASHES + 1) + [0], exits
     assert found["good.jpg"] == ("indexed", None)
     status, error = found["bomb.png"]
-    assert status == "failed" and error is not None and "2 attempts" in error
+    assert status == "failed" and error is not None and "ended 4 times" in error

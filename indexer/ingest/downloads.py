@@ -85,14 +85,16 @@ class Downloads:
                 ready.append((item, task.result()))
         return ready
 
-    async def close(self) -> None:
-        """Stops the downloads in flight (their pictures stay queued)."""
+    async def close(self) -> list[int]:
+        """Stops the downloads in flight (their pictures stay queued); returns their ids."""
         for _, task in self._running.values():
             task.cancel()
         for _, task in self._running.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        dropped = list(self._running)
         self._running.clear()
+        return dropped
 
     def _start(self, item: PendingImage) -> asyncio.Task[Fetched]:
         task = asyncio.create_task(self._download(item.source), name=f"download-{item.id}")

@@ -55,9 +55,10 @@ class Worker(BackgroundLoop):
         self._downloads = Downloads(engine.pipeline.fetch)
 
     async def stop(self) -> None:
-        """Finishes the batch in progress; queued pictures stay queued in SQLite."""
+        """Finishes the batch in progress; queued pictures stay queued in SQLite, and those
+        whose download is dropped are not taken for crashes at the next start."""
         await super().stop()
-        await self._downloads.close()
+        await self._engine.store.queue.end_attempts(await self._downloads.close())
 
     def wake(self, *, queued: bool = False) -> None:
         """Looks for work now (a fetcher was registered, or a picture was ``queued``)."""

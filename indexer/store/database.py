@@ -30,7 +30,7 @@ import numpy as np
 from indexer.errors import DamagedDatabaseError, DatabaseBusyError, IndexerError
 from indexer.store.word_match import contains_words
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: The database's file name inside ``storage.data_dir``.
 DATABASE_FILE = "index.sqlite3"
 #: How long a write waits for another program's transaction (the bot's worker migrating a new
@@ -149,6 +149,13 @@ MIGRATIONS: list[str] = [
     END;
     CREATE INDEX texts_by_folded ON texts(folded);
     """,
+    # 6: an attempt that ended with the process (killed, crashed) is told apart from a failed
+    # one: ``running`` marks a picture being worked on, ``crashes`` counts the attempts that
+    # ended without an answer (indexer/store/queue.py, begin_attempts).
+    """
+    ALTER TABLE images ADD COLUMN running INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE images ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 #: An original picture that is (or will be) searchable: not a repost, not forgotten, not failed.
@@ -209,9 +216,6 @@ class Database:
             # Deleted content is overwritten with zeros, not left in free space: a forgotten
             # caption or name must not be readable from the file or a copy of it.
             await db.execute("PRAGMA secure_delete=ON")
-            # Deleted content is overwritten with zeros, not left in free space: a forgotten
-            # caption or name must not be readable from the file or a copy of it.
-            await db.execute("PRAGMA secure_delete=ON")
             # SQLite's lower() only knows ASCII; tags and queries come in every script.
             await db.create_function("casefold", 1, _casefold, deterministic=True)
             await db.create_function("contains_words", 2, _contains_words, deterministic=True)
@@ -249,13 +253,6 @@ class Database:
         """
         await self._db.execute("ANALYZE")
         await self._db.commit()
-
-    async def erase_history(self) -> None:
-        """Copies the WAL into the database file and empties it, so rows just erased (with
-        secure delete) leave no older copy of their pages in the WAL. Readers of an older
-        snapshot (another process) can keep pages from being copied: then the WAL empties at
-        a later checkpoint, and this returns anyway."""
-        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def erase_history(self) -> None:
         """Copies the WAL into the database file and empties it, so rows just erased (with

@@ -18,6 +18,13 @@ from indexer.store.pictures import forgotten_source
 #: The n-th failed attempt of a picture pauses it for this × 2ⁿ seconds before its next try:
 #: 4 s after the first failure, 8 s after the second, and so on.
 _RETRY_PAUSE_SECONDS = 2.0
+#: A picture is given up on once ``limits.max_attempts`` + this many attempts ended with the
+#: process itself (killed, crashed) while it was being worked on. After the first such end it
+#: is tried alone, so the pictures that shared its batch are not charged again. The bound is
+#: what stops a picture that kills the process (a decompression bomb, the OOM killer) from
+#: killing every restart; it is higher than for failed attempts because an operator's kill or
+#: a power cut ends an attempt the same way.
+EXTRA_CRASHES = 2
 
 
 class Queue:
@@ -198,7 +205,8 @@ class Queue:
             statements += [
                 (
                     "UPDATE images SET status = 'indexed', sha256 = ?, size_bytes = ?, width = ?, "
-                    "height = ?, error = NULL, indexed_at = ? WHERE id = ? AND deleted = 0",
+                    "height = ?, error = NULL, indexed_at = ?, running = 0 "
+                    "WHERE id = ? AND deleted = 0",
                     (item.sha256, item.size_bytes, item.width, item.height, now, item.id),
                 ),
                 (
@@ -224,7 +232,7 @@ class Queue:
             [
                 (
                     "UPDATE images SET status = 'repost', repost_of = ?, sha256 = ?, "
-                    "size_bytes = ?, indexed_at = ? WHERE id = ? AND deleted = 0 AND "
+                    "size_bytes = ?, indexed_at = ?, running = 0 WHERE id = ? AND deleted = 0 AND "
                     f"status = 'pending' AND EXISTS (SELECT 1 FROM images WHERE id = ? AND {LIVE})",
                     (original_id, sha256, size, time.time(), image_id, original_id),
                 ),
@@ -239,27 +247,38 @@ class Queue:
         return bool(written[0].changed)
 
     async def begin_attempts(self, image_ids: Sequence[int], max_attempts: int) -> list[int]:
-        """Counts an attempt for each queued picture before any work on it; returns the ids
-        that may be tried now, in order.
+        """Marks queued pictures as being worked on; returns the ids that may be tried now.
 
-        Counting first is what stops a crash loop: a picture whose processing kills the
-        process (a decompression bomb, the OOM killer) leaves its attempts behind, and once it
-        has had ``max_attempts`` it is given up instead of killing every restart.
+        A picture still marked from before ended its last attempt without an answer: the
+        process was killed or crashed while working on it. That is charged to it (``crashes``),
+        not counted as a failed attempt; once charged it is tried alone (only the first such
+        picture of ``image_ids`` is returned), and after ``max_attempts`` +
+        :data:`EXTRA_CRASHES` it is given up.
+        Each attempt ends with :meth:`mark_indexed`, :meth:`mark_repost`,
+        :meth:`mark_attempt_failed`, or :meth:`end_attempts` when the process stops cleanly.
         """
         rows = await self._db.fetchall_by_ids(
-            "SELECT id, attempts FROM images WHERE status = 'pending' AND id IN (:ids)", image_ids
+            "SELECT id, running, crashes FROM images WHERE status = 'pending' AND id IN (:ids)",
+            image_ids,
         )
-        attempts = {int(row[0]): int(row[1]) for row in rows}
-        worn_out = [i for i in image_ids if attempts.get(i, 0) >= max_attempts]
-        allowed = [i for i in image_ids if i in attempts and i not in worn_out]
-        error = f"given up after {max_attempts} attempts that ended without an answer"
+        crashes = {int(r[0]): int(r[2]) + int(r[1]) for r in rows}
+        charged = [int(r[0]) for r in rows if r[1]]
+        most = max_attempts + EXTRA_CRASHES
+        worn_out = [i for i in image_ids if crashes.get(i, 0) >= most]
+        allowed = [i for i in image_ids if i in crashes and i not in worn_out]
+        suspects = [i for i in allowed if crashes[i]]
+        if suspects:
+            allowed = suspects[:1]
         statements: list[Statement] = [
-            ("UPDATE images SET attempts = attempts + 1 WHERE id = ?", (i,)) for i in allowed
+            ("UPDATE images SET crashes = crashes + 1, running = 0 WHERE id = ?", (i,))
+            for i in charged
         ]
+        statements += [("UPDATE images SET running = 1 WHERE id = ?", (i,)) for i in allowed]
+        error = f"given up: the program ended {most} times while working on it"
         for image_id in worn_out:
             statements += [
                 (
-                    "UPDATE images SET status = 'failed', error = ? WHERE id = ? "
+                    "UPDATE images SET status = 'failed', error = ?, running = 0 WHERE id = ? "
                     "AND status = 'pending'",
                     (error, image_id),
                 ),
@@ -269,22 +288,31 @@ class Queue:
             await self._db.write(statements)
         return allowed
 
+    async def end_attempts(self, image_ids: Sequence[int]) -> None:
+        """Ends attempts that were stopped on purpose (the process is stopping cleanly), so
+        they are not taken for crashes at the next start."""
+        await self._db.write(
+            [("UPDATE images SET running = 0 WHERE id = ?", (i,)) for i in image_ids]
+        )
+
     async def mark_attempt_failed(
         self, image_id: int, error: str, *, permanent: bool, max_attempts: int
     ) -> bool:
-        """Records how an attempt (counted by :meth:`begin_attempts`) failed; returns True when
+        """Records how an attempt (begun by :meth:`begin_attempts`) failed; returns True when
         the picture is given up on.
 
         Permanent errors (a corrupt file) fail at once; transient ones (a network error while
-        fetching) are retried, after a growing pause, until ``max_attempts``.
+        fetching) are retried, after a growing pause, until ``max_attempts``. An attempt that
+        ended with an answer clears the picture of the crashes charged to it: it was not what
+        ended the process.
         """
         row = await self._db.fetchone("SELECT attempts FROM images WHERE id = ?", (image_id,))
-        attempts = max(int(row[0]) if row else 0, 1)
+        attempts = (int(row[0]) if row else 0) + 1
         give_up = permanent or attempts >= max_attempts
         statements: list[Statement] = [
             (
-                "UPDATE images SET attempts = ?, error = ?, status = ?, retry_at = ? "
-                "WHERE id = ? AND status = 'pending'",
+                "UPDATE images SET attempts = ?, error = ?, status = ?, retry_at = ?, "
+                "running = 0, crashes = 0 WHERE id = ? AND status = 'pending'",
                 (
                     attempts,
                     error,
