@@ -2,7 +2,10 @@
 # Run:  docker run -e TELEGRAM_BOT_TOKEN=... -v $PWD/config.toml:/config/config.toml \
 #         -v clip-data:/data clip-search-bot
 # In the mounted config, set storage.data_dir = "/data" (and model.cache_dir = "/data/models"
-# so downloaded weights survive restarts).
+# so downloaded weights survive restarts); left at its default ("data", beside the config) it
+# is /config/data, which the image lets the bot user create too, but it is not a volume.
+# Webhook mode inside a container: set telegram.webhook.listen = "0.0.0.0" (the default,
+# 127.0.0.1, is unreachable from outside the container) and publish the port: -p 8443:8443.
 # A separate embedding worker (index.embedding = "worker"): the same image with
 #   docker run ... clip-search-bot python -m bot --worker
 FROM python:3.11-slim
@@ -25,8 +28,10 @@ COPY bot ./bot
 # With the Milvus client, so index.backend = "milvus" needs no rebuild (docs/SCALING.md).
 RUN pip install ".[milvus]"
 
-RUN useradd --create-home --uid 1000 bot && mkdir -p /data /config && chown bot /data
+RUN useradd --create-home --uid 1000 bot && mkdir -p /data /config && chown bot /data /config
 USER bot
 VOLUME ["/data"]
+# telegram.webhook.port's default, for mode = "webhook" (polling needs no port).
+EXPOSE 8443
 
 CMD ["python", "-m", "bot"]

@@ -60,6 +60,11 @@ class StorageError(IndexerError):
     """A file of the data folder cannot be written (a full disk) or is damaged."""
 
 
+class DataFolderError(StorageError, ConfigError):
+    """``storage.data_dir`` cannot be created, opened or written (permissions, a file in its
+    way, a read-only disk): a setting to change, so both programs exit 2 on it."""
+
+
 class DamagedDatabaseError(StorageError):
     """The database file is empty or damaged: only a backup can bring its contents back, so
     it is never replaced (``check`` reports it as a finding)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from indexer.atomic import atomic_file
 from indexer.errors import IndexerError, StorageError
+from indexer.invocation import indexer_command
 from indexer.store import DATABASE_FILE
 
 
@@ -58,7 +59,7 @@ def _copy(source: Path, target: Path) -> None:
         except sqlite3.DatabaseError as exc:
             raise StorageError(
                 f"{source} cannot be backed up, it is damaged ({exc}); "
-                "python -m indexer check tells more"
+                f"{indexer_command()} check tells more"
             ) from None
         finally:
             writer.close()

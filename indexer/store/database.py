@@ -27,7 +27,14 @@ from typing import Any, NamedTuple
 import aiosqlite
 import numpy as np
 
-from indexer.errors import DamagedDatabaseError, DatabaseBusyError, IndexerError
+from indexer.errors import (
+    DamagedDatabaseError,
+    DatabaseBusyError,
+    DataFolderError,
+    IndexerError,
+    StorageError,
+)
+from indexer.invocation import indexer_command
 from indexer.store.word_match import contains_words
 
 SCHEMA_VERSION = 6
@@ -184,12 +191,25 @@ class Database:
         A file another program keeps locked for longer than ``busy_wait`` seconds (also while
         writing, later) raises DatabaseBusyError instead: it is in use, not damaged.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             existed = await asyncio.to_thread(_create_whole, path)
             return await cls._open(path, busy_wait, existed)
+        except OSError as exc:
+            raise DataFolderError(
+                f"cannot use the data folder {path.parent} (storage.data_dir): "
+                f"{exc.strerror or exc}; let this program's user write there, or set "
+                "storage.data_dir to a folder it may write"
+            ) from None
         except sqlite3.DatabaseError as exc:
+            if _cannot_open(exc):
+                raise DataFolderError(
+                    f"cannot open {path} for writing ({exc}); let this program's user write in "
+                    "the data folder (storage.data_dir), or set storage.data_dir to another"
+                ) from None
+            if _out_of_room(exc):
+                raise StorageError(f"cannot open {path} ({exc}): free space or memory") from None
             if _is_busy(exc):
                 waited = round(time.monotonic() - started, 1)
                 raise DatabaseBusyError(
@@ -198,7 +218,7 @@ class Database:
                     "folder? Try again when it is done"
                 ) from None
             raise DamagedDatabaseError(
-                f"{path} is damaged ({exc}): restore it from a backup (python -m indexer "
+                f"{path} is damaged ({exc}): restore it from a backup ({indexer_command()} "
                 "backup), or move it away to start with an empty one"
             ) from None
 
@@ -240,7 +260,7 @@ class Database:
         if empty:
             raise DamagedDatabaseError(
                 f"{path} is empty (0 bytes), not a database: restore it from a backup "
-                "(python -m indexer backup), or move it away to start with an empty one"
+                f"({indexer_command()} backup), or move it away to start with an empty one"
             )
 
     async def _refresh_statistics(self) -> None:
@@ -377,6 +397,21 @@ def _create_whole(path: Path) -> bool:
     finally:
         os.unlink(aside)
     return False
+
+
+def _primary_code(error: sqlite3.DatabaseError) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _cannot_open(error: sqlite3.DatabaseError) -> bool:
+    """SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN: the folder's settings, not damage."""
+    return _primary_code(error) in (3, 8, 14)
+
+
+def _out_of_room(error: sqlite3.DatabaseError) -> bool:
+    """SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL: the machine's trouble, not damage."""
+    return _primary_code(error) in (7, 10, 13)
 
 
 def _is_busy(exc: sqlite3.DatabaseError) -> bool:
