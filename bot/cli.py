@@ -18,7 +18,7 @@ from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
 
-from bot.config import TOKEN_ENV, load_config
+from bot.config import TOKEN_ENV, BotConfig, load_config
 from bot.redaction import hide, redact, redact_all_output
 from indexer.config import config_path
 from indexer.errors import ConfigError, IndexerError
@@ -98,20 +98,45 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # Imported here: the bot imports torch (seconds), which --help and usage errors never wait for.
-    from bot.app import configure_logging, serve, work
-    from bot.updates.polling import ReceivingStopped
+    hide(os.environ.get(TOKEN_ENV))
+    if args.command == "playground":
+        _log_redacted()
+        return _playground(args)
+    try:
+        # Read before the bot is imported (torch: seconds), so a wrong key is named at once.
+        config = load_config(config_path(args.config, os.environ), token_required=not args.worker)
+    except IndexerError as exc:
+        _say(str(exc))
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception:
+        _log_redacted()
+        log.critical("stopped by an unexpected error", exc_info=True)
+        return 1
+    hide(config.telegram.token, config.indexer.index.milvus.token)
+    if config.telegram.webhook is not None:
+        hide(config.telegram.webhook.secret_token)
+    _log_redacted()
+    return _run(args, config)
+
+
+def _log_redacted() -> None:
+    """The bot's logging, every line and uncaught error redacted (:mod:`bot.redaction`)."""
+    # Imported here: the bot imports torch (seconds), which --help, usage and config errors
+    # never wait for.
+    from bot.app import configure_logging
 
     configure_logging()
     redact_all_output(logging.getLogger().handlers)
-    hide(os.environ.get(TOKEN_ENV))
-    if args.command == "playground":
-        return _playground(args)
+
+
+def _run(args: argparse.Namespace, config: BotConfig) -> int:
+    """Runs the bot (or the worker) on a valid config; the exit status."""
+    from bot.app import serve, work
+    from bot.updates.polling import ReceivingStopped
+
     try:
-        config = load_config(config_path(args.config, os.environ), token_required=not args.worker)
-        hide(config.telegram.token, config.indexer.index.milvus.token)
-        if config.telegram.webhook is not None:
-            hide(config.telegram.webhook.secret_token)
         asyncio.run(work(config) if args.worker else serve(config))
     except (InvalidToken, ReceivingStopped) as exc:
         reason = str(exc) if isinstance(exc, ReceivingStopped) else _REJECTED_TOKEN

@@ -19,8 +19,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
-
 from indexer.config import IndexerConfig
 from indexer.embed.pipeline import EmbeddingPipeline
 from indexer.errors import (
@@ -28,10 +26,10 @@ from indexer.errors import (
     ReindexInProgressError,
     UnknownCollectionError,
 )
+from indexer.ingest.forgetting import forget_pictures
 from indexer.ingest.handover import HandOver
 from indexer.ingest.reindex import ProgressCallback, Reindexer
 from indexer.ingest.worker import Worker
-from indexer.model.calibration import method_id
 from indexer.model.embedder import Embedder
 from indexer.parts import Parts
 from indexer.records import (
@@ -40,7 +38,6 @@ from indexer.records import (
     AddResult,
     CollectionStats,
     Fetcher,
-    Forgotten,
     ImageFacts,
     ImageRecord,
     ImageText,
@@ -53,6 +50,12 @@ from indexer.records import (
 )
 from indexer.search.searcher import Searcher, checked_text
 from indexer.store import Store
+from indexer.store.summary import (
+    collection_stats,
+    listed_pictures,
+    stored_thresholds,
+    thresholds_for,
+)
 from indexer.text_cleaning import clean_optional
 from indexer.vectors.backend import VectorBackend, open_backend
 
@@ -169,18 +172,13 @@ class IndexService:
     async def _calibrated_thresholds(self) -> Thresholds:
         """The model's thresholds: stored in SQLite, else measured once
         (indexer/model/calibration.py)."""
-        table = self._store.calibrations
-        calibration = await table.get(self.model_id, method_id())
-        if calibration is None:
-            embedder = self._pipeline.embedder
-            calibration = await asyncio.to_thread(lambda: embedder.calibration)
-            await table.put(self.model_id, calibration)
-        search = self.config.search
-        return Thresholds.choose(
-            calibration,
-            text_match_min=search.text_match_min,
-            picture_match_min=search.picture_match_min,
-        )
+        stored = await stored_thresholds(self._store, self.model_id, self.config.search)
+        if stored is not None:
+            return stored
+        embedder = self._pipeline.embedder
+        calibration = await asyncio.to_thread(lambda: embedder.calibration)
+        await self._store.calibrations.put(self.model_id, calibration)
+        return thresholds_for(calibration, self.config.search)
 
     @property
     def writes_committed(self) -> int:
@@ -370,16 +368,9 @@ class IndexService:
         """Removes pictures (their reposts, captions and tags too); returns how many pictures.
         With ``author``, every caption and tag that person added to the collection goes too."""
         collection_id = await self._collection_id(collection)
-        async with (
-            self._indexes.editing(collection_id) as pictures,
-            self._texts.editing(collection_id) as texts,
-        ):
-            forgotten: Forgotten = await self._store.pictures.forget(
-                collection_id, image_ids, author=author
-            )
-            pictures.remove(np.array(forgotten.images, dtype=np.int64))
-            texts.remove(np.array(forgotten.texts, dtype=np.int64))
-        return len(forgotten.images)
+        return await forget_pictures(
+            self._store, self._indexes, self._texts, collection_id, image_ids, author=author
+        )
 
     async def forget_message(self, collection: str, message_id: int) -> int:
         """Removes the pictures posted in one message; returns how many were removed."""
@@ -427,13 +418,7 @@ class IndexService:
 
     async def list_pictures(self, collection: str, wanted: PictureFilter) -> list[ListedPicture]:
         """The collection's pictures that pass ``wanted``, oldest first, with their tags."""
-        wanted = replace(
-            wanted, poster=clean_optional(wanted.poster), contains=clean_optional(wanted.contains)
-        )
-        collection_id = await self._collection_id(collection)
-        records = await self._store.pictures.matching(collection_id, wanted)
-        tags = await self._store.texts.tags_of([record.id for record in records])
-        return [ListedPicture(record, tags.get(record.id, [])) for record in records]
+        return await listed_pictures(self._store, await self._collection_id(collection), wanted)
 
     async def images_of_message(self, collection: str, message_id: int) -> list[ImageRecord]:
         """The pictures posted in one message (e.g. to check who posted them)."""
@@ -481,21 +466,7 @@ class IndexService:
     async def stats(self, collection: str) -> CollectionStats:
         """Counts, model and index facts of one collection."""
         collection_id = await self._collection_id(collection)
-        counts = await self._store.pictures.counts(collection_id, self.model_id)
-        index_type, vectors, size = await self._indexes.describe(collection_id)
-        return CollectionStats(
-            name=collection,
-            images=counts.indexed,
-            reposts=counts.reposts,
-            pending=counts.pending,
-            failed=counts.failed,
-            forgotten=counts.forgotten,
-            needs_reindex=counts.without_vector,
-            tags=await self._store.texts.count_tags(collection_id),
-            model=self.model_id,
-            index_type=index_type,
-            index_vectors=vectors,
-            index_bytes=size,
-            last_indexed_at=counts.last_indexed_at,
-            thresholds=self.thresholds,
+        index = await self._indexes.describe(collection_id)
+        return await collection_stats(
+            self._store, collection, collection_id, self.model_id, index, self.thresholds
         )

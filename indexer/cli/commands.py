@@ -2,13 +2,13 @@
 
 :mod:`indexer.cli.dispatch` opens the service; each function here takes
 the service and the parsed options, does one command and prints what it did (results on
-stdout, notes on stderr), returning the exit status.
+stdout, notes on stderr), returning the exit status. ``list``, ``stats`` and ``forget`` need
+no model: they are in :mod:`indexer.cli.without_model`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -16,11 +16,12 @@ from tqdm import tqdm
 
 from indexer.cli.demo_notice import NOTICE as DEMO_NOTICE
 from indexer.cli.demo_notice import are_demo_drawings, is_about_shapes, uses_demo_model
-from indexer.cli.index_folder import file_source, index_directory, picture_files
-from indexer.cli.output import listing_json, print_hits, print_listing, print_stats
+from indexer.cli.index_folder import index_directory, picture_files
+from indexer.cli.output import print_hits
+from indexer.cli.without_model import targets
 from indexer.embed.files import NotAPictureFileError, read_picture_file
 from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
-from indexer.records import PictureFilter, ReindexProgress
+from indexer.records import ReindexProgress
 from indexer.service import IndexService
 
 
@@ -59,39 +60,10 @@ async def search(service: IndexService, args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_pictures(service: IndexService, args: argparse.Namespace) -> int:
-    wanted = PictureFilter(
-        status=args.status, poster=args.poster, contains=args.contains, limit=args.limit
-    )
-    pictures = await service.list_pictures(args.collection, wanted)
-    if args.json:
-        print(json.dumps([listing_json(p) for p in pictures], ensure_ascii=False, indent=2))
-    else:
-        print_listing(pictures)
-    return 0
-
-
-async def stats(service: IndexService, args: argparse.Namespace) -> int:
-    names = [args.collection] if args.collection else await service.collections()
-    for name in names:
-        print_stats(await service.stats(name))
-    return 0
-
-
-async def _targets(service: IndexService, args: argparse.Namespace) -> list[tuple[str, list[int]]]:
-    """Each ``--id`` or ``--path`` the user named, with the picture ids it stands for."""
-    if args.ids:
-        return [(f"id {image_id}", [image_id]) for image_id in args.ids]
-    return [
-        (str(path), await service.ids_of_source(args.collection, file_source(path)))
-        for path in args.paths
-    ]
-
-
 async def tag(service: IndexService, args: argparse.Namespace) -> int:
     tagged = 0
     missing: list[str] = []
-    for name, ids in await _targets(service, args):
+    for name, ids in await targets(service, args):
         try:
             tagged += len(await service.tag(args.collection, ids, args.text))
         except PictureNotFoundError:
@@ -100,22 +72,6 @@ async def tag(service: IndexService, args: argparse.Namespace) -> int:
     if missing:
         raise PictureNotFoundError(
             f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"
-        )
-    return 0
-
-
-async def forget(service: IndexService, args: argparse.Namespace) -> int:
-    removed = 0
-    missing: list[str] = []
-    for name, ids in await _targets(service, args):
-        count = await service.forget(args.collection, ids) if ids else 0
-        removed += count
-        if not count:
-            missing.append(name)
-    print(f"forgot {removed} picture(s)")
-    if missing:
-        raise PictureNotFoundError(
-            f"no such picture in collection {args.collection!r}: {', '.join(missing)}"
         )
     return 0
 

@@ -1,7 +1,9 @@
 """What each command runs once its arguments are parsed: ``args.run(args)`` for every command.
 
 Commands that need the model and the collections run on an open :class:`IndexService`
-(:func:`on_service`); the others load only what they need, so they start at once.
+(:func:`on_service`); the others load only what they need, so they start at once: ``list``,
+``stats`` and ``forget`` the store and the indexes without the model
+(:mod:`indexer.cli.without_model`), ``check`` and ``backup`` the store and files.
 """
 
 from __future__ import annotations
@@ -19,14 +21,23 @@ from indexer.errors import IndexerError, UnknownCollectionError
 
 log = logging.getLogger(__name__)
 
+#: The collection commands that need no model: :mod:`indexer.cli.without_model` runs them on
+#: the store and the indexes alone, without importing torch.
+WITHOUT_MODEL = frozenset({"list_pictures", "stats", "forget"})
+
 
 def on_service(command: str) -> Callable[[argparse.Namespace], int]:
     """Runs :mod:`indexer.cli.commands`' function ``command`` on an open service: the commands
     that need the model and the collections. Named, not imported: the service imports torch,
-    seconds that ``--help`` and input errors never wait."""
+    seconds that ``--help`` and input errors never wait. A command of :data:`WITHOUT_MODEL`
+    runs without the model unless only the service can answer it as it would."""
 
     def run(args: argparse.Namespace) -> int:
         config = load_indexer_config(_config_path(args.config))
+        if command in WITHOUT_MODEL:
+            status = asyncio.run(_without_model(command, args, config))
+            if status is not None:
+                return status
         return asyncio.run(_serve(command, args, config))
 
     return run
@@ -124,18 +135,39 @@ async def _check_input(args: argparse.Namespace, config: IndexerConfig) -> None:
         await store.close()
 
 
+async def _without_model(
+    command: str, args: argparse.Namespace, config: IndexerConfig
+) -> int | None:
+    """Runs a command of :data:`WITHOUT_MODEL` on the store and indexes alone; None where
+    only the service can answer it as it would (:meth:`StoreOnly.open`)."""
+    from indexer.cli import without_model
+
+    started = time.perf_counter()
+    kept = await without_model.StoreOnly.open(config)
+    if kept is None:
+        log.debug("%s needs the model here: opening the service", args.command)
+        return None
+    try:
+        status = int(await getattr(without_model, command)(kept, args))
+    finally:
+        await kept.close()
+    log.debug("%s without the model took %.0f ms", args.command, _ms_since(started))
+    return status
+
+
 async def _serve(command: str, args: argparse.Namespace, config: IndexerConfig) -> int:
     """Runs a command that needs the model and the collections."""
     started = time.perf_counter()
     await _check_input(args, config)
     # Imported here: the service imports torch, seconds that --help and input errors never wait.
-    from indexer.cli import commands
+    from indexer.cli import commands, without_model
     from indexer.service import IndexService
 
+    run = getattr(without_model if command in WITHOUT_MODEL else commands, command)
     async with await IndexService.open(config) as service:
         log.debug("opening the model and indexes took %.0f ms", _ms_since(started))
         started = time.perf_counter()
-        status = int(await getattr(commands, command)(service, args))
+        status = int(await run(service, args))
         log.debug("%s took %.0f ms", args.command, _ms_since(started))
         return status
 

@@ -1,0 +1,34 @@
+"""Forgetting pictures: SQLite and both vector indexes of the collection change together, under
+the collection's lock. No model runs, so the service and the command line's model-free
+``forget`` (:mod:`indexer.cli.without_model`) share this one implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from indexer.records import Forgotten
+from indexer.store import Store
+from indexer.vectors.backend import VectorBackend
+
+
+async def forget_pictures(
+    store: Store,
+    pictures: VectorBackend,
+    texts: VectorBackend,
+    collection_id: int,
+    image_ids: Sequence[int],
+    *,
+    author: int | None = None,
+) -> int:
+    """Removes pictures (their reposts, captions and tags too); returns how many pictures.
+    With ``author``, every caption and tag that person added to the collection goes too."""
+    async with (
+        pictures.editing(collection_id) as picture_index,
+        texts.editing(collection_id) as text_index,
+    ):
+        forgotten: Forgotten = await store.pictures.forget(collection_id, image_ids, author=author)
+        picture_index.remove(np.array(forgotten.images, dtype=np.int64))
+        text_index.remove(np.array(forgotten.texts, dtype=np.int64))
+    return len(forgotten.images)
