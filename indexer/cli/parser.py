@@ -105,6 +105,13 @@ def _collection_name(text: str) -> str:
     return text
 
 
+def _add_collection(
+    parser: argparse._ActionsContainer, help: str, *, required: bool = True
+) -> None:
+    """The ``--collection NAME`` option, the same for every command but for its help."""
+    parser.add_argument("--collection", type=_collection_name, required=required, help=help)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -128,12 +135,7 @@ def _add_index(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         "failed but some still pending (a passing error: retried on the next run).",
     )
     index.add_argument("directory", type=Path, help="the folder (searched recursively)")
-    index.add_argument(
-        "--collection",
-        type=_collection_name,
-        required=True,
-        help="collection to add the pictures to",
-    )
+    _add_collection(index, "collection to add the pictures to")
     index.add_argument(
         "--follow-outside",
         action="store_true",
@@ -158,9 +160,7 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
     )
     search.add_argument("text", nargs="?", help="what the picture shows, in any language")
     search.add_argument("--image", type=Path, help="find pictures similar to this file")
-    search.add_argument(
-        "--collection", type=_collection_name, required=True, help="collection to search"
-    )
+    _add_collection(search, "collection to search")
     search.add_argument(
         "-k", type=_positive, default=5, help="number of results, at least 1 (default 5)"
     )
@@ -191,9 +191,7 @@ def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
         "  python -m indexer list --collection photos --status failed\n"
         '  python -m indexer list --collection -100123 --poster alice --contains "beach" --json',
     )
-    listing.add_argument(
-        "--collection", type=_collection_name, required=True, help="collection to list"
-    )
+    _add_collection(listing, "collection to list")
     listing.add_argument(
         "--status",
         choices=["pending", "indexed", "repost", "failed"],
@@ -219,9 +217,7 @@ def _add_reindex(subparsers: Subcommands, common: argparse.ArgumentParser) -> No
         "  python -m indexer reindex --collection photos\n\n"
         "exit status: 0 all re-embedded, 1 some could not be fetched or decoded.",
     )
-    reindex.add_argument(
-        "--collection", type=_collection_name, required=True, help="collection to re-embed"
-    )
+    _add_collection(reindex, "collection to re-embed")
     reindex.set_defaults(run=dispatch.on_service("reindex"))
 
 
@@ -233,17 +229,12 @@ def _add_stats(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         "print counts, model and index of collections",
         "  python -m indexer stats\n  python -m indexer stats --collection photos",
     )
-    stats.add_argument("--collection", type=_collection_name, help="one collection (default: all)")
+    _add_collection(stats, "one collection (default: all)", required=False)
     stats.set_defaults(run=dispatch.on_service("stats"))
 
 
 def _add_targets(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--collection",
-        type=_collection_name,
-        required=True,
-        help=f"collection of the pictures to {what}",
-    )
+    _add_collection(parser, f"collection of the pictures to {what}")
     targets = parser.add_mutually_exclusive_group(required=True)
     targets.add_argument("--id", type=int, nargs="+", dest="ids", help="picture ids (see `list`)")
     targets.add_argument("--path", type=Path, nargs="+", dest="paths", help="indexed files")
@@ -334,10 +325,10 @@ def _add_finetune(subparsers: Subcommands, common: argparse.ArgumentParser) -> N
     )
     data = finetune.add_mutually_exclusive_group(required=True)
     data.add_argument("--pairs", type=Path, help="CSV or JSONL with image (path) and caption")
-    data.add_argument(
-        "--collection",
-        type=_collection_name,
-        help="the captioned and tagged pictures of a collection indexed from files",
+    _add_collection(
+        data,
+        "the captioned and tagged pictures of a collection indexed from files",
+        required=False,  # the group requires --pairs or --collection
     )
     finetune.add_argument("--out", type=Path, required=True, help="new checkpoint file (.pt)")
     finetune.add_argument("--epochs", type=int, default=5, help="passes over the pairs (5)")
