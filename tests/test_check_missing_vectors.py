@@ -136,3 +136,15 @@ def test_reposts_forgotten_pictures_and_another_models_vectors_are_not_lost(
     assert "no findings" in out and "no stored vector" not in out, out
     assert "collection c: 1 picture(s) embedded only by another model: reindex" in out, out
     assert sql(workspace, "SELECT status FROM images WHERE id = ?", image_id) == [("indexed",)]
+
+
+def test_check_help_names_lost_vectors_and_leftovers_and_what_repair_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "indexed pictures without a stored vector" in text, text
+    assert "leftovers of saves cut short" in text, text
+    assert "--repair" in text and "queues pictures without a vector again" in text, text
+    assert "removes leftovers" in text, text

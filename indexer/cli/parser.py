@@ -276,11 +276,18 @@ def _add_check(subparsers: Subcommands, common: argparse.ArgumentParser) -> None
         "check",
         "check the database and every index against it (exit 1 on any finding)",
         "  python -m indexer check\n  python -m indexer check --repair\n\n"
-        "It checks SQLite's integrity, every collection's index against SQLite, orphaned rows\n"
-        "and counts. --repair rebuilds damaged indexes and deletes orphaned rows.",
+        "It checks SQLite's integrity, the word index of captions and tags, orphaned rows,\n"
+        "indexed pictures without a stored vector (no search finds them), leftovers of saves\n"
+        "cut short by a kill, and every collection's index against SQLite, then prints counts.\n"
+        "--repair rebuilds damaged indexes and the word index, deletes orphaned rows, removes\n"
+        "leftovers and queues pictures without a vector again (the next index run or the bot\n"
+        "embeds them). A damaged SQLite file is restored from a backup, not repaired.",
     )
     check.add_argument(
-        "--repair", action="store_true", help="rebuild damaged indexes, delete orphaned rows"
+        "--repair",
+        action="store_true",
+        help="rebuild damaged indexes, delete orphaned rows and leftovers, "
+        "queue pictures without a vector again",
     )
     check.set_defaults(run=dispatch.check)
 
