@@ -1,20 +1,18 @@
-"""Combining what a picture shows with what people wrote about it, for text searches.
+"""Joining a text search's two rankings: reciprocal-rank fusion and Rocchio query expansion.
 
-A text query is matched two ways: against the pictures' own vectors, and against their
-captions and tags. A caption or tag matches when one of the two texts contains the other (any
-case: "人民广场" finds a picture tagged "人民广场夜景"), or when their vectors are very close
-(cosine ≥ ``search.text_match_min``, e.g. a translation). The vector test is strict because CLIP
-rates any two short texts as fairly similar, by an amount that depends on the model: the
-default 0.92 is a conservative guess for full-size models (not measured here: no weights could
-be downloaded); the tiny test model maps every text near one of its 30 concepts, so it needs
-the vector test off (a value above 1).
+The searcher (:mod:`indexer.search.searcher`) ranks a text query twice, against the pictures'
+own vectors and against their captions and tags, and decides which caption or tag matches
+(by words, or by vectors at least ``text_match_min`` alike, calibrated per model). This module
+holds the two pure steps that join the rankings; it knows neither the store nor the model.
 
-The two rankings are fused by reciprocal-rank fusion (Cormack et al., 2009): a picture scores
-``1 / (k + rank)`` in each list it appears in, with ``k = 60`` as in the paper. Ranks, not raw
-scores, are fused because text-text and text-image cosines live on different scales. When a
-caption or tag matches, its pictures also become examples for the picture ranking (Rocchio
-query expansion: the query vector plus the mean of their vectors), so pictures that *look like*
-the tagged one follow it, even when the base model does not know the word.
+- :func:`expand_query`: the pictures whose caption or tag matched become examples for the
+  picture ranking (Rocchio query expansion: the query vector plus the mean of theirs), so
+  pictures that *look like* the tagged one follow it, even when the base model does not know
+  the word.
+- :func:`reciprocal_rank_fusion` (Cormack et al., 2009): a picture scores ``1 / (k + rank)`` in
+  each ranking it appears in, ``k`` being ``search.rank_fusion_k`` (60 by default, as in the
+  paper). Ranks, not raw scores, are fused because text-text and text-image cosines live on
+  different scales.
 """
 
 from __future__ import annotations

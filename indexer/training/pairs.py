@@ -1,11 +1,16 @@
 """(picture, caption) pairs for fine-tuning and evaluation: reading, checking, decoding, splitting.
 
-Pairs come from a source (today a CSV or JSONL file; later a collection's captioned pictures):
-anything that returns a :class:`PairSource`. Every source goes through :func:`decode_pairs`,
-which checks each pair and decodes its picture the way the indexer does, so a model is trained
+Pairs come from a :class:`PairSource`: a CSV or JSONL pairs file (:func:`read_pairs_file`), or
+the captioned and tagged pictures of a collection indexed from files
+(:func:`read_collection_pairs`, one pair per caption or tag). Every source goes through
+:func:`decode_pairs`, which checks each pair, reads its picture file as the indexer reads one
+(regular files only, at most ``limits.max_image_bytes``; a symlink is followed first) and
+decodes it the way the indexer does, shrunk to the model's input size, so a model is trained
 and measured on the pictures it will later see. A source with any bad pair is refused as a
 whole, with one error that lists every bad line, so a person fixes the file in one go instead
-of finding one mistake per run.
+of finding one mistake per run. :func:`split_held_out` holds pictures out by picture, not by
+pair, and :func:`pairs_jsonl` writes pairs as a JSONL file (the held-out pairs kept beside a
+fine-tuned model, with absolute paths).
 """
 
 from __future__ import annotations
