@@ -11,14 +11,19 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.chats import collection_of
 from bot.config import load_config
-from bot.playground.fake_telegram import FakeTelegram
+from bot.playground.fake_telegram import CallRecord, FakeTelegram
 from indexer.config import ModelConfig
 
 REPO = Path(__file__).resolve().parent.parent
+#: A cap, not a wait: how long a bot may take to come up (importing torch, loading the model)
+#: on a loaded machine. A wait on a bot's start follows the process: it ends as soon as the bot
+#: does what is awaited, and fails at once, with the bot's output, if the bot exits first.
+START_CAP_SECONDS = 600.0
 
 
 def write_bot_config(
@@ -92,7 +97,29 @@ class BotProcess:
         limit = resource.RLIM_INFINITY if size is None else size
         resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
-    async def wait(self, timeout: float = 30.0) -> int:
+    async def until_called(
+        self,
+        fake: FakeTelegram,
+        method: str,
+        predicate: Callable[[CallRecord], bool] | None = None,
+    ) -> CallRecord:
+        """The bot's first call of ``method`` (matching ``predicate``) to ``fake``, however long
+        the bot takes to start (up to :data:`START_CAP_SECONDS`); AssertionError with its
+        output if it exits first."""
+        assert self._process is not None
+        called = asyncio.ensure_future(fake.wait_for(method, predicate, START_CAP_SECONDS))
+        ended = asyncio.ensure_future(self._process.wait())
+        await asyncio.wait({called, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if called.done():
+            ended.cancel()
+            return called.result()
+        called.cancel()
+        await asyncio.gather(*self._readers)
+        raise AssertionError(
+            f"the bot exited ({ended.result()}) before calling {method}:\n{self.output[-4000:]}"
+        )
+
+    async def wait(self, timeout: float = START_CAP_SECONDS) -> int:
         """Waits for the process to end; its exit status (negative: killed by that signal)."""
         assert self._process is not None
         status = await asyncio.wait_for(self._process.wait(), timeout)

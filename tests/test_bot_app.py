@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import signal
 import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+from bot_process import BotProcess
 from bot_world import BotWorld, Picture, WorldFactory, bot_config
 
 from bot.app import configure_logging
@@ -216,26 +213,18 @@ async def test_python_m_bot_serves_until_sigterm_and_keeps_queued_pictures(
     )
     group = fake.add_group("Shapes")
     alice = fake.add_user("Alice")
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=REPO,
-        env={**os.environ, "CLIP_SEARCH_CONFIG": str(path), "TELEGRAM_BOT_TOKEN": fake.token},
-        stderr=asyncio.subprocess.PIPE,
-    )
+    bot = BotProcess(path, fake.token)
     try:
-        await fake.wait_for("deleteWebhook", timeout=60)
+        await bot.start()
+        await bot.until_called(fake, "deleteWebhook")
         posted = [fake.send_photo(group, alice, data) for data, _ in held_out_pictures[:3]]
         await fake.wait_until_updates_consumed()
-        bot.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(bot.communicate(), 30)
+        status = await bot.stop()
     finally:
-        if bot.returncode is None:
-            bot.kill()
+        await bot.ensure_ended()
 
-    assert bot.returncode == 0, stderr.decode()
-    assert fake.token.split(":")[1] not in stderr.decode()
+    assert status == 0, bot.output
+    assert fake.token.split(":")[1] not in bot.output
     config = load_config(path, environ={"TELEGRAM_BOT_TOKEN": fake.token})
     async with await IndexService.open(config.indexer, embedder) as service:
         stats = await service.stats(collection_of(group.id))

@@ -60,10 +60,10 @@ async def test_kill_9_at_any_instant_after_a_burst_loses_and_duplicates_no_photo
             bot = BotProcess(config, fake.token)
             processes.append(bot)
             await bot.start()
-            await fake.wait_for("getUpdates", timeout=60)
+            await bot.until_called(fake, "getUpdates")
             ids = [fake.send_photo(group, alice, next(pictures)[0]) for _ in range(BURST)]
             last_update = fake.world.updates.pending[-1]["update_id"]
-            await fake.wait_for("getUpdates", fetched(last_update), timeout=30)
+            await bot.until_called(fake, "getUpdates", fetched(last_update))
             await asyncio.sleep(ms / 1000)
             await bot.kill()
             assert len(ids) == BURST
@@ -73,7 +73,7 @@ async def test_kill_9_at_any_instant_after_a_burst_loses_and_duplicates_no_photo
         await final.start()
         # Up, so that the SIGTERM below meets a running bot (the killed ones may have stored
         # and confirmed everything already, and a bot still importing dies of a SIGTERM).
-        await fake.wait_for("getUpdates", lambda call: call.at >= started, timeout=60)
+        await final.until_called(fake, "getUpdates", lambda call: call.at >= started)
         await fake.wait_until_updates_consumed(timeout=60)
         for group in groups:
             await until_stored(config, fake.token, group, BURST)
@@ -95,7 +95,7 @@ async def test_a_full_disk_confirms_nothing_and_every_photo_is_stored_once_there
     bot = BotProcess(config, fake.token)
     try:
         await bot.start()
-        await fake.wait_for("getUpdates", timeout=60)
+        await bot.until_called(fake, "getUpdates")
         bot.limit_file_size(4096)
         for data, _ in held_out_pictures[:BURST_ON_FULL_DISK]:
             fake.send_photo(group, alice, data)
@@ -156,7 +156,7 @@ async def test_python_m_bot_exits_non_zero_when_it_can_no_longer_receive_updates
     bot = BotProcess(config, fake.token)
     try:
         await bot.start()
-        await fake.wait_for("getUpdates", timeout=60)
+        await bot.until_called(fake, "getUpdates")
         fake.fail_next("getUpdates", 401, description="Unauthorized", times=1000)
         status = await bot.wait(timeout=60)
     finally:
@@ -188,7 +188,7 @@ async def test_webhook_answers_only_after_the_picture_is_stored_and_refuses_whil
     bot = BotProcess(config, fake.token)
     try:
         await bot.start()
-        await fake.wait_for("setWebhook", timeout=60)
+        await bot.until_called(fake, "setWebhook")
         async with aiohttp.ClientSession() as http:
             await _until_listening(url)
             bot.limit_file_size(4096)

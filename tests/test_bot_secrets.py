@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot_process import BotProcess, run_to_the_end
+from bot_process import START_CAP_SECONDS, BotProcess, run_to_the_end
 from bot_world import until
 
 from bot.playground.fake_telegram import FakeTelegram
@@ -29,7 +29,7 @@ def assert_hidden(token: str, lines: list[str]) -> None:
 async def test_a_rejected_token_is_reported_without_printing_it(
     bot_config_file: Path,
 ) -> None:
-    status, bot = await run_to_the_end(bot_config_file, REJECTED, timeout=60)
+    status, bot = await run_to_the_end(bot_config_file, REJECTED, timeout=START_CAP_SECONDS)
 
     assert status == 1
     assert "Telegram rejected the bot token" in bot.output
@@ -59,7 +59,7 @@ async def test_no_log_line_traceback_or_reply_of_a_troubled_run_holds_the_token(
     bot = BotProcess(config, fake.token)
     try:
         await bot.start()
-        await fake.wait_for("getUpdates", timeout=60)
+        await bot.until_called(fake, "getUpdates")
         with fake.outage(502, methods=["getUpdates"]):
             await until(lambda: _failed_poll(fake), timeout=30)
         fake.fail_next("sendMessage", 400, description="Bad Request: message is too long")
