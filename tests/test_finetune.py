@@ -24,12 +24,8 @@ from indexer.model.embedder import Embedder
 from indexer.model.folder import file_sha256
 from indexer.model.identity import model_identity
 from indexer.synthetic import ShapeSpec
-from indexer.training.finetune import (
-    FinetuneOptions,
-    finetune,
-    held_out_path,
-    shapes_general_source,
-)
+from indexer.training.card import held_out_path
+from indexer.training.finetune import FinetuneOptions, finetune, shapes_general_source
 from indexer.training.pairs import read_pairs_file
 from indexer.training.tiny_model import TINY_MODEL_NAME, card_path, create_tiny_model
 from tests.local_names import group_pairs, name_precision, write_pairs_file

@@ -3,9 +3,10 @@
 A pretrained CLIP knows "a square" but not the names, places and jokes of one group
 ("人民广场", a friend's nickname). Continuing its contrastive training on a few dozen to a few
 thousand of the group's captioned pictures teaches it those words. This module does that with
-the project's one training loop (:func:`indexer.training.loop.train_contrastive`) and writes the new
-checkpoint with a JSON card that says what was done and what it changed: recall before and after
-on held-out pairs (which training never saw) and on a general set (to catch forgetting).
+the project's one training loop (:func:`indexer.training.loop.train_contrastive`), stopping
+early when held-out recall stops improving, and writes the new checkpoint with a JSON card
+(:mod:`indexer.training.card`) that says what was done and what it changed: recall before and
+after on held-out pairs (which training never saw) and on a general set (to catch forgetting).
 
 The checkpoint is a plain float16 state_dict that open_clip loads with ``pretrained=<file>``;
 pointing ``model.checkpoint`` at it changes the model identity, so ``reindex`` re-embeds the
@@ -13,15 +14,14 @@ collections with it. Training runs on ``model.device`` with float32 weights, its
 under autocast at ``model.precision`` (indexer/model/device.py); recall is measured in float32 on
 the same device, and the checkpoint is written from CPU copies, so it loads on any machine.
 
-Length (over ~350 lines, on purpose): one training run from checking the data to writing the
-model card; each step is a short function, and the card gathers facts from all of them.
+Length (over ~350 lines, on purpose): the options, the epoch watcher with early stopping and
+one run from checking the data to the kept weights, each step a short function read in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 import math
 import time
 from collections.abc import Callable
@@ -29,27 +29,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import open_clip
 import torch
 from open_clip.utils import freeze_batch_norm_2d
 from tqdm import tqdm
 
 from indexer import synthetic
-from indexer.atomic import atomic_file
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.errors import FinetuneError
-from indexer.invocation import command_name
 from indexer.model.embedder import Embedder, model_input_side
 from indexer.model.identity import model_identity
 from indexer.model.loading import LoadedModel, load_open_clip
 from indexer.store import DATABASE_FILE
 from indexer.synthetic import ALL_SPECS
+from indexer.training.card import (
+    CardData,
+    FinetuneResult,
+    Measured,
+    card_facts,
+    say_summary,
+    write_outputs,
+)
 from indexer.training.evaluation import (
     RECALL_AT,
     DirectionMetrics,
     RetrievalReport,
     evaluate_retrieval,
-    format_reports,
 )
 from indexer.training.loop import TrainConfig, train_contrastive
 from indexer.training.pairs import (
@@ -57,15 +61,12 @@ from indexer.training.pairs import (
     Pair,
     PairSource,
     decode_pairs,
-    pairs_jsonl,
     read_collection_pairs,
     read_pairs_file,
     split_held_out,
 )
-from indexer.training.tiny_model import TINY_MODEL_NAME, card_path
+from indexer.training.tiny_model import TINY_MODEL_NAME
 
-#: General recall@5 may fall by this much (either direction) before the card and command warn.
-GENERAL_DROP_WARNING = 0.05
 #: The tiny model's default general set: canonical captions of fresh shapes-world pictures.
 GENERAL_SHAPES_PER_KIND = 8
 GENERAL_SHAPES_SEED = 2_718_281
@@ -107,21 +108,6 @@ class FinetuneOptions:
             raise FinetuneError(f"--patience must be at least 1, got {self.patience}")
         if self.patience is not None and self.held_out == 0:
             raise FinetuneError("--patience needs held-out pairs to watch; set --held-out above 0")
-
-
-@dataclass(frozen=True)
-class FinetuneResult:
-    """Where the new checkpoint and its card are, and the card's content."""
-
-    checkpoint: Path
-    card_path: Path
-    held_out_path: Path | None
-    card: dict[str, Any]
-
-
-def held_out_path(checkpoint: Path) -> Path:
-    """Where the held-out pairs of ``checkpoint`` are written: beside it, ``.heldout.jsonl``."""
-    return checkpoint.with_suffix(".heldout.jsonl")
 
 
 def shapes_general_source() -> PairSource:
@@ -265,23 +251,6 @@ def _recall_summary(report: RetrievalReport) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _Measured:
-    """Recall on the held-out pairs and on the general set at one moment (None: not measured)."""
-
-    held_out: RetrievalReport | None
-    general: RetrievalReport | None
-
-    @classmethod
-    def now(
-        cls, embedder: Embedder, held_out: list[LoadedPair], general: list[LoadedPair] | None
-    ) -> _Measured:
-        return cls(
-            evaluate_retrieval(embedder, held_out) if held_out else None,
-            evaluate_retrieval(embedder, general) if general else None,
-        )
-
-
 def finetune(
     config: IndexerConfig,
     source: PairSource,
@@ -319,46 +288,16 @@ def finetune(
         f"{options.batch_size}" + (", image tower locked" if options.lock_image else "")
     )
 
-    before = _Measured.now(embedder, held_out, general_pairs)
+    before = Measured.now(embedder, held_out, general_pairs)
     template = loaded.model.state_dict()
     watcher = _train(loaded, embedder, train, held_out, options, config.model, say)
     state = _half_state(loaded.model, template)
-    after = _Measured.now(embedder, held_out, general_pairs)
+    after = Measured.now(embedder, held_out, general_pairs)
 
-    facts: dict[str, Any] = {
-        "base_model": {
-            "arch": config.model.arch,
-            "pretrained": None if config.model.checkpoint else config.model.pretrained,
-            "checkpoint": str(config.model.checkpoint) if config.model.checkpoint else None,
-            "identity": embedder.identity,
-        },
-        "data": {
-            **source.description,
-            "pairs": len(pairs),
-            "pictures": len({pair.picture for pair in pairs}),
-            "train_pairs": len(train),
-            "held_out_pairs": len(held_out),
-        },
-        "hyperparameters": watcher.hyperparameters(),
-        "epochs": watcher.history,
-        "held_out": _before_after(before.held_out, after.held_out, "no pairs held out")
-        | ({"file": held_out_path(options.out).name} if held_out else {}),
-        "general": _before_after(before.general, after.general, "no general set (--general)")
-        | ({"data": general.description} if general is not None else {}),
-        "general_recall_warning": _general_warning(before, after),
-        "trained_with": {"device": config.model.device, "precision": config.model.precision},
-        "measured_with": {
-            "device": config.model.device,
-            "precision": "fp32",
-            "batch_size": embedder.batch_size,
-        },
-        "train_seconds": round(watcher.seconds, 1),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "open_clip_version": open_clip.__version__,
-    }
-    result = _write(options.out, state, facts, [pair.pair for pair in held_out], started)
-    _say_summary(say, result, before, after)
+    data = CardData(source, pairs, train, held_out, general)
+    facts = card_facts(config.model, embedder, data, watcher, before, after, options.out)
+    result = write_outputs(options.out, state, facts, [pair.pair for pair in held_out], started)
+    say_summary(say, result, before, after)
     return result
 
 
@@ -453,106 +392,6 @@ def _half_state(model: Any, template: dict[str, torch.Tensor]) -> dict[str, torc
     trained = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     model.load_state_dict(trained)
     return {key: trained.get(key, value).cpu() for key, value in template.items()}
-
-
-def _before_after(
-    before: RetrievalReport | None, after: RetrievalReport | None, why_not: str
-) -> dict[str, object]:
-    if before is None or after is None:
-        return {"skipped": why_not}
-    return {"before": before.as_dict(), "after": after.as_dict()}
-
-
-def _general_drops(before: _Measured, after: _Measured) -> dict[str, float] | None:
-    """How much general recall@5 fell in each direction (negative: it rose); None if unmeasured."""
-    old, new = before.general, after.general
-    if old is None or new is None:
-        return None
-    return {
-        "text→image": old.text_to_image.recall[5] - new.text_to_image.recall[5],
-        "image→text": old.image_to_text.recall[5] - new.image_to_text.recall[5],
-    }
-
-
-def _general_warning(before: _Measured, after: _Measured) -> bool:
-    """True when general recall@5 fell by more than :data:`GENERAL_DROP_WARNING` either way.
-
-    Compared after rounding, so that a fall of exactly five points does not warn.
-    """
-    drops = _general_drops(before, after)
-    return drops is not None and round(max(drops.values()), 4) > GENERAL_DROP_WARNING
-
-
-def _write(
-    out: Path,
-    state: dict[str, torch.Tensor],
-    facts: dict[str, Any],
-    held_out: list[Pair],
-    started: float,
-) -> FinetuneResult:
-    """Writes held-out pairs, card and checkpoint; the checkpoint last, so it marks completion.
-
-    The card opens with the new model's identity, the name ``stats`` and stored vectors will
-    show once ``model.checkpoint`` points at the file. A held-out file of an earlier run with
-    the same ``out`` is removed when nothing was held out, so it cannot be taken for this one's.
-    A file-system error becomes a :class:`FinetuneError` naming the file.
-    """
-    arch = facts["base_model"]["arch"]
-    held_path = held_out_path(out) if held_out else None
-    try:
-        with atomic_file(out) as (handle, temporary):
-            torch.save(state, handle)
-            handle.flush()
-            checkpoint = ModelConfig(arch=arch, pretrained=None, checkpoint=temporary)
-            card = {
-                "model": {"arch": arch, "identity": model_identity(checkpoint)},
-                **facts,
-                "total_seconds": round(time.perf_counter() - started, 1),
-            }
-            if held_path is not None:
-                with atomic_file(held_path) as (held_handle, _):
-                    held_handle.write(pairs_jsonl(held_out))
-            else:
-                held_out_path(out).unlink(missing_ok=True)
-            with atomic_file(card_path(out)) as (card_handle, _):
-                card_handle.write((json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode())
-    except OSError as exc:
-        raise FinetuneError(f"cannot write {exc.filename or out}: {exc.strerror}") from None
-    return FinetuneResult(out, card_path(out), held_path, card)
-
-
-def _say_summary(
-    say: Callable[[str], None], result: FinetuneResult, before: _Measured, after: _Measured
-) -> None:
-    rows = [
-        (label, report)
-        for label, report in (
-            ("held-out before", before.held_out),
-            ("held-out after", after.held_out),
-            ("general before", before.general),
-            ("general after", after.general),
-        )
-        if report is not None
-    ]
-    if rows:
-        say(format_reports(rows))
-    drops = _general_drops(before, after)
-    if drops is None:
-        say("general recall not measured: pass --general FILE (pairs unlike the training data)")
-    elif result.card["general_recall_warning"]:
-        say(
-            "WARNING: general recall@5 fell by "
-            + ", ".join(f"{100 * drop:.1f} points {name}" for name, drop in drops.items())
-            + f" (more than {100 * GENERAL_DROP_WARNING:.0f}): the model is forgetting what it "
-            "knew; try --lock-image, a lower --lr or fewer --epochs"
-        )
-    say(f"wrote {result.checkpoint} ({result.card['model']['identity']}), card {result.card_path}")
-    if result.held_out_path is not None:
-        say(f"held-out pairs in {result.held_out_path}: `eval --pairs` on them repeats the card")
-    say(
-        f'to use it: set model.checkpoint = "{result.checkpoint}" in the config, then run '
-        f"`{command_name('indexer')} reindex --collection NAME` for each collection"
-    )
 
 
 @dataclass(frozen=True)
