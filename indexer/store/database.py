@@ -10,6 +10,9 @@ The schema is written out once below with a version number; :meth:`Database.open
 older files forward and refuses files written by a newer version of the code. The tables are
 read and written by one module per concern (:mod:`indexer.store`), all sharing this connection
 and :meth:`Database.write`, so a change spanning tables is still one transaction.
+
+Length (over ~350 lines, on purpose): every migration since the first schema is written
+out here, in order, so the schema's whole history and the one write path read together.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ ids in Milvus are compared with SQLite's and the difference is sent again.
 Writes use Session consistency, so this process's searches see its own inserts at once. Milvus
 servers before 2.4 answer deletes without a timestamp, which Session cannot wait for; the ids
 this process deleted recently are therefore also filtered out of its results on the client.
+
+Length (over ~350 lines, on purpose): every VectorBackend method for Milvus and the
+collection, schema and index set-up they rely on, one short function each, in one place.
 """
 
 from __future__ import annotations
