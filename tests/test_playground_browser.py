@@ -30,6 +30,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -292,3 +293,91 @@ def test_playground_in_a_browser(browser: Any, playground: str, tmp_path: Path) 
     page.act_as("Ada")
     page.open_chat("Shapes club")
     page.shot("07-narrow")
+
+
+def _hover_click(page: Page, css: str) -> None:
+    """Points at the element holding ``css``'s button, as a person's mouse does, and clicks
+    it (album pictures show their own ↩ only under the pointer)."""
+
+    def clicked() -> bool:
+        button = page.browser.find_element(By.CSS_SELECTOR, css)
+        ActionChains(page.browser).move_to_element(button.find_element(By.XPATH, "..")).perform()
+        page.wait(button.is_displayed, f"{css} under the pointer", seconds=5)
+        button.click()
+        return True
+
+    page.wait(clicked, css)
+
+
+def _model_notes(page: Page) -> list[Any]:
+    """[how many notes the chat shows, whether one follows the latest answer with pictures,
+    its text]."""
+    script = """
+        const notes = document.querySelectorAll('#messages .model-note');
+        const rows = [...document.querySelectorAll('#messages .message.from-bot')]
+            .filter(row => row.querySelector('.photo'));
+        const note = notes[notes.length - 1];
+        const follows = Boolean(note) && note.previousElementSibling === rows[rows.length - 1];
+        return [notes.length, follows, note ? note.innerText : ''];
+    """
+    return list(page.browser.execute_script(script))
+
+
+def test_what_a_newcomer_ran_into(browser: Any, playground: str, tmp_path: Path) -> None:
+    """Issue 22, item 6: each album picture is repliable, the demo model's limits are said
+    beside the results, each chat's chips fit its pictures, a file that is no picture keeps
+    its caption."""
+    page = Page(browser)
+    browser.get(playground)
+    page.viewport(1280, 800)
+    page.wait(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "page")
+
+    # Chips: the demo group searches for its shapes, the empty trip group for nothing given.
+    page.act_as("Ada")
+    page.open_chat("Shapes club")
+    shapes_chips = page.texts("#suggestions button")
+    assert "/search a red circle" in shapes_chips
+    page.open_chat("Weekend trip")
+    trip_chips = page.texts("#suggestions button")
+    assert trip_chips and "/search …" in trip_chips
+    assert not any(word in " ".join(trip_chips) for word in ("red", "circle", "star", "红色"))
+    page.shot("08-trip-chips")
+    page.act_as("Chen")
+    page.open_chat("CLIP Search")
+    chens = page.texts("#suggestions button")
+    assert not any("circle" in chip or "正方形" in chip for chip in chens), chens
+
+    # The third picture of the first album, replied to on its own, answers /similar.
+    page.act_as("Ada")
+    page.open_chat("Shapes club")
+    _hover_click(page, '.album-item[data-message-id="3"] .item-reply')
+    assert page.texts("#reply-text") == ["Photo 3 of 10"]
+    page.click("#reply-chips button", "/similar")
+    assert page.results_after("")[0].startswith("#1 ")
+    quoted = browser.execute_script(
+        "const q = document.querySelectorAll('.message.own .quote');"
+        "return q[q.length - 1].dataset.messageId"
+    )
+    assert quoted == "3"
+
+    # The note on the demo model: once, beside the latest answer, in English and Chinese.
+    count, follows, text = _model_notes(page)
+    assert (count, follows) == (1, True)
+    assert "coloured shapes" in text and "彩色形状" in text
+    page.results_after("/search " + PURPLE_STAR.caption_en)
+    assert _model_notes(page)[:2] == [1, True]
+    page.shot("09-album-reply-and-note")
+
+    # A file no decoder reads goes as a file, with its caption, and the person is told.
+    page.act_as("Ben")
+    page.open_chat("Weekend trip")
+    torn = tmp_path / "route.jpg"
+    torn.write_bytes(b"\xff\xd8\xff\xe0 not really a picture" + bytes(300))
+    browser.find_element(By.ID, "file-input").send_keys(str(torn))
+    page.type("our walk")
+    browser.find_element(By.ID, "send").click()
+    page.wait(lambda: "sent as a file" in " ".join(page.texts("#toast")), "the toast")
+    page.wait(lambda: page.texts(".message.own .doc"), "the file")
+    own = page.texts(".message.own .bubble")[-1]
+    assert "route.jpg" in own and "our walk" in own, own
+    page.shot("10-file-with-caption")

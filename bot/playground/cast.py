@@ -2,17 +2,21 @@
 
 Ada is the groups' admin, Ben a member of both, and Chen (who reads Chinese) is in the second
 group only: the outsider of the first, whose private searches must never show its pictures.
+
+Each chat also gets the "Try" chips the page offers, drawn from the pictures it holds: a chip
+that searches a group for shapes it has never seen only teaches a newcomer that search fails.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
 from bot.playground.fake_telegram import Chat, FakeTelegram, User
-from indexer.synthetic import ALL_SPECS, make_dataset
+from bot.playground.fake_telegram.state import PRESENT_STATUSES
+from indexer.synthetic import ALL_SPECS, ShapeSpec, make_dataset
 
 #: Demo pictures posted in the first group: two of each colour × shape, so every canonical
 #: query ("a red circle", "一个蓝色的正方形") has answers at once.
@@ -22,6 +26,9 @@ DEMO_PICTURE_SIZE = 192
 DEMO_SEED = 20_261_202
 #: Telegram's largest album.
 ALBUM_SIZE = 10
+#: The first word of each demo album's caption ("Shapes, part 1"): ``/search shapes`` finds
+#: the albums by their captions.
+ALBUM_WORD = "Shapes"
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,13 @@ class Cast:
 
     people: list[Person]
     groups: list[Chat]
+    #: Chat id → what each of the page's "Try" chips fills in (groups and private chats).
+    tries: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def demo_group(self) -> Chat:
+        """The group the demo pictures are posted in."""
+        return self.groups[0]
 
 
 def build_cast(fake: FakeTelegram) -> Cast:
@@ -54,18 +68,48 @@ def build_cast(fake: FakeTelegram) -> Cast:
     people = [Person(ada, "admin"), Person(ben, "member"), Person(chen, "outsider")]
     for person in people:
         fake.private_chat(person.user)
-    return Cast(people, [shapes, trip])
+    cast = Cast(people, [shapes, trip])
+    cast.tries.update({group.id: _group_tries(fake, cast, group) for group in cast.groups})
+    cast.tries.update({p.user.id: _private_tries(fake, cast, p.user) for p in people})
+    return cast
+
+
+def _group_tries(fake: FakeTelegram, cast: Cast, group: Chat) -> list[str]:
+    """The demo group's chips search for its shapes (English, Chinese, album captions, inline);
+    another group starts empty, so its chips leave the words to whoever posts there."""
+    bot = f"@{fake.bot_user.username}"
+    if group.id != cast.demo_group.id:
+        return ["/search ", f"{bot} ", "/stats", "/help"]
+    red_circle, green_star = _spec("red_circle"), _spec("green_star")
+    return [
+        f"/search {red_circle.caption_en}",
+        f"/search {red_circle.caption_zh}",
+        f"/search {ALBUM_WORD.lower()}",
+        f"{bot} {green_star.caption_en}",
+        "/stats",
+    ]
+
+
+def _private_tries(fake: FakeTelegram, cast: Cast, user: User) -> list[str]:
+    """A private search covers the person's groups: shapes only for members of the demo group."""
+    if fake.world.status(cast.demo_group.id, user.id) not in PRESENT_STATUSES:
+        return ["/groups", "/help"]
+    return [_spec("red_circle").caption_en, _spec("blue_square").caption_zh, "/groups", "/help"]
+
+
+def _spec(slug: str) -> ShapeSpec:
+    return next(spec for spec in ALL_SPECS if spec.slug == slug)
 
 
 def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
     """Ada and Ben post the demo's pictures in the first group, as albums; returns how many."""
-    group = cast.groups[0]
+    group = cast.demo_group
     drawn = make_dataset(DEMO_PICTURES, DEMO_SEED, DEMO_PICTURE_SIZE)
     pictures = [_jpeg(image) for image, _ in drawn]
     for number, start in enumerate(range(0, len(pictures), ALBUM_SIZE)):
         poster = cast.people[number % 2].user
         album = pictures[start : start + ALBUM_SIZE]
-        fake.send_album(group, poster, album, caption=f"Shapes, part {number + 1}")
+        fake.send_album(group, poster, album, caption=f"{ALBUM_WORD}, part {number + 1}")
     return len(pictures)
 
 

@@ -24,7 +24,7 @@ from bot.config import BotConfig
 from bot.playground.cast import Cast, build_cast, post_demo_pictures
 from bot.playground.fake_telegram import FakeTelegram
 from bot.playground.web import PlaygroundWeb
-from indexer.cli.demo import write_offline_config
+from indexer.cli.demo import TINY_MODEL_NAME, write_offline_config
 from indexer.config import read_toml
 from indexer.service import IndexService
 
@@ -91,26 +91,28 @@ async def run_playground(options: PlaygroundOptions) -> None:
     """Serves the playground until Ctrl-C or SIGTERM."""
     async with FakeTelegram() as fake:
         cast = build_cast(fake)
+        # Without --config it is the demo model; the config, read once the page is up, says.
+        page = PlaygroundWeb(fake, cast, demo_model=options.config is None)
         # The page first: a port in use fails before the model is loaded.
-        async with _web_site(fake, cast, options) as url:
+        async with _web_site(page, options) as url:
             config = playground_config(options, fake)
+            page.demo_model = config.indexer.model.arch == TINY_MODEL_NAME
             pictures = post_demo_pictures(fake, cast)
             service = await IndexService.open(config.indexer)
             application = build_application(config, service)
             async with serving(application, config.telegram):
-                print(f"indexing {pictures} demo pictures in {cast.groups[0].title!r}…", flush=True)
+                where = cast.demo_group.title
+                print(f"indexing {pictures} demo pictures in {where!r}…", flush=True)
                 await _until_indexed(service, cast, pictures)
                 print(f"ready: open {url} (Ctrl-C stops)", flush=True)
                 await until_stopped()
 
 
 @asynccontextmanager
-async def _web_site(
-    fake: FakeTelegram, cast: Cast, options: PlaygroundOptions
-) -> AsyncIterator[str]:
+async def _web_site(page: PlaygroundWeb, options: PlaygroundOptions) -> AsyncIterator[str]:
     """Serves the page on 127.0.0.1 while the block runs; yields its address."""
     runner = web.AppRunner(
-        PlaygroundWeb(fake, cast).app,
+        page.app,
         handler_cancellation=True,
         shutdown_timeout=1.0,
         access_log=None,
@@ -133,7 +135,7 @@ async def _web_site(
 
 async def _until_indexed(service: IndexService, cast: Cast, count: int) -> None:
     """Waits until the first group's demo pictures are all indexed (or failed)."""
-    collection = collection_of(cast.groups[0].id)
+    collection = collection_of(cast.demo_group.id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + INDEXING_TIMEOUT
     while loop.time() < deadline:

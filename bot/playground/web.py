@@ -38,6 +38,14 @@ MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_BYTES * ALBUM_SIZE
 #: ids and at most a message's text (Telegram allows 4096 characters, 16 KB in UTF-8), so
 #: 64 KB is ample; a bigger body is refused unread instead of being held in memory and parsed.
 MAX_JSON_BYTES = 64 * 1024
+#: What the page says beside search results when the bot runs the demo's tiny model, which
+#: was trained on coloured shapes alone: any other picture still gets a score (a city at night
+#: at 0.64 for "a purple star"), and a newcomer would take it for a judgement.
+DEMO_MODEL_NOTE = (
+    "The demo model knows only coloured shapes (“a red circle”): other pictures and words get "
+    "meaningless scores. Start with --config for a real model.",
+    "演示模型只认识彩色形状（如“一个红色的圆形”），其他图片和文字的分数没有意义。",
+)
 #: Digits a whole number may have: ids are 64-bit (19 digits). Parsing a longer number costs
 #: time that grows with the square of its length, and Python refuses those of 4300 digits.
 _MAX_DIGITS = 20
@@ -52,9 +60,12 @@ _PAGES = {
 class PlaygroundWeb:
     """The aiohttp application of the page; ``app`` is ready to be served."""
 
-    def __init__(self, fake: FakeTelegram, cast: Cast) -> None:
+    def __init__(self, fake: FakeTelegram, cast: Cast, *, demo_model: bool = False) -> None:
         self._fake = fake
         self._cast = cast
+        #: Whether the bot runs the demo's shapes-only model, so the page says so beside the
+        #: results; the runner sets it once the config is read (the page opens before that).
+        self.demo_model = demo_model
         self._feed = MessageFeed(fake)
         self.app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_this_page_only])
         self.app.router.add_get("/", self._page)
@@ -89,7 +100,8 @@ class PlaygroundWeb:
         )
 
     async def _world(self, request: web.Request) -> web.Response:
-        """The people, the chats with their members, the bot and its command menus."""
+        """The people, the chats with their members and "Try" chips, the bot and its command
+        menus, and the note on the demo model (``None`` with a real one)."""
         world = self._fake.world
         chats = [*self._cast.groups, *(world.private_chat(p.user) for p in self._cast.people)]
         return web.json_response(
@@ -98,13 +110,18 @@ class PlaygroundWeb:
                 "people": [
                     {**person.user.to_api(), "role": person.role} for person in self._cast.people
                 ],
-                "chats": [{**chat.to_api(), "members": _members(world, chat)} for chat in chats],
+                "chats": [self._chat(chat) for chat in chats],
                 "commands": [
                     {"scope": json.loads(scope), "language": language, "commands": commands}
                     for (scope, language), commands in world.commands.items()
                 ],
+                "model_note": list(DEMO_MODEL_NOTE) if self.demo_model else None,
             }
         )
+
+    def _chat(self, chat: Chat) -> dict[str, Any]:
+        members = _members(self._fake.world, chat)
+        return {**chat.to_api(), "members": members, "tries": self._cast.tries.get(chat.id, [])}
 
     async def _messages(self, request: web.Request) -> web.Response:
         """Messages changed after ``?after=N``, waiting for one when there is none yet."""
@@ -127,35 +144,39 @@ class PlaygroundWeb:
         return self._acted({"message_id": message_id})
 
     async def _photos(self, request: web.Request) -> web.Response:
-        """One picture becomes a photo, several an album (ten at most each), others a file."""
+        """One picture becomes a photo, several an album (ten at most each), and a file no
+        decoder reads (HEIC, SVG, a torn JPEG) a file, as a Telegram app sends what it cannot
+        show as a photo. The caption goes with the first message sent, whatever its kind, and
+        every message is the reply asked for, so neither is lost; ``sent_as_files`` names the
+        files, for the page to say why they do not show as pictures."""
         form = await _upload_form(request)
         user, chat = self._actor(form)
         caption = str(form.get("caption") or "").strip() or None
         reply_to = self._reply_to(form, chat)
-        uploads = [field for field in form.getall("file", []) if isinstance(field, web.FileField)]
-        if not uploads:
-            raise _refused("choose at least one picture")
-        pictures, others = [], []
-        for upload in uploads:
-            data = upload.file.read(MAX_UPLOAD_BYTES + 1)
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise _refused(f"{upload.filename} is larger than {MAX_UPLOAD_BYTES >> 20} MB")
-            readable = await asyncio.to_thread(image_size, data)
-            (pictures if readable else others).append((upload, data))
+        pictures, others = await _sorted_uploads(form)
         ids: list[int] = []
         for start in range(0, len(pictures), ALBUM_SIZE):
             batch = [data for _, data in pictures[start : start + ALBUM_SIZE]]
-            text = caption if start == 0 else None
-            if len(batch) == 1:
-                ids.append(
-                    self._fake.send_photo(chat, user, batch[0], caption=text, reply_to=reply_to)
-                )
-            else:
-                ids.extend(self._fake.send_album(chat, user, batch, caption=text))
+            text = None if ids else caption
+            ids.extend(self._post_pictures(chat, user, batch, text, reply_to))
         for upload, data in others:
             mime = upload.content_type or "application/octet-stream"
-            ids.append(self._fake.send_document(chat, user, data, upload.filename, mime))
-        return self._acted({"message_ids": ids})
+            text = None if ids else caption
+            ids.append(
+                self._fake.send_document(
+                    chat, user, data, upload.filename, mime, caption=text, reply_to=reply_to
+                )
+            )
+        sent_as_files = [upload.filename for upload, _ in others]
+        return self._acted({"message_ids": ids, "sent_as_files": sent_as_files})
+
+    def _post_pictures(
+        self, chat: Chat, user: User, batch: list[bytes], caption: str | None, reply_to: int | None
+    ) -> list[int]:
+        """One photo alone, or an album of two to ten."""
+        if len(batch) == 1:
+            return [self._fake.send_photo(chat, user, batch[0], caption=caption, reply_to=reply_to)]
+        return self._fake.send_album(chat, user, batch, caption=caption, reply_to=reply_to)
 
     async def _press(self, request: web.Request) -> web.Response:
         """Taps a button; answers with the bot's callback answer (its toast), if any."""
@@ -302,6 +323,25 @@ async def _small_body(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large() from None
+
+
+Upload = tuple[web.FileField, bytes]
+
+
+async def _sorted_uploads(form: Any) -> tuple[list[Upload], list[Upload]]:
+    """The form's files read, as (pictures Pillow decodes, every other file), in their order."""
+    uploads = [field for field in form.getall("file", []) if isinstance(field, web.FileField)]
+    if not uploads:
+        raise _refused("choose at least one picture")
+    pictures: list[Upload] = []
+    others: list[Upload] = []
+    for upload in uploads:
+        data = upload.file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise _refused(f"{upload.filename} is larger than {MAX_UPLOAD_BYTES >> 20} MB")
+        readable = await asyncio.to_thread(image_size, data)
+        (pictures if readable else others).append((upload, data))
+    return pictures, others
 
 
 async def _upload_form(request: web.Request) -> Any:

@@ -120,18 +120,30 @@ class UserActions:
         return self._post(chat, user, content, reply_to)
 
     def send_album(
-        self, chat: Chat, user: User, images: Sequence[bytes], *, caption: str | None = None
+        self,
+        chat: Chat,
+        user: User,
+        images: Sequence[bytes],
+        *,
+        caption: str | None = None,
+        reply_to: int | None = None,
     ) -> list[int]:
         """The user posts 2–10 photos at once: one media group, consecutive message ids.
 
-        As in Telegram, the caption belongs to the first photo only.
+        As in Telegram, the caption belongs to the first photo only, and an album sent as a
+        reply is a reply in each of its photos.
         """
         if not 2 <= len(images) <= 10:
             raise ValueError("an album holds 2 to 10 photos")
         group_id = str(20_000_000_000_000 + self.world.next_serial())
         return [
             self.send_photo(
-                chat, user, image, caption=caption if index == 0 else None, media_group_id=group_id
+                chat,
+                user,
+                image,
+                caption=caption if index == 0 else None,
+                media_group_id=group_id,
+                reply_to=reply_to,
             )
             for index, image in enumerate(images)
         ]

@@ -151,11 +151,13 @@ function photoImg(photo, minSide) {
   return el("img", { class: "photo", src: fileUrl(photo, minSide), width: largest.width, height: largest.height, alt: "photo", loading: "lazy" });
 }
 
-function preview(message) {
+// position: "3 of 10" for a picture of an album, so a reply bar says which one is meant.
+function preview(message, position) {
   if (!message) return "";
   if (message.text) return message.text;
-  const label = message.photo ? "Photo" : message.document ? "File " + (message.document.file_name || "")
+  const kind = message.photo ? "Photo" : message.document ? "File " + (message.document.file_name || "")
     : message.sticker ? "Sticker " + (message.sticker.emoji || "") : message.video ? "Video" : "Message";
+  const label = position ? `${kind} ${position}` : kind;
   return message.caption ? `${label}: ${message.caption}` : label;
 }
 
@@ -189,10 +191,11 @@ function renderBlock(block) {
   if (first.reply_to_message) bubble.append(quote(first.reply_to_message));
   const captions = block.filter((m) => m.caption);
   if (block.length > 1 && isBot && captions.length > 1) {
-    bubble.append(el("div", { class: "results" }, block.map((m) =>
-      el("div", { class: "result", dataset: { messageId: m.message_id } }, m.photo ? photoImg(m.photo, 320) : documentView(m.document), richText(m.caption, m.caption_entities, true)))));
+    bubble.append(el("div", { class: "results" }, block.map((m, i) =>
+      el("div", { class: "result", dataset: { messageId: m.message_id } }, mediaView(m), itemReply(m, i, block.length), richText(m.caption, m.caption_entities, true)))));
   } else if (block.length > 1) {
-    bubble.append(el("div", { class: "album" }, block.map((m) => m.photo ? photoImg(m.photo, 320) : documentView(m.document))));
+    bubble.append(el("div", { class: "album" }, block.map((m, i) =>
+      el("div", { class: "album-item", dataset: { messageId: m.message_id } }, mediaView(m), itemReply(m, i, block.length)))));
     for (const m of captions) bubble.append(richText(m.caption, m.caption_entities, isBot));
   } else {
     if (first.photo) bubble.append(el("div", { class: "single" }, photoImg(first.photo, 320)));
@@ -209,15 +212,28 @@ function renderBlock(block) {
     own ? null : avatar(first.from.first_name, first.from.id), stack);
 }
 
+function mediaView(message) {
+  return message.photo ? photoImg(message.photo, 320) : documentView(message.document);
+}
+
+// Each picture of an album is a message of its own: its own ↩ lets a person tag, forget or
+// /similar the 2nd to 10th picture too (the bubble's ↩ replies to the first, as Telegram's).
+function itemReply(message, index, count) {
+  const position = `${index + 1} of ${count}`;
+  return el("button", { class: "item-reply", type: "button", title: `Reply to picture ${position}`, "aria-label": `Reply to picture ${position}`, onclick: () => startReply(message, position) }, "↩");
+}
+
+// A file with a picture's name that no browser can draw (HEIC, a torn JPEG) shows as a file.
 function documentView(document) {
+  const file = el("div", { class: "doc" }, el("span", { class: "doc-icon" }, "FILE"), (document && document.file_name) || "File");
   if (document && /^image\//.test(document.mime_type || "")) {
-    return el("img", { class: "photo", src: `/file/${encodeURIComponent(document.file_id)}`, alt: document.file_name || "file" });
+    return el("img", { class: "photo", src: `/file/${encodeURIComponent(document.file_id)}`, alt: document.file_name || "file", onerror: (event) => event.target.replaceWith(file) });
   }
-  return el("div", { class: "doc" }, el("span", { class: "doc-icon" }, "FILE"), (document && document.file_name) || "File");
+  return file;
 }
 
 function quote(replied) {
-  return el("div", { class: "quote", onclick: () => openChat(replied.chat.id, replied.message_id) },
+  return el("div", { class: "quote", dataset: { messageId: replied.message_id }, onclick: () => openChat(replied.chat.id, replied.message_id) },
     replied.photo ? el("img", { src: fileUrl(replied.photo, 90), alt: "" }) : null,
     el("div", {}, el("b", {}, senderName(replied)), preview(replied).slice(0, 80)));
 }
@@ -237,14 +253,23 @@ function renderChat() {
   box.replaceChildren();
   if (!list.length) box.append(el("div", { class: "empty" }, emptyHint()));
   for (const block of blocks(list)) box.append(renderBlock(block));
+  const answers = [...box.querySelectorAll(".message.from-bot")].filter((row) => row.querySelector(".photo"));
+  if (answers.length && state.world.model_note) answers[answers.length - 1].after(modelNote());
   box.scrollTop = atBottom || renderChat.jump ? box.scrollHeight : keep;
   renderChat.jump = false;
 }
 
+// Said once, beside the latest answer with pictures (and under inline results): the demo
+// model scores every picture, even ones it cannot know, and a newcomer would trust the score.
+function modelNote() {
+  return el("div", { class: "model-note", role: "note" }, state.world.model_note.map((line) => el("div", {}, line)));
+}
+
 function emptyHint() {
   const chat = chatById(state.chatId);
+  const tries = chat.tries.slice(0, 2).map((text) => `“${text.trim()}”`).join(" or ");
   return chat.type === "private"
-    ? "Your private chat with the bot: any text is a search over your groups, any picture finds similar ones. Try “a red circle” or /groups."
+    ? `Your private chat with the bot: any text is a search over your groups, any picture finds similar ones. Try ${tries}.`
     : "No messages yet. Post pictures (the clip button, or drop them here), then /search them.";
 }
 
@@ -269,18 +294,17 @@ function renderHead() {
   $("chat-sub").textContent = chat.type === "private"
     ? `private chat of ${state.me.first_name} with @${state.world.bot.username}`
     : `${members.length} members and @${state.world.bot.username} · type /search …, or @${state.world.bot.username} … for inline results`;
-  $("text").placeholder = chat.type === "private" ? "Search, e.g. a red circle" : "Message or /command";
+  const example = chat.tries.find((text) => !text.startsWith("/"));
+  $("text").placeholder = chat.type !== "private" ? "Message or /command"
+    : example ? `Search, e.g. ${example}` : "Search your groups' pictures";
 }
 
-// One click fills the composer with something worth trying in this chat.
+// One click fills the composer with something worth trying in this chat: the server picks
+// searches its own pictures can answer. One ending in a space leaves the words to the person.
 function renderSuggestions() {
   const chat = chatById(state.chatId);
-  const mention = "@" + state.world.bot.username;
-  const tries = chat.type === "private"
-    ? ["a red circle", "一个蓝色的正方形", "/groups", "/help"]
-    : ["/search a red circle", "/search 一个红色的圆形", "/search shapes", `${mention} a green star`, "/stats"];
-  $("suggestions").replaceChildren(el("span", {}, "Try"), ...tries.map((text) =>
-    el("button", { type: "button", onclick: () => fill(text) }, text)));
+  $("suggestions").replaceChildren(el("span", {}, "Try"), ...chat.tries.map((text) =>
+    el("button", { type: "button", onclick: () => fill(text) }, text.endsWith(" ") ? text + "…" : text)));
 }
 
 function renderPeople() {
@@ -339,10 +363,10 @@ function fill(text) {
   onTyping();
 }
 
-function startReply(message) {
+function startReply(message, position) {
   state.replyTo = message.message_id;
   $("reply-who").textContent = senderName(message);
-  $("reply-text").textContent = preview(message);
+  $("reply-text").textContent = preview(message, position);
   $("reply-chips").hidden = !(message.photo || message.document);
   $("reply-bar").hidden = false;
   $("text").focus();
@@ -384,7 +408,8 @@ async function send(event) {
       if (state.replyTo) form.append("reply_to", state.replyTo);
       for (const file of state.files) form.append("file", file, file.name);
       clearFiles();
-      await api("/api/photos", form);
+      const answer = await api("/api/photos", form);
+      if (answer.sent_as_files.length) toast(`${answer.sent_as_files.join(", ")}: not a picture the playground can read, so sent as a file`);
     } else if (text) {
       await api("/api/send", { ...where, text, reply_to: state.replyTo });
     } else {
@@ -471,6 +496,7 @@ async function inlineSearch(query, offset) {
       el("span", {}, (r.caption || r.title || "").split("\n")[0]))));
   const title = state.inline.results.length ? `Inline results for “${query}”: choose one to send it here` : `No inline results for “${query}”`;
   popup.replaceChildren(el("div", { class: "popup-title" }, title), grid);
+  if (state.inline.results.length && state.world.model_note) popup.append(modelNote());
   if (answer.next_offset) {
     popup.append(el("button", { type: "button", class: "more-inline", onclick: () => inlineSearch(query, answer.next_offset) }, "More results"));
   }
