@@ -50,8 +50,24 @@ def test_index_reports_counts_and_names_the_failures(
     out = capsys.readouterr().out
     assert "91 files: 90 indexed, 0 duplicates, 0 already known, 1 failed" in out
     assert "broken.jpg: the file is not a picture" in out
-    assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 0
-    assert "0 indexed, 0 duplicates, 91 already known, 0 failed" in capsys.readouterr().out
+    # Again: earlier failures do not vanish; they are named, counted and not retried.
+    assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 1
+    out = capsys.readouterr().out
+    assert "91 files: 0 indexed, 0 duplicates, 90 already known, 1 failed" in out
+    assert "broken.jpg: failed earlier, not retried: the file is not a picture" in out
+    assert "list --collection c --status failed` lists every failed picture" in out
+
+
+def test_a_file_with_the_same_bytes_as_a_failed_one_failed_too_not_a_duplicate(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "pictures" / "broken copy.jpg").write_bytes(b"not a jpeg at all")
+
+    assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 1
+
+    out = capsys.readouterr().out
+    assert "92 files: 90 indexed, 0 duplicates, 0 already known, 2 failed" in out
+    assert "broken copy.jpg: the file is not a picture" in out
 
 
 def test_search_by_text_and_by_image(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,10 +95,9 @@ def test_stats_forget_and_reindex(workspace: Path, capsys: pytest.CaptureFixture
     assert "pictures 89 (+0 reposts), pending 0, failed 1, forgotten 1" in out
     assert "index Flat, 89 vectors" in out
     # A deletion wins: indexing the folder again (a nightly job) does not bring it back.
-    assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 0
-    assert "0 indexed, 0 duplicates, 91 already known (1 of them forgotten, kept out)" in (
-        capsys.readouterr().out
-    )
+    assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 1
+    known = "0 indexed, 0 duplicates, 90 already known (1 of them forgotten, kept out), 1 failed"
+    assert known in capsys.readouterr().out
     assert run(workspace, "stats", "--collection", "c") == 0
     assert "pictures 89 (+0 reposts), pending 0, failed 1, forgotten 1" in capsys.readouterr().out
 

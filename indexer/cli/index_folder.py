@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from indexer.embed.files import NotAPictureFileError, checked_file_stat
 from indexer.errors import IndexerError, SourceGoneError
+from indexer.invocation import indexer_command
 from indexer.records import ImageFacts
 
 if TYPE_CHECKING:  # the service imports torch, which input errors must not wait for
@@ -66,6 +68,8 @@ class FolderReport:
     forgotten: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     pending: list[tuple[Path, str]] = field(default_factory=list)
+    #: The collection, for the hint that lists its failed pictures.
+    collection: str = ""
 
     @property
     def exit_status(self) -> int:
@@ -87,6 +91,9 @@ class FolderReport:
             print(f"  failed: {path}: {reason}")
         for path, reason in self.pending:
             print(f"  pending (retried on the next run): {path}: {reason}")
+        if self.failed:
+            listing = shlex.join(["list", "--collection", self.collection, "--status", "failed"])
+            print(f"  `{indexer_command()} {listing}` lists every failed picture")
 
 
 def picture_files(directory: Path) -> Iterator[Path]:
@@ -144,7 +151,7 @@ async def collect_folder(
     refuse_chat_collection(collection)
     if not directory.is_dir():
         raise IndexerError(f"not a folder: {directory}")
-    report = FolderReport()
+    report = FolderReport(collection=collection)
     queued: dict[int, Path] = {}
     max_bytes = service.config.limits.max_image_bytes
     files = list(picture_files(directory))
@@ -160,21 +167,38 @@ async def collect_folder(
         )
         if result.outcome == "queued" and result.image_id is not None:
             queued[result.image_id] = path
+        elif result.outcome == "known" and (
+            earlier := await _failed_earlier(service, path, collection)
+        ):
+            report.failed.append((path, f"failed earlier, not retried: {earlier}"))
         else:
             report.known += 1
             report.forgotten += result.outcome == "forgotten"
     await _wait_with_progress(service, collection, len(queued))
-    for image_id, record in sorted((await service.images(list(queued))).items()):
+    records = await service.images(list(queued))
+    originals = await service.images([r.repost_of for r in records.values() if r.repost_of])
+    for image_id, record in sorted(records.items()):
         path = queued[image_id]
+        original = originals.get(record.repost_of) if record.repost_of else None
         if record.status == "indexed":
             report.indexed += 1
-        elif record.status == "repost":
+        elif record.status == "repost" and (original is None or original.status != "failed"):
             report.duplicates += 1
-        elif record.status == "failed":
-            report.failed.append((path, record.error or "unknown error"))
+        elif record.status in ("failed", "repost"):
+            failed = record if original is None else original
+            report.failed.append((path, failed.error or "unknown error"))
         else:
             report.pending.append((path, record.error or "not embedded yet"))
     return report
+
+
+async def _failed_earlier(service: IndexService, path: Path, collection: str) -> str | None:
+    """Why the picture of ``path`` failed when an earlier run indexed it, or None."""
+    ids = await service.ids_of_source(collection, file_source(path))
+    for record in (await service.images(ids)).values():
+        if record.status == "failed":
+            return record.error or "unknown error"
+    return None
 
 
 async def _wait_with_progress(service: IndexService, collection: str, total: int) -> None:
