@@ -68,7 +68,8 @@ async def tag(service: IndexService, args: argparse.Namespace) -> int:
             tagged += len(await service.tag(args.collection, ids, args.text))
         except PictureNotFoundError:
             missing.append(name)
-    print(f"tagged {tagged} picture(s) with {args.text!r}")
+    if tagged or not missing:  # no success line above an error that nothing was done
+        print(f"tagged {tagged} picture(s) with {args.text!r}")
     if missing:
         raise PictureNotFoundError(
             f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"

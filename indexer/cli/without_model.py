@@ -187,7 +187,8 @@ async def forget(kept: Kept, args: argparse.Namespace) -> int:
         removed += count
         if not count:
             missing.append(name)
-    print(f"forgot {removed} picture(s)")
+    if removed or not missing:  # no success line above an error that nothing was done
+        print(f"forgot {removed} picture(s)")
     if missing:
         raise PictureNotFoundError(
             f"no such picture in collection {args.collection!r}: {', '.join(missing)}"
