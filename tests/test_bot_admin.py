@@ -55,7 +55,9 @@ async def test_reindex_by_an_admin_edits_one_progress_message_while_searches_ans
     world: BotWorld, held_out_pictures: list[Picture]
 ) -> None:
     group, alice, bob, _ = await group_with_pictures(world, held_out_pictures)
-    world.fake.fail_next("getFile", 429, retry_after=1)  # the reindex's first download waits 1 s
+    # The reindex's first download waits 1 s; the others are re-embedded meanwhile, so the
+    # first progress edit may show some of the six or all of them (on a busy machine).
+    world.fake.fail_next("getFile", 429, retry_after=1)
 
     world.fake.send_text(group, bob, "/reindex")
     started = await world.text_in(group)
@@ -72,7 +74,7 @@ async def test_reindex_by_an_admin_edits_one_progress_message_while_searches_ans
     assert refused.params["text"] == "A reindex of this group is already running."
     assert {edit.params["message_id"] for edit in edits} == {started.result["message_id"]}
     assert re.fullmatch(
-        r"Reindexing: 6/6 · [\d.]+ pictures/s · about 0s left", edits[0].params["text"]
+        r"Reindexing: [1-6]/6 · [\d.]+ pictures/s · about \d+s left", edits[0].params["text"]
     )
     assert re.fullmatch(r"Reindex finished: 6 pictures in \ds, 0 failed\.", done.params["text"])
     assert album.at < done.at and len(answered) >= 2

@@ -1,11 +1,12 @@
 """Turning picture sources into vectors: fetch the bytes, decode, preprocess, embed.
 
-Fetching is I/O (a file read, a Telegram download) and runs concurrently on the event loop;
-decoding and preprocessing run in a small thread pool; the model runs in one dedicated thread
-(:class:`~indexer.embed.model_thread.ModelThread`), so encoding never blocks the event loop
-and two batches never fight over the CPU's cores. That thread serves search queries before
-queued indexing work, and the texts of queries that arrive together are encoded in one call
-(:class:`~indexer.embed.model_thread.TextBatcher`).
+Fetching is I/O (a file read, a Telegram download) on the event loop, one source per call and
+with a deadline (:meth:`EmbeddingPipeline.fetch`; the worker and reindex run many at once, see
+:mod:`indexer.ingest.downloads`); decoding and preprocessing run in a small thread pool; the
+model runs in one dedicated thread (:class:`~indexer.embed.model_thread.ModelThread`), so
+encoding never blocks the event loop and two batches never fight over the CPU's cores. That
+thread serves search queries before queued indexing work, and the texts of queries that arrive
+together are encoded in one call (:class:`~indexer.embed.model_thread.TextBatcher`).
 
 The model thread and its query batcher are :mod:`indexer.embed.model_thread`.
 """
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
 
-_CONCURRENT_FETCHES = 8
 #: Pictures per model call while indexing. A search arriving during a burst jumps the queued
 #: calls but still waits for the one running, so for at most this many pictures (ViT-B-32 fp32
 #: on 2 cores: query p50 0.3 s instead of 1.4 s with calls of 32), for about 8 % less throughput
@@ -139,16 +139,6 @@ class EmbeddingPipeline:
                 permanent=True,
             )
         return Fetched(data=data)
-
-    async def fetch_many(self, sources: Sequence[str]) -> list[Fetched]:
-        """Fetches sources concurrently, a few at a time."""
-        gate = asyncio.Semaphore(_CONCURRENT_FETCHES)
-
-        async def fetch_one(source: str) -> Fetched:
-            async with gate:
-                return await self.fetch(source)
-
-        return list(await asyncio.gather(*(fetch_one(source) for source in sources)))
 
     def decode(self, data: bytes) -> _Decoded:
         """Decodes and preprocesses one picture; raises BadImageError for unusable bytes."""

@@ -1,4 +1,4 @@
-"""The worker's fetch stage: downloads that never hold up the pictures of other chats.
+"""The fetch stage of the worker and of reindex: downloads that never hold up other pictures.
 
 A batch used to wait for every one of its downloads, so one file that hangs (a dead
 connection, a slow server) stalled indexing for every chat. Here each download is a task of
@@ -6,7 +6,8 @@ its own (with the pipeline's deadline per attempt); a batch waits for its downlo
 short while (:data:`PATIENCE_SECONDS`), and the ones still running carry on in the background
 while the worker takes other pictures. Downloads run a few at a time in all, and only a few per
 collection, so one chat's stuck files cannot take every slot; the worker does not pick more of
-a collection's pictures while it has that many in flight.
+a collection's pictures while it has that many in flight. A reindex (one collection) uses a
+:class:`Downloads` of its own the same way, so a hanging file holds up only itself.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Every stored vector carries its model's identity, so after a model change the pictures
 embedded by another model are simply not searchable until a reindex re-embeds them; they are
 never mixed with the new model's vectors.
+
+Pictures are fetched through :class:`~indexer.ingest.downloads.Downloads`, as the worker
+fetches them: each download is a task with the pipeline's deadline, and whatever has arrived is
+embedded while the rest carry on, so one file that hangs (a dead Telegram connection) holds up
+only itself until its deadline fails it, not the pictures fetched after it.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from indexer.ingest.downloads import Downloads
 from indexer.parts import Parts
-from indexer.records import PICTURE_VECTORS, ReindexProgress
+from indexer.records import PICTURE_VECTORS, PendingImage, ReindexProgress
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ReindexProgress], Awaitable[None]]
+
+#: Downloads of one reindex running at once (Telegram limits how fast one bot may download).
+REINDEX_DOWNLOADS = 8
 
 
 class Reindexer:
@@ -47,27 +56,32 @@ class Reindexer:
         targets = await self._engine.store.pictures.reindex_targets(collection_id)
         started = time.monotonic()
         done = failed = 0
-        batch_size = self._engine.pipeline.embedder.batch_size
-        for start in range(0, len(targets), batch_size):
-            batch = targets[start : start + batch_size]
-            fetched = await self._engine.pipeline.fetch_many([source for _, source in batch])
-            ready = [
-                (image_id, f.data)
-                for (image_id, _), f in zip(batch, fetched, strict=True)
-                if f.data is not None
-            ]
-            embedded, _ = await self._engine.pipeline.embed(ready)
-            await self._engine.store.vectors.store(
-                PICTURE_VECTORS,
-                [item.id for item in embedded],
-                [item.vector for item in embedded],
-                self._engine.model_id,
-            )
-            done += len(batch)
-            failed += len(batch) - len(embedded)
-            report = ReindexProgress(done, len(targets), failed, time.monotonic() - started)
-            if progress is not None:
-                await progress(report)
+        in_flight = self._engine.pipeline.embedder.batch_size
+        waiting = [PendingImage(image_id, collection_id, source, 0) for image_id, source in targets]
+        waiting.reverse()  # popped from the end: first picture first
+        downloads = Downloads(self._engine.pipeline.fetch, concurrency=REINDEX_DOWNLOADS)
+        try:
+            while waiting or downloads:
+                room = in_flight - len(downloads.busy_ids)
+                batch = [(waiting.pop(), None) for _ in range(min(room, len(waiting)))]
+                collected = await downloads.collect(batch)
+                if not collected:
+                    continue
+                ready = [(item.id, f.data) for item, f in collected if f.data is not None]
+                embedded, _ = await self._engine.pipeline.embed(ready)
+                await self._engine.store.vectors.store(
+                    PICTURE_VECTORS,
+                    [item.id for item in embedded],
+                    [item.vector for item in embedded],
+                    self._engine.model_id,
+                )
+                done += len(collected)
+                failed += len(collected) - len(embedded)
+                report = ReindexProgress(done, len(targets), failed, time.monotonic() - started)
+                if progress is not None:
+                    await progress(report)
+        finally:
+            await downloads.close()
         await self._engine.pictures.rebuild(collection_id)
         if failed == 0:
             await self._engine.store.vectors.drop_other_models(collection_id, self._engine.model_id)
