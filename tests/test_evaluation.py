@@ -107,8 +107,9 @@ def test_eval_prints_a_table_of_both_directions_for_the_configured_model(
     assert main(["--config", str(config), "eval", "--pairs", str(shapes_file)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"model {model_config.arch}@sha256:") and "(30 pairs)" in lines[0]
-    assert lines[1].split() == ["R@1", "R@5", "R@10", "mean", "rank", "queries"]
-    assert [line.split()[0] for line in lines[2:]] == ["text→image", "image→text"]
+    assert lines[1].split() == ["R@1", "R@5", "R@10", "mean", "rank", "asked/among"]
+    assert [line.split()[0] for line in lines[2:4]] == ["text→image", "image→text"]
+    assert lines[4].startswith("asked/among: distinct queries")
 
     assert main(["--config", str(config), "eval", "--pairs", str(shapes_file), "--json"]) == 0
     measured = json.loads(capsys.readouterr().out)

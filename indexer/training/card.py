@@ -30,6 +30,8 @@ from indexer.training.evaluation import RetrievalReport, evaluate_retrieval, for
 from indexer.training.pairs import LoadedPair, Pair, PairSource, pairs_jsonl
 from indexer.training.tiny_model import card_path
 
+#: A mean recall this high leaves nothing to improve on the same pairs.
+PERFECT_RECALL = 0.999
 #: General recall@5 may fall by this much (either direction) before the card and command warn.
 GENERAL_DROP_WARNING = 0.05
 
@@ -197,10 +199,40 @@ def write_outputs(
     return FinetuneResult(out, card_path(out), held_path, card)
 
 
+def held_out_blind_spots(data: CardData, before: Measured) -> list[str]:
+    """Why the held-out recall cannot show what a run taught, when it cannot.
+
+    A table of perfect scores reads as success; but held-out pairs that share no caption with
+    the training pairs never ask for the names being taught, and a set the model already
+    ranked perfectly cannot improve.
+    """
+    if not data.held_out or before.held_out is None:
+        return []
+    notes = []
+    taught = {pair.caption for pair in data.train}
+    if not any(pair.caption in taught for pair in data.held_out):
+        notes.append(
+            "the held-out pairs share no caption with the training pairs, so their recall "
+            "cannot show whether the new names were learned; hold out pictures whose captions "
+            "also appear in training (more pairs per caption), or measure with `eval --pairs`"
+        )
+    if before.held_out.mean_recall >= PERFECT_RECALL:
+        notes.append(
+            "held-out recall was already perfect before training: these pairs cannot show an "
+            "improvement (too few, or too easy for the model)"
+        )
+    return notes
+
+
 def say_summary(
-    say: Callable[[str], None], result: FinetuneResult, before: Measured, after: Measured
+    say: Callable[[str], None],
+    result: FinetuneResult,
+    before: Measured,
+    after: Measured,
+    data: CardData,
 ) -> None:
-    """The before/after recall table, a forgetting warning if any, and how to use the model."""
+    """The before/after recall table, what it cannot show, a forgetting warning if any, and
+    how to use the model."""
     rows = [
         (label, report)
         for label, report in (
@@ -213,6 +245,8 @@ def say_summary(
     ]
     if rows:
         say(format_reports(rows))
+    for note in held_out_blind_spots(data, before):
+        say(f"NOTE: {note}")
     drops = _general_drops(before, after)
     if drops is None:
         say("general recall not measured: pass --general FILE (pairs unlike the training data)")

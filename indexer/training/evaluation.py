@@ -118,9 +118,17 @@ def _direction(scores: np.ndarray, relevant: np.ndarray) -> DirectionMetrics:
     )
 
 
+#: What the last column means: a set of 40 pairs with 23 distinct captions asks 23 queries
+#: text→image, each ranking the 40 pictures (distinct captions and pictures count once).
+TABLE_NOTE = (
+    "asked/among: distinct queries (captions, or pictures for image→text) / the candidates "
+    "each was ranked among; R@k: share of queries with a right answer in the first k"
+)
+
+
 def format_reports(reports: Sequence[tuple[str, RetrievalReport]]) -> str:
     """A terminal table with one row per (label, direction)."""
-    header = ["", *(f"R@{k}" for k in RECALL_AT), "mean rank", "queries"]
+    header = ["", *(f"R@{k}" for k in RECALL_AT), "mean rank", "asked/among"]
     rows = [header]
     for label, report in reports:
         for direction, metrics in (
@@ -136,13 +144,14 @@ def format_reports(reports: Sequence[tuple[str, RetrievalReport]]) -> str:
                 ]
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(
             cell.ljust(width) if i == 0 else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         )
         for row in rows
     )
+    return table + "\n" + TABLE_NOTE
 
 
 @dataclass(frozen=True)

@@ -297,7 +297,7 @@ def finetune(
     data = CardData(source, pairs, train, held_out, general)
     facts = card_facts(config.model, embedder, data, watcher, before, after, options.out)
     result = write_outputs(options.out, state, facts, [pair.pair for pair in held_out], started)
-    say_summary(say, result, before, after)
+    say_summary(say, result, before, after, data)
     return result
 
 
