@@ -4,13 +4,16 @@ and blames what the user gave, not a setting they never set (issue 22, item 10).
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from indexer.config import ModelConfig
 from indexer.invocation import indexer_command
+from indexer.model.loading import load_open_clip
 
 CLIP_SEARCH = Path(sys.executable).parent / "clip-search"
 
@@ -51,3 +54,16 @@ def test_hints_from_other_programs_name_the_installed_command(
 ) -> None:
     monkeypatch.setattr(sys, "argv", [started])
     assert indexer_command() == expected
+
+
+def test_a_model_without_weights_is_warned_about_once(
+    model_config: ModelConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """open_clip's own 'No pretrained weights loaded' repeated the loader's warning."""
+    with caplog.at_level(logging.WARNING):
+        load_open_clip(ModelConfig(arch=model_config.arch, pretrained=None))
+
+    about_weights = [r for r in caplog.records if "pretrained weights" in r.getMessage()]
+    assert [r.getMessage() for r in about_weights] == [
+        f"model {model_config.arch} has no pretrained weights: results will be random"
+    ]

@@ -62,7 +62,7 @@ def load_open_clip(config: ModelConfig) -> LoadedModel:
         require_hub_for(f"{config.arch}/{config.pretrained or 'random-init'}")
     log.info("loading CLIP model %s on %s (%s)", config.arch, config.device, config.precision)
     try:
-        with _open_clip_errors_unlogged():
+        with _open_clip_repeats_unlogged():
             model, _, preprocess = open_clip.create_model_and_transforms(
                 config.arch,
                 pretrained=weights,
@@ -131,16 +131,21 @@ def _finish_loading(loaded: LoadedModel, config: ModelConfig) -> LoadedModel:
 
 
 @contextmanager
-def _open_clip_errors_unlogged() -> Iterator[None]:
-    """Keeps open_clip from logging a failure that the caller reports in its own error line.
+def _open_clip_repeats_unlogged() -> Iterator[None]:
+    """Keeps open_clip from logging what this module says itself, in its own words.
 
     open_clip logs a failed download on the root logger and then raises it; the raised error
-    becomes this module's one-line :class:`ModelLoadError`, so the log line would only repeat it.
+    becomes this module's one-line :class:`ModelLoadError`, so the log line would only repeat
+    it. Its "No pretrained weights loaded" warning repeats :func:`load_open_clip`'s own ("has
+    no pretrained weights: results will be random"), which every command printed twice.
     """
     package = str(Path(open_clip.__file__).parent)
 
     def keep(record: logging.LogRecord) -> bool:
-        return record.levelno < logging.ERROR or not record.pathname.startswith(package)
+        if not record.pathname.startswith(package):
+            return True
+        repeated = record.getMessage().startswith("No pretrained weights loaded")
+        return record.levelno < logging.ERROR and not repeated
 
     logging.root.addFilter(keep)
     try:
