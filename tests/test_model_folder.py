@@ -215,9 +215,12 @@ def test_default_model_without_network_fails_fast_in_one_line(
     message = str(caught.value)
     assert "xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k" in message and endpoint in message
     assert "model.path" in message and "HF_HUB_OFFLINE" in message
+    assert "`clip-search model export --out DIR`" in message  # from pytest: the installed name
     cli = run_cli("stats", env=offline_env(tmp_path, endpoint), cwd=tmp_path)
     assert cli.returncode == 2
-    assert cli.stderr.strip().splitlines() == [f"error: {message}"]
+    # The same line, its hint naming the command as this run typed it (python -m indexer).
+    as_typed = message.replace("`clip-search ", f"`{sys.executable} -m indexer ")
+    assert cli.stderr.strip().splitlines() == [f"error: {as_typed}"]
 
 
 def test_help_and_input_errors_do_not_import_torch(tmp_path: Path) -> None:
