@@ -129,14 +129,20 @@ async def serving(
         receiving, stop_receiving = await _receive_updates(application, config)
         yield receiving
     finally:
-        if stop_receiving is not None:
-            await stop_receiving()
-        for task in list(deps.reindexes.values()):
-            task.cancel()
-        if application.running:
-            await application.stop()
-        await deps.service.close()
-        await application.shutdown()
+        try:
+            if stop_receiving is not None:
+                await stop_receiving()
+            for task in list(deps.reindexes.values()):
+                task.cancel()
+            if application.running:
+                await application.stop()
+        finally:
+            # Whatever failed above, the service is closed: its model thread must not be
+            # left running as the process ends (see open_application).
+            try:
+                await deps.service.close()
+            finally:
+                await application.shutdown()
 
 
 async def announce(application: BotApplication) -> None:
@@ -221,10 +227,26 @@ async def _retrying(call: Callable[[], Awaitable[object]]) -> None:
             await asyncio.sleep(1.0)
 
 
+async def open_application(config: BotConfig) -> BotApplication:
+    """Opens the index service and builds the bot's Application on it, for :func:`serving`
+    (which closes the service when it ends).
+
+    When the Application cannot be built the service is closed before the error goes on: an
+    open service's model thread may already be embedding (after a kill, the pictures left
+    queued), and a process that ends while it is inside torch dies of SIGABRT instead of
+    exiting with its status and its one error line.
+    """
+    service = await IndexService.open(config.indexer)
+    try:
+        return build_application(config, service)
+    except BaseException:
+        await service.close()
+        raise
+
+
 async def serve(config: BotConfig) -> None:
     """Runs the bot until Ctrl-C or SIGTERM."""
-    service = await IndexService.open(config.indexer)
-    application = build_application(config, service)
+    application = await open_application(config)
     async with serving(application, config.telegram) as receiving:
         await until_stopped(receiving)
 

@@ -109,18 +109,24 @@ class IndexService:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
         store = await Store.open_in(config.storage.data_dir)
         backends: list[VectorBackend] = []
+        pipeline: EmbeddingPipeline | None = None
         try:
             for kind in (PICTURE_VECTORS, TEXT_VECTORS):
                 backends.append(
                     await open_backend(config, store.vectors, kind, embedder.identity, embedder.dim)
                 )
+            pipeline = EmbeddingPipeline(embedder, config.limits)
+            pictures, texts = backends
+            service = cls(config, pipeline, store, pictures, texts)
         except BaseException:
+            # Nothing opened outlives a failed open: the model thread and the database's
+            # thread would outlast the process's end (see ModelThread).
+            if pipeline is not None:
+                pipeline.close()
             for opened in backends:
                 await opened.close()
             await store.close()
             raise
-        pictures, texts = backends
-        service = cls(config, EmbeddingPipeline(embedder, config.limits), store, pictures, texts)
         try:
             await service._check_collections()
             service.thresholds = await service._calibrated_thresholds()

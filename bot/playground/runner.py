@@ -18,9 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import build_application, serving, until_stopped
+from bot.app import open_application, serving, until_stopped
 from bot.chats import collection_of
 from bot.config import BotConfig
+from bot.context import deps_of
 from bot.playground.cast import Cast, build_cast, post_demo_pictures
 from bot.playground.fake_telegram import FakeTelegram
 from bot.playground.web import PlaygroundWeb
@@ -98,8 +99,8 @@ async def run_playground(options: PlaygroundOptions) -> None:
             config = playground_config(options, fake)
             page.demo_model = config.indexer.model.arch == TINY_MODEL_NAME
             pictures = post_demo_pictures(fake, cast)
-            service = await IndexService.open(config.indexer)
-            application = build_application(config, service)
+            application = await open_application(config)
+            service = deps_of(application).service
             async with serving(application, config.telegram):
                 where = cast.demo_group.title
                 print(f"indexing {pictures} demo pictures in {where!r}…", flush=True)

@@ -7,10 +7,12 @@ the rest of the pipeline is :meth:`ModelThread.submit`.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -28,6 +30,13 @@ QUERY = 0
 #: ... while indexing work (picture calls, the caption backlog) can wait a few hundred ms.
 BULK = 1
 _STOP = 2
+#: The stop put by :func:`_close_at_exit`: before every queued call.
+_STOP_FIRST = -1
+
+#: Model threads started and not closed yet, for :func:`_close_at_exit`.
+_open_threads: weakref.WeakSet[ModelThread] = weakref.WeakSet()
+_exit_hook = threading.Lock()
+_exit_hook_registered = False
 
 
 class ModelThread:
@@ -38,6 +47,11 @@ class ModelThread:
     priority (:data:`QUERY` or :data:`BULK`) and a query waits only for the call already
     running. It is still one thread: model calls never compete for the CPU's cores, and torch
     is never entered from two threads at once.
+
+    The thread is a daemon, so one never closed cannot keep the process alive; but the process
+    must not end while it is inside torch (the thread is then stopped mid-way through C++ code
+    and the process dies of SIGABRT: "terminate called without an active exception"). So at
+    interpreter exit a thread still open is stopped as :func:`_close_at_exit` says.
     """
 
     def __init__(self, name: str = "clip-model") -> None:
@@ -46,7 +60,9 @@ class ModelThread:
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        _close_open_threads_at_exit()
         self._thread.start()
+        _open_threads.add(self)
 
     def submit(self, priority: int, function: Callable[..., Result], *args: Any) -> Future[Result]:
         """Queues ``function(*args)``; raises RuntimeError once closed."""
@@ -64,23 +80,52 @@ class ModelThread:
 
     def close(self) -> None:
         """Runs what is queued, then stops the thread."""
+        self._stop(_STOP)
+
+    def _stop(self, priority: int) -> None:
+        """Stops the thread once the calls ahead of ``priority`` have run; waits for it."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put((_STOP, next(self._order), None))
+            self._queue.put((priority, next(self._order), None))
         self._thread.join()
+        _open_threads.discard(self)
 
     def _serve(self) -> None:
         while True:
             _, _, job = self._queue.get()
             if job is None:
-                return
+                break
             if job.future.set_running_or_notify_cancel():  # False: the caller gave up
                 try:
                     job.future.set_result(job.function(*job.args))
                 except BaseException as exc:
                     job.future.set_exception(exc)
+        # Left behind a stop put first (at exit): never run, their callers are gone.
+        while not self._queue.empty():
+            _, _, job = self._queue.get_nowait()
+            if job is not None:
+                job.future.cancel()
+
+
+def _close_at_exit() -> None:
+    """Stops every model thread still open as the interpreter ends (a service that was never
+    closed: a start-up failure, an error path that skipped ``close``): the call in progress
+    finishes, queued calls are dropped (nobody is left to take their answers). Registered with
+    :mod:`atexit`, so it runs before the interpreter stops daemon threads."""
+    for model in list(_open_threads):
+        model._stop(_STOP_FIRST)
+
+
+def _close_open_threads_at_exit() -> None:
+    """Registers :func:`_close_at_exit` once, when the first thread starts: after torch was
+    imported, so it runs before any exit handler torch registered (last in, first out)."""
+    global _exit_hook_registered
+    with _exit_hook:
+        if not _exit_hook_registered:
+            atexit.register(_close_at_exit)
+            _exit_hook_registered = True
 
 
 @dataclass(frozen=True)
