@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from indexer.config import IndexerConfig
@@ -98,12 +98,19 @@ class IndexService:
 
     @classmethod
     async def open(
-        cls, config: IndexerConfig, embedder: Embedder | None = None, *, embed: bool | None = None
+        cls,
+        config: IndexerConfig,
+        embedder: Embedder | None = None,
+        *,
+        embed: bool | None = None,
+        warn_about: Collection[str] | None = None,
     ) -> IndexService:
         """Loads the model (unless given), opens the stores, checks every index, starts work.
 
         ``embed`` says whether this process embeds queued pictures; by default it does unless
-        ``index.embedding = "worker"`` leaves that to a worker process.
+        ``index.embedding = "worker"`` leaves that to a worker process. Collections with
+        pictures another model embedded are logged once: every one (the bot serves them all),
+        or only those of ``warn_about`` (a command about one collection).
         """
         if embedder is None:
             embedder = await asyncio.to_thread(Embedder.load, config.model)
@@ -128,7 +135,7 @@ class IndexService:
             await store.close()
             raise
         try:
-            await service._check_collections()
+            await service._check_collections(warn_about)
             service.thresholds = await service._calibrated_thresholds()
             service._search.thresholds = service.thresholds
         except BaseException:
@@ -215,11 +222,17 @@ class IndexService:
         self._hand_over = HandOver(self.config.limits, self.engine, schemes)
         self._hand_over.start()
 
-    async def _check_collections(self) -> None:
+    async def _check_collections(self, warn_about: Collection[str] | None) -> None:
         collections = await self._store.collections.all()
         await self._indexes.load_all(list(collections.values()))
         await self._texts.load_all(list(collections.values()))
-        await self._reindexer.warn_if_needed(collections)
+        await self._reindexer.warn_if_needed(
+            {
+                name: cid
+                for name, cid in collections.items()
+                if warn_about is None or name in warn_about
+            }
+        )
 
     async def _collection_id(self, name: str) -> int:
         collection_id = await self._store.collections.id_of(name)

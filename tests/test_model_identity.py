@@ -77,3 +77,31 @@ async def test_model_change_is_reported_and_reindex_fixes_it(
             after = await service.stats("album")
             assert (after.needs_reindex, after.index_vectors) == (0, 60)
             assert len(await service.search_text(["album"], "a red circle", k=5)) == 5
+
+
+async def test_a_command_about_one_collection_warns_only_about_that_one(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The 'embedded by another model' warning named every collection on every command."""
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for number, (data, spec) in enumerate(held_out_pictures[:4]):
+        (pictures / f"{spec.slug}_{number}.jpg").write_bytes(data)
+    config = make_config(tmp_path / "data", model_config)
+    async with await IndexService.open(config, embedder) as service:
+        await index_directory(service, pictures, "first")
+        await index_directory(service, pictures, "second")
+    other_model = ModelConfig(arch=model_config.arch, pretrained=None)
+    other_config = IndexerConfig.model_validate({**config.model_dump(), "model": other_model})
+    other = Embedder.load(other_model)
+
+    with caplog.at_level(logging.WARNING, logger="indexer"):
+        async with await IndexService.open(other_config, other, warn_about={"second"}):
+            pass
+
+    warned = [r.getMessage() for r in caplog.records if "another model" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("collection second:")

@@ -164,7 +164,9 @@ async def _serve(command: str, args: argparse.Namespace, config: IndexerConfig) 
     from indexer.service import IndexService
 
     run = getattr(without_model if command in WITHOUT_MODEL else commands, command)
-    async with await IndexService.open(config) as service:
+    collection = getattr(args, "collection", None)
+    warn_about = {collection} if collection is not None else None
+    async with await IndexService.open(config, warn_about=warn_about) as service:
         log.debug("opening the model and indexes took %.0f ms", _ms_since(started))
         started = time.perf_counter()
         status = int(await run(service, args))
