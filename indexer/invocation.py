@@ -45,13 +45,27 @@ INDEXER_COMMAND = "clip-search"
 
 def indexer_command() -> str:
     """The indexer's command line, for a hint the user can paste: as it was typed when this
-    program is it (``clip-search``, ``.venv/bin/python -m indexer``), else by its installed
-    name (a hint the bot logs names ``clip-search``, not the bot's own command)."""
+    program is it (``clip-search --config FILE``, ``.venv/bin/python -m indexer``), else by
+    its installed name (a hint the bot logs names ``clip-search``, not the bot's own command).
+    A ``--config`` the user typed is kept: without it the hint would act on another folder."""
     started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
     by_module = started.name == "__main__.py" and started.parent.name == "indexer"
-    return (
-        command_name("indexer") if by_module or started.name == INDEXER_COMMAND else INDEXER_COMMAND
-    )
+    if not (by_module or started.name == INDEXER_COMMAND):
+        return INDEXER_COMMAND
+    config = _typed_config(sys.argv[1:])
+    command = command_name("indexer")
+    return command if config is None else f"{command} --config {shlex.quote(config)}"
+
+
+def _typed_config(arguments: list[str]) -> str | None:
+    """The value of the last ``--config FILE`` or ``--config=FILE`` among ``arguments``."""
+    found = None
+    for number, argument in enumerate(arguments):
+        if argument == "--config" and number + 1 < len(arguments):
+            found = arguments[number + 1]
+        elif argument.startswith("--config="):
+            found = argument.removeprefix("--config=")
+    return found
 
 
 def command_name(module: str) -> str:

@@ -5,6 +5,9 @@ needs: the message id, the content hash and an opaque key of the source."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from pathlib import Path
 
 from indexer.config import IndexerConfig
@@ -117,3 +120,37 @@ def _all():
     from indexer.records import PictureFilter
 
     return PictureFilter()
+
+
+async def test_a_forget_beside_another_programs_reader_returns_while_it_reads(
+    indexer_config: IndexerConfig,
+    service: IndexService,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    """The WAL cannot be emptied under another program's open read; the forget still returns
+    (its rows are erased), and the WAL empties at a later checkpoint."""
+    original, _ = await _post_and_repost(service, held_out_pictures[0][0])
+    reading, done = threading.Event(), threading.Event()
+
+    def hold_a_read() -> None:
+        reader = sqlite3.connect(indexer_config.storage.data_dir / "index.sqlite3")
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM images").fetchone()
+        reading.set()
+        # Released as soon as the forget returns. A forget that waited for this reader as long
+        # as a write waits for a lock (60 s) would outlast the 30 s it holds at most.
+        done.wait(timeout=30)
+        reader.close()
+
+    holder = threading.Thread(target=hold_a_read)
+    holder.start()
+    try:
+        await asyncio.to_thread(reading.wait, 60)
+        assert await service.forget("chat", [original]) == 2
+        still_reading = not done.is_set()
+    finally:
+        done.set()
+        await asyncio.to_thread(holder.join)
+
+    assert still_reading
+    assert await service.search_text(["chat"], CAPTION) == []

@@ -41,6 +41,14 @@ def test_a_hint_names_the_command_as_typed(tmp_path: Path) -> None:
     assert "python -m indexer" not in done.stderr
 
 
+def test_a_hint_keeps_the_config_the_user_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without it, the pasted hint would act on the default data folder."""
+    monkeypatch.setattr(sys, "argv", ["clip-search", "--config", "my dir/c.toml", "index", "x"])
+    assert indexer_command() == "clip-search --config 'my dir/c.toml'"
+    monkeypatch.setattr(sys, "argv", ["clip-search", "index", "x", "--config=b.toml"])
+    assert indexer_command() == "clip-search --config b.toml"
+
+
 @pytest.mark.parametrize(
     ("started", "expected"),
     [

@@ -140,3 +140,27 @@ async def test_a_passing_failure_is_counted_pending_not_indexed(
     out = capsys.readouterr().out
     assert "2 files: 1 indexed, 0 duplicates, 0 already known, 0 failed, 1 still pending" in out
     assert f"pending (retried on the next run): {folder / 'b.jpg'}: could not fetch" in out
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_its_reason_not_a_traceback(
+    tmp_path: Path, model_config: ModelConfig, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    """A name's bytes that are no UTF-8 cannot be stored as text: the file is skipped with a
+    reason (rename it), and the other files of the folder are indexed."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(held_out_pictures[0][0])
+    bad = os.path.join(os.fsencode(folder), b"bad\xff\xfename.jpg")
+    with open(bad, "wb") as handle:
+        handle.write(held_out_pictures[1][0])
+    (tmp_path / "config.toml").write_text(
+        f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
+        '[storage]\ndata_dir = "data"\n'
+    )
+
+    done = run_cli(folder)
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "2 files: 1 indexed, 0 duplicates, 0 already known, 1 failed" in done.stdout
+    assert "skipped: its name is not UTF-8 text; rename it to index it" in done.stdout

@@ -5,6 +5,7 @@ file standing where it must be."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from bot.cli import main as bot_main
 from indexer.cli import main as indexer_main
 from indexer.config import ModelConfig
+from indexer.store.database import cannot_open
 
 
 @pytest.fixture
@@ -50,3 +52,17 @@ def test_the_bot_says_which_folder_and_setting_in_one_line(
     assert status == 2, err
     assert "storage.data_dir" in err and "not-a-folder" in err
     assert "Traceback" not in err and "secret-token-value" not in err
+
+
+def test_a_database_that_cannot_be_opened_is_no_damage(tmp_path: Path) -> None:
+    """``backup`` called a read-only data folder's healthy database 'damaged'; SQLite's
+    'unable to open' (and read-only, permission) errors are the folder's, not the file's."""
+    with pytest.raises(sqlite3.OperationalError) as unopenable:
+        sqlite3.connect(tmp_path / "no such folder" / "index.sqlite3").execute("SELECT 1")
+    damaged = tmp_path / "damaged.sqlite3"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    with pytest.raises(sqlite3.DatabaseError) as malformed:
+        sqlite3.connect(damaged).execute("SELECT * FROM sqlite_master").fetchall()
+
+    assert cannot_open(unopenable.value)
+    assert not cannot_open(malformed.value)

@@ -23,6 +23,7 @@ from indexer.embed.files import NotAPictureFileError, read_picture_file
 from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
 from indexer.records import ReindexProgress
 from indexer.service import IndexService
+from indexer.text_cleaning import clean_text
 
 
 def _note(text: str) -> None:
@@ -62,6 +63,7 @@ async def search(service: IndexService, args: argparse.Namespace) -> int:
 
 async def tag(service: IndexService, args: argparse.Namespace) -> int:
     tagged = 0
+    stored = clean_text(args.text).strip()  # the tag as the service keeps it
     missing: list[str] = []
     for name, ids in await targets(service, args):
         try:
@@ -69,7 +71,7 @@ async def tag(service: IndexService, args: argparse.Namespace) -> int:
         except PictureNotFoundError:
             missing.append(name)
     if tagged or not missing:  # no success line above an error that nothing was done
-        print(f"tagged {tagged} picture(s) with {args.text!r}")
+        print(f"tagged {tagged} picture(s) with {stored!r}")
     if missing:
         raise PictureNotFoundError(
             f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"

@@ -113,8 +113,11 @@ def picture_files(directory: Path) -> Iterator[Path]:
 def checked_picture(
     path: Path, root: Path, max_bytes: int, follow_outside: bool
 ) -> os.stat_result | str:
-    """The file's ``stat`` when it may be read, else why not: a link leading outside
-    ``root``, a dangling link, anything but a regular file, a file too large."""
+    """The file's ``stat`` when it may be read, else why not: a name that is no UTF-8 text
+    (its source cannot be stored), a link leading outside ``root``, a dangling link, anything
+    but a regular file, a file too large."""
+    if not _is_utf8(str(path)):
+        return "its name is not UTF-8 text; rename it to index it"
     if path.is_symlink():
         target = path.resolve()
         if not target.exists():  # whichever way it points, reading it cannot help
@@ -129,6 +132,15 @@ def checked_picture(
         return str(exc)
     except OSError as exc:
         return f"cannot read it: {exc.strerror}"
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether a path as Python decoded it is text (bytes that are no UTF-8 become surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def index_directory(

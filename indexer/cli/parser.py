@@ -18,6 +18,7 @@ from pathlib import Path
 
 from indexer.cli import dispatch
 from indexer.invocation import command_name
+from indexer.text_cleaning import clean_text
 
 EXAMPLES = """\
 examples:
@@ -99,10 +100,13 @@ def _with_command_name(text: str) -> str:
 
 
 def _collection_name(text: str) -> str:
-    """A collection's name as typed; a blank one would make a collection no line can name."""
-    if not text.strip():
+    """A collection's name as typed, cleaned (:func:`clean_text`: no control characters, no
+    bidi override to reverse the lines that print it); a blank one would make a collection no
+    line can name."""
+    name = clean_text(text)
+    if not name.strip():
         raise argparse.ArgumentTypeError("a collection needs a name")
-    return text
+    return name
 
 
 def _add_collection(

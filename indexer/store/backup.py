@@ -14,9 +14,10 @@ import sqlite3
 from pathlib import Path
 
 from indexer.atomic import atomic_file
-from indexer.errors import IndexerError, StorageError
+from indexer.errors import DataFolderError, IndexerError, StorageError
 from indexer.invocation import indexer_command
 from indexer.store import DATABASE_FILE
+from indexer.store.database import cannot_open
 
 
 async def backup_database(data_dir: Path, destination: str) -> Path:
@@ -57,6 +58,11 @@ def _copy(source: Path, target: Path) -> None:
             reader.backup(writer)
             verdict = writer.execute("PRAGMA integrity_check").fetchone()
         except sqlite3.DatabaseError as exc:
+            if cannot_open(exc):
+                raise DataFolderError(
+                    f"cannot open {source} to back it up ({exc}): is its folder readable and "
+                    "writable by this program's user (storage.data_dir)?"
+                ) from None
             raise StorageError(
                 f"{source} cannot be backed up, it is damaged ({exc}); "
                 f"{indexer_command()} check tells more"

@@ -41,6 +41,9 @@ from indexer.invocation import indexer_command
 from indexer.store.word_match import contains_words
 
 SCHEMA_VERSION = 6
+#: How long a forget's checkpoint waits for another program's readers before it leaves the
+#: WAL to a later checkpoint (see Database.erase_history).
+ERASE_WAIT_MS = 2000
 #: The database's file name inside ``storage.data_dir``.
 DATABASE_FILE = "index.sqlite3"
 #: How long a write waits for another program's transaction (the bot's worker migrating a new
@@ -206,7 +209,7 @@ class Database:
                 "storage.data_dir to a folder it may write"
             ) from None
         except sqlite3.DatabaseError as exc:
-            if _cannot_open(exc):
+            if cannot_open(exc):
                 raise DataFolderError(
                     f"cannot open {path} for writing ({exc}); let this program's user write in "
                     "the data folder (storage.data_dir), or set storage.data_dir to another"
@@ -281,8 +284,14 @@ class Database:
         """Copies the WAL into the database file and empties it, so rows just erased (with
         secure delete) leave no older copy of their pages in the WAL. Readers of an older
         snapshot (another process) can keep pages from being copied: then the WAL empties at
-        a later checkpoint, and this returns anyway."""
-        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        a later checkpoint, and this returns after :data:`ERASE_WAIT_MS` instead of waiting
+        for them as long as a write would."""
+        (busy_ms,) = await (await self._db.execute("PRAGMA busy_timeout")).fetchone() or (0,)
+        await self._db.execute(f"PRAGMA busy_timeout = {ERASE_WAIT_MS}")
+        try:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            await self._db.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
 
     async def close(self) -> None:
         """Closes the connection (refreshing the planner's statistics if they went stale);
@@ -407,7 +416,7 @@ def _primary_code(error: sqlite3.DatabaseError) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-def _cannot_open(error: sqlite3.DatabaseError) -> bool:
+def cannot_open(error: sqlite3.DatabaseError) -> bool:
     """SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN: the folder's settings, not damage."""
     return _primary_code(error) in (3, 8, 14)
 
