@@ -151,3 +151,23 @@ def test_a_picture_over_the_size_cap_is_a_bad_pair(tmp_path: Path) -> None:
     small = LimitsConfig(max_image_bytes=100)
     with pytest.raises(BadPairsError, match=r"line 2 .*: too large \(more than 100 bytes"):
         decode_pairs(read_pairs_file(pairs), small, side=48)
+
+
+def test_captions_of_a_pairs_file_are_cleaned_where_they_enter(tmp_path: Path) -> None:
+    """A caption's NUL, lone surrogate (a JSON escape), bidi override or non-character never
+    reaches training, the held-out file or the model card; one of nothing else is empty."""
+    draw_shape(ALL_SPECS[0], random.Random(0)).save(tmp_path / "a.jpg", format="JPEG")
+    lines = [
+        {"image": "a.jpg", "caption": "人民\x00广场\ud800 \u202eok\ufffe"},
+        {"image": "a.jpg", "caption": "\u202e\x00"},
+    ]
+    pairs_file = tmp_path / "pairs.jsonl"
+    pairs_file.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    source = read_pairs_file(pairs_file)
+
+    with pytest.raises(BadPairsError) as refused:
+        decode_pairs(source, LIMITS, side=48)
+    assert "line 2" in str(refused.value) and "empty caption" in str(refused.value)
+    source.pairs.pop()
+    [loaded] = decode_pairs(source, LIMITS, side=48)
+    assert loaded.caption == "人民广场 ok"

@@ -36,6 +36,7 @@ from indexer.errors import (
 )
 from indexer.model.folder import file_sha256
 from indexer.store import Store
+from indexer.text_cleaning import clean_text
 
 #: The columns (CSV) or keys (JSONL) a pairs file must have; other columns are ignored.
 IMAGE_KEY = "image"
@@ -207,7 +208,8 @@ def decode_pairs(source: PairSource, limits: LimitsConfig, side: int) -> list[Lo
     loaded: list[LoadedPair] = []
     problems = list(source.problems)
     for pair in source.pairs:
-        if not pair.caption.strip():
+        caption = clean_text(pair.caption).strip()  # a file's text, cleaned where it enters
+        if not caption:
             problems.append(f"{_where(pair)}: empty caption")
             continue
         try:
@@ -220,7 +222,7 @@ def decode_pairs(source: PairSource, limits: LimitsConfig, side: int) -> list[Lo
             continue
         image = shrink(image, side)
         picture = hashlib.sha256(f"{image.size}".encode() + image.tobytes()).hexdigest()
-        loaded.append(LoadedPair(image, pair.caption.strip(), picture, pair))
+        loaded.append(LoadedPair(image, caption, picture, pair))
     if problems:
         raise BadPairsError(_problem_list(source, problems))
     return loaded
