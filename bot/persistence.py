@@ -31,9 +31,11 @@ class _Probe(pickle.Unpickler):
 def set_aside_if_unreadable(path: Path) -> Path | None:
     """Renames ``path`` to ``<name>.unreadable-<time>`` if it cannot be unpickled; returns the
     new name, or None when the file is missing or readable."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
     try:
+        if not path.is_file():  # a FIFO would block the read, a folder cannot be one
+            raise pickle.UnpicklingError("not a regular file")
         with path.open("rb") as handle:
             data = _Probe(handle).load()
         if not isinstance(data, dict):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import pytest
 from bot_world import WorldFactory
 
 from bot.app import PERSISTENCE_FILE
+from bot.persistence import set_aside_if_unreadable
 
 pytest_plugins = ["bot_fixtures"]
 
@@ -37,3 +40,15 @@ async def test_a_cut_short_persistence_file_is_set_aside_and_the_bot_starts(
     [aside] = data_dir.glob(f"{PERSISTENCE_FILE}.unreadable-*")
     assert aside.read_bytes() == whole[:cut_to]
     assert any("set aside" in record.getMessage() for record in caplog.records)
+
+
+def test_a_persistence_path_that_is_no_regular_file_is_set_aside_without_blocking(
+    tmp_path: Path,
+) -> None:
+    """A FIFO in its place would block the read for ever."""
+    fifo = tmp_path / PERSISTENCE_FILE
+    os.mkfifo(fifo)
+
+    aside = set_aside_if_unreadable(fifo)
+
+    assert aside is not None and not fifo.exists() and aside.is_fifo()

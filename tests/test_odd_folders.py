@@ -57,6 +57,7 @@ def run_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         capture_output=True,
         text=True,
+        errors="replace",  # a file name that is no UTF-8 is printed as its bytes
         timeout=300,
         env={**os.environ, "CLIP_SEARCH_CONFIG": str(folder.parent / "config.toml")},
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import tempfile
@@ -39,6 +40,8 @@ from indexer.errors import (
 )
 from indexer.invocation import indexer_command
 from indexer.store.word_match import contains_words
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 6
 #: How long a forget's checkpoint waits for another program's readers before it leaves the
@@ -283,20 +286,25 @@ class Database:
     async def erase_history(self) -> None:
         """Copies the WAL into the database file and empties it, so rows just erased (with
         secure delete) leave no older copy of their pages in the WAL. Readers of an older
-        snapshot (another process) can keep pages from being copied: then the WAL empties at
-        a later checkpoint, and this returns after :data:`ERASE_WAIT_MS` instead of waiting
-        for them as long as a write would."""
+        snapshot (another process) can keep pages from being copied, and a read of this
+        connection still running locks the checkpoint out: then the WAL empties at a later
+        checkpoint (the next forget, SQLite's own, or :meth:`close`), and this returns after
+        :data:`ERASE_WAIT_MS` instead of waiting as long as a write would, or failing the
+        forget, whose rows are erased already."""
         (busy_ms,) = await (await self._db.execute("PRAGMA busy_timeout")).fetchone() or (0,)
         await self._db.execute(f"PRAGMA busy_timeout = {ERASE_WAIT_MS}")
         try:
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            log.info("the WAL is emptied later: %s", exc)
         finally:
             await self._db.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
 
     async def close(self) -> None:
         """Closes the connection (refreshing the planner's statistics if they went stale);
-        committed data is safe on disk."""
+        committed data is safe on disk, and a WAL that a forget could not empty is emptied."""
         await self._db.execute("PRAGMA optimize")
+        await self.erase_history()
         await self._db.close()
 
     async def _migrate(self, path: Path) -> None:
