@@ -46,6 +46,14 @@ def test_only_failures_of_the_storage_itself_are_storage_failures(tmp_path: Path
     holder.rollback()
 
     assert is_storage_failure(busy.value)
+    # A constraint can follow a write the disk failed (a row read, then rolled back): retried,
+    # and bounded by the poison rule like any retry.
+    holder.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    holder.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id))")
+    holder.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(sqlite3.IntegrityError) as missing_parent:
+        holder.execute("INSERT INTO child VALUES (42)")
+    assert is_storage_failure(missing_parent.value)
     assert not is_storage_failure(bad_statement.value)
     assert not is_storage_failure(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogate"))
     assert is_storage_failure(OSError(28, "No space left on device"))

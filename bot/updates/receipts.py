@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
 #: SQLite's primary result codes that mean the same (https://sqlite.org/rescode.html): busy or
 #: locked by another program, out of memory, read-only, I/O error, damaged, full, cannot open,
-#: lock protocol, not a database. Any other code (SQLITE_ERROR: a bad statement, a value
-#: SQLite refuses; SQLITE_CONSTRAINT; SQLITE_TOOBIG ...) is the update's own fault.
-_STORAGE_SQLITE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+#: lock protocol, not a database; and a constraint (19), which a write that failed with the disk
+#: can cause in the next: the handlers share one connection, so one may have read a row (a new
+#: collection) that the failed write then rolled back. A constraint that is the update's own
+#: fault is caught by the poison bound. Any other code (SQLITE_ERROR: a bad statement, an FTS5
+#: query it refuses; SQLITE_TOOBIG ...) is the update's own fault.
+_STORAGE_SQLITE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 19, 26})
 #: An update whose storing failed this many times while other updates were stored meanwhile
 #: is poisoned: the storage works, this update cannot be stored. With the poller's back-off
 #: (0.5 s doubling to 30 s) the last try is about a minute after the first.

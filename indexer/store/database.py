@@ -376,7 +376,11 @@ class Database:
                     written.append(Written(cursor.lastrowid, cursor.rowcount))
                 await self._db.commit()
             except BaseException:
-                await self._db.rollback()
+                # The error that failed the write is the one to report: a rollback that fails
+                # too (after a disk error SQLite may have rolled back already: "no transaction
+                # is active") must not replace a storage failure with a statement error.
+                with contextlib.suppress(sqlite3.Error):
+                    await self._db.rollback()
                 raise
             self.writes_committed += 1
             return written
