@@ -18,7 +18,7 @@ from indexer.cli.demo_notice import NOTICE as DEMO_NOTICE
 from indexer.cli.demo_notice import are_demo_drawings, is_about_shapes, uses_demo_model
 from indexer.cli.index_folder import index_directory, picture_files
 from indexer.cli.output import print_hits
-from indexer.cli.without_model import targets
+from indexer.cli.without_model import report_targets, targets
 from indexer.embed.files import NotAPictureFileError, read_picture_file
 from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
 from indexer.records import ReindexProgress
@@ -70,13 +70,12 @@ async def tag(service: IndexService, args: argparse.Namespace) -> int:
             tagged += len(await service.tag(args.collection, ids, args.text))
         except PictureNotFoundError:
             missing.append(name)
-    if tagged or not missing:  # no success line above an error that nothing was done
-        print(f"tagged {tagged} picture(s) with {stored!r}")
-    if missing:
-        raise PictureNotFoundError(
-            f"no indexed picture to tag in collection {args.collection!r}: {', '.join(missing)}"
-        )
-    return 0
+    return report_targets(
+        f"tagged {tagged} picture(s) with {stored!r}",
+        tagged,
+        missing,
+        f"no indexed picture to tag in collection {args.collection!r}",
+    )
 
 
 def _read(path: Path, max_bytes: int) -> bytes:

@@ -187,10 +187,21 @@ async def forget(kept: Kept, args: argparse.Namespace) -> int:
         removed += count
         if not count:
             missing.append(name)
-    if removed or not missing:  # no success line above an error that nothing was done
-        print(f"forgot {removed} picture(s)")
+    return report_targets(
+        f"forgot {removed} picture(s)",
+        removed,
+        missing,
+        f"no such picture in collection {args.collection!r}",
+    )
+
+
+def report_targets(done: str, count: int, missing: list[str], not_found: str) -> int:
+    """Prints ``done`` (not when nothing was done and something is missing: no success line
+    above an error), then raises PictureNotFoundError ``not_found: <missing>``; else 0.
+
+    ``forget`` and ``tag`` end the same way."""
+    if count or not missing:
+        print(done)
     if missing:
-        raise PictureNotFoundError(
-            f"no such picture in collection {args.collection!r}: {', '.join(missing)}"
-        )
+        raise PictureNotFoundError(f"{not_found}: {', '.join(missing)}")
     return 0
