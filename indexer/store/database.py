@@ -43,7 +43,7 @@ from indexer.store.word_match import contains_words
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: How long a forget's checkpoint waits for another program's readers before it leaves the
 #: WAL to a later checkpoint (see Database.erase_history).
 ERASE_WAIT_MS = 2000
@@ -171,6 +171,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE images ADD COLUMN running INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE images ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 7: what a row is (a photo, a clip, a GIF, a round video note, a sticker), the poster's
+    # @username (for ``from:@name``, erased with the name on a forget), and an index for
+    # filters by date. Every row before this version was a still picture.
+    """
+    ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo'
+        CHECK (kind IN ('photo', 'video', 'gif', 'video_note', 'sticker'));
+    ALTER TABLE images ADD COLUMN poster_username TEXT;
+    CREATE INDEX images_by_posted_at ON images(collection_id, posted_at);
     """,
 ]
 

@@ -223,7 +223,7 @@ class Pictures:
 #: the next ``index`` run) is known as forgotten (:meth:`Queue.known_post`).
 _ERASE_POST = (
     "UPDATE images SET deleted = 1, source = ?, file_unique_id = NULL, poster_id = NULL, "
-    "poster_name = NULL, caption = NULL, error = NULL WHERE id = ?"
+    "poster_name = NULL, poster_username = NULL, caption = NULL, error = NULL WHERE id = ?"
 )
 
 

@@ -140,7 +140,7 @@ class Texts:
         """Tags given to the collection's searchable pictures."""
         row = await self._db.fetchone(
             "SELECT count(*) FROM texts JOIN images ON images.id = texts.image_id "
-            f"WHERE collection_id = ? AND kind = 'tag' AND {LIVE}",
+            f"WHERE collection_id = ? AND texts.kind = 'tag' AND {LIVE}",
             (collection_id,),
         )
         return int(row[0]) if row else 0
