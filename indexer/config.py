@@ -143,6 +143,14 @@ class LimitsConfig(StrictSection):
     max_query_chars: int = Field(default=1000, ge=1)
     max_attempts: int = Field(default=3, ge=1)
     download_seconds: float = Field(default=60.0, gt=0)
+    #: A clip (video, GIF, video sticker) is indexed by this many frames spread over it.
+    clip_frames: int = Field(default=8, ge=1, le=64)
+    #: A clip's frames may have this many pixels (default: 4K UHD); larger clips are refused.
+    max_clip_pixels: int = Field(default=3840 * 2160, ge=1)
+    #: Only a clip's first this many seconds are read (a 10-hour clip costs as much as this).
+    clip_seconds: float = Field(default=600.0, gt=0)
+    #: Decoding one clip stops after this many seconds, with the frames it has by then.
+    clip_decode_seconds: float = Field(default=30.0, gt=0)
 
 
 class IndexerConfig(StrictSection):

@@ -14,6 +14,9 @@ from typing import Literal
 import numpy as np
 
 ImageStatus = Literal["pending", "indexed", "repost", "failed"]
+#: What a post is: a still picture, a clip (video), an animation (GIF, or a video without sound
+#: sent as one), a round video note, or a sticker (still, or a video sticker).
+ImageKind = Literal["photo", "video", "gif", "video_note", "sticker"]
 TextKind = Literal["caption", "tag"]
 #: Which vectors an index holds: the pictures' own, or those of their captions and tags.
 VectorKind = Literal["pictures", "texts"]
@@ -36,6 +39,8 @@ class ImageFacts:
     posted_at: float | None = None
     message_id: int | None = None
     caption: str | None = None
+    #: What the post was sent as; a "photo" that decodes as a clip becomes a "video" or "gif".
+    kind: ImageKind = "photo"
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class ImageRecord:
     repost_of: int | None
     added_at: float
     indexed_at: float | None
+    kind: ImageKind = "photo"
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,20 @@ class PendingImage:
 
 
 @dataclass(frozen=True)
+class FrameVector:
+    """One frame of a clip: the moment it shows (seconds from the start) and its vector."""
+
+    seconds: float
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
 class EmbeddedImage:
-    """The result of embedding one pending picture, ready to be committed."""
+    """The result of embedding one pending picture, ready to be committed.
+
+    A clip's ``vector`` is the normalised mean of its ``frames``; a still picture has none.
+    ``kind`` is what decoding found ("video", "gif") or None for a still picture.
+    """
 
     id: int
     sha256: str
@@ -133,6 +151,8 @@ class EmbeddedImage:
     width: int
     height: int
     vector: np.ndarray
+    frames: tuple[FrameVector, ...] = ()
+    kind: ImageKind | None = None
 
 
 @dataclass(frozen=True)
@@ -164,12 +184,14 @@ class SearchHit:
     """One search result: the picture's stored facts and how well it matched.
 
     ``score`` is a cosine similarity: of the query to the caption or tag in ``matched_text``
-    when one matched, else of the query to the picture itself.
+    when one matched, else of the query to the picture itself, or to a clip's best frame,
+    whose moment (seconds from the start) is ``moment``.
     """
 
     score: float
     image: ImageRecord
     matched_text: str | None = None
+    moment: float | None = None
 
 
 @dataclass(frozen=True)

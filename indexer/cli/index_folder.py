@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # the service imports torch, which input errors must not wait
 
 #: Files that ``index`` treats as pictures; anything else in the folder is left alone.
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+#: Files that ``index`` treats as clips, indexed by frames spread over them
+#: (:mod:`indexer.embed.clips`); an animated ``.gif`` is found to be one when decoded.
+CLIP_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
 
 #: Exit statuses of ``index`` (also listed in its ``--help`` and in README).
 EXIT_ALL_INDEXED = 0
@@ -61,6 +64,8 @@ class FolderReport:
     """What happened to each picture file of the folder, by the path the user gave."""
 
     files: int = 0
+    #: Of the files, the clips (videos, and GIFs found to be animated).
+    clips: int = 0
     indexed: int = 0
     duplicates: int = 0
     known: int = 0
@@ -82,8 +87,9 @@ class FolderReport:
         return f" ({self.forgotten} of them forgotten, kept out)" if self.forgotten else ""
 
     def print(self) -> None:
+        clips = f" ({self.clips} clips)" if self.clips else ""
         print(
-            f"{self.files} files: {self.indexed} indexed, {self.duplicates} duplicates, "
+            f"{self.files} files{clips}: {self.indexed} indexed, {self.duplicates} duplicates, "
             f"{self.known} already known{self._forgotten_note()}, {len(self.failed)} failed, "
             f"{len(self.pending)} still pending"
         )
@@ -97,7 +103,8 @@ class FolderReport:
 
 
 def picture_files(directory: Path) -> Iterator[Path]:
-    """Paths under ``directory`` named like pictures, sorted, without descending into links.
+    """Paths under ``directory`` named like pictures or clips, sorted, without descending into
+    links.
 
     A folder named ``weird.jpg`` is a folder (descended into, never a picture). Whether each
     path is a readable regular file is checked by :func:`checked_picture`.
@@ -106,7 +113,7 @@ def picture_files(directory: Path) -> Iterator[Path]:
         folders.sort()
         for name in sorted(names):
             path = Path(root, name)
-            if path.suffix.lower() in PICTURE_SUFFIXES:
+            if path.suffix.lower() in PICTURE_SUFFIXES | CLIP_SUFFIXES:
                 yield path
 
 
@@ -169,13 +176,19 @@ async def collect_folder(
     files = list(picture_files(directory))
     for path in tqdm(files, desc="queueing", unit="file", disable=None, leave=False):
         report.files += 1
+        is_clip = path.suffix.lower() in CLIP_SUFFIXES
+        report.clips += is_clip
         checked = checked_picture(path, directory, max_bytes, follow_outside)
         if isinstance(checked, str):
             report.failed.append((path, f"skipped: {checked}"))
             continue
         result = await service.add_image(
             collection,
-            ImageFacts(source=file_source(path), posted_at=checked.st_mtime),
+            ImageFacts(
+                source=file_source(path),
+                posted_at=checked.st_mtime,
+                kind="video" if is_clip else "photo",
+            ),
         )
         if result.outcome == "queued" and result.image_id is not None:
             queued[result.image_id] = path
@@ -191,6 +204,7 @@ async def collect_folder(
     originals = await service.images([r.repost_of for r in records.values() if r.repost_of])
     for image_id, record in sorted(records.items()):
         path = queued[image_id]
+        report.clips += record.kind == "gif"
         original = originals.get(record.repost_of) if record.repost_of else None
         if record.status == "indexed":
             report.indexed += 1

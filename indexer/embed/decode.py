@@ -25,6 +25,24 @@ _BACKGROUND = (255, 255, 255)
 MAX_ASPECT_RATIO = 20
 
 
+def is_still_picture(data: bytes) -> bool:
+    """Whether ``data`` is for :func:`decode_scaled`: a still picture, or bytes that cannot be
+    anything else (empty, too damaged to tell). False for an animated GIF and for every format
+    Pillow does not know (MP4, WebM, MOV...): those are clips (:mod:`indexer.embed.clips`).
+
+    Only the header is read, and for a GIF whether a second frame follows.
+    """
+    if not data:
+        return True
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return not (image.format == "GIF" and getattr(image, "is_animated", False))
+    except UnidentifiedImageError:
+        return False
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return True
+
+
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
     """Decodes ``data`` into an upright RGB image, or raises :class:`BadImageError`.
 

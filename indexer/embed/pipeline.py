@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from indexer.config import LimitsConfig
-from indexer.embed.decode import decode_scaled
+from indexer.embed.clips import ClipLimits, decode_clip
+from indexer.embed.decode import decode_scaled, is_still_picture
 from indexer.embed.files import read_picture_file
 from indexer.embed.model_thread import BULK, QUERY, ModelThread, TextBatcher
 from indexer.errors import BadImageError, SourceGoneError
 from indexer.model.embedder import Embedder
-from indexer.records import EmbeddedImage, Fetcher
+from indexer.records import EmbeddedImage, Fetcher, FrameVector, ImageKind
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,34 @@ Result = TypeVar("Result")
 #: on 2 cores: query p50 0.3 s instead of 1.4 s with calls of 32), for about 8 % less throughput
 #: than calls of 32 (docs/BENCHMARKS.md).
 MODEL_CALL_PICTURES = 8
+
+
+def _normalised_mean(rows: np.ndarray) -> np.ndarray:
+    """The unit vector of the mean of ``rows`` (unit vectors): a clip's one vector."""
+    mean = np.asarray(rows, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
+def _embedded(
+    image_id: int, data: bytes, decoded: _Decoded, rows: list[np.ndarray]
+) -> EmbeddedImage:
+    """A picture's embedding; a clip's vector is the mean of its frames', kept beside them."""
+    frames = (
+        ()
+        if decoded.moments is None
+        else tuple(FrameVector(s, v) for s, v in zip(decoded.moments, rows, strict=True))
+    )
+    return EmbeddedImage(
+        id=image_id,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        width=decoded.width,
+        height=decoded.height,
+        vector=rows[0] if decoded.moments is None else _normalised_mean(np.stack(rows)),
+        frames=frames,
+        kind=decoded.kind,
+    )
 
 
 def file_fetcher(max_bytes: int) -> Fetcher:
@@ -71,9 +100,13 @@ class Fetched:
 
 @dataclass(frozen=True)
 class _Decoded:
-    pixels: torch.Tensor
+    """A picture's pixels, or a clip's frames and the moments they show."""
+
+    pixels: list[torch.Tensor]
     width: int
     height: int
+    moments: list[float] | None = None
+    kind: ImageKind | None = None
 
 
 class EmbeddingPipeline:
@@ -141,14 +174,34 @@ class EmbeddingPipeline:
         return Fetched(data=data)
 
     def decode(self, data: bytes) -> _Decoded:
-        """Decodes and preprocesses one picture; raises BadImageError for unusable bytes."""
-        image, (width, height) = decode_scaled(
-            data,
-            max_bytes=self._limits.max_image_bytes,
-            max_pixels=self._limits.max_image_pixels,
-            min_side=self.embedder.input_side,
+        """Decodes and preprocesses one picture, or a clip's frames (an animated GIF, or any
+        file Pillow does not know: MP4, WebM, MOV...); raises BadImageError for unusable bytes."""
+        if is_still_picture(data):
+            image, (width, height) = decode_scaled(
+                data,
+                max_bytes=self._limits.max_image_bytes,
+                max_pixels=self._limits.max_image_pixels,
+                min_side=self.embedder.input_side,
+            )
+            return _Decoded([self.embedder.preprocess(image)], width, height)
+        clip = decode_clip(data, self._clip_limits)
+        return _Decoded(
+            [self.embedder.preprocess(image) for image in clip.images],
+            clip.width,
+            clip.height,
+            clip.seconds,
+            "gif" if data.startswith(b"GIF8") else "video",
         )
-        return _Decoded(self.embedder.preprocess(image), width, height)
+
+    @property
+    def _clip_limits(self) -> ClipLimits:
+        return ClipLimits(
+            frames=self._limits.clip_frames,
+            max_pixels=self._limits.max_clip_pixels,
+            seconds=self._limits.clip_seconds,
+            decode_seconds=self._limits.clip_decode_seconds,
+            short_side=self.embedder.input_side,
+        )
 
     async def embed(
         self, items: Sequence[tuple[int, bytes]]
@@ -171,45 +224,38 @@ class EmbeddingPipeline:
             for (image_id, data), d in zip(items, decoded, strict=True)
             if isinstance(d, _Decoded)
         ]
-        if not good:
+        # A clip's frames count as pictures of a model call: (image id, pixels) each.
+        frames = [(image_id, pixels) for image_id, _, d in good for pixels in d.pixels]
+        if not frames:
             return [], failures
         # All calls are queued at once: the model thread never idles between them, and a
         # query arriving meanwhile still runs right after the call in progress.
         chunks = [
-            good[start : start + MODEL_CALL_PICTURES]
-            for start in range(0, len(good), MODEL_CALL_PICTURES)
+            frames[start : start + MODEL_CALL_PICTURES]
+            for start in range(0, len(frames), MODEL_CALL_PICTURES)
         ]
         encoded = await asyncio.gather(*(self._encode_chunk(chunk) for chunk in chunks))
-        good, vectors = [], []
+        vectors: dict[int, list[np.ndarray]] = {}
         for chunk, rows in zip(chunks, encoded, strict=True):
-            for item, row in zip(chunk, rows, strict=True):
+            for (image_id, _), row in zip(chunk, rows, strict=True):
                 if isinstance(row, str):
-                    failures[item[0]] = row
+                    failures.setdefault(image_id, row)
                 else:
-                    good.append(item)
-                    vectors.append(row)
+                    vectors.setdefault(image_id, []).append(row)
         embedded = [
-            EmbeddedImage(
-                id=image_id,
-                sha256=hashlib.sha256(data).hexdigest(),
-                size_bytes=len(data),
-                width=d.width,
-                height=d.height,
-                vector=vector,
-            )
-            for (image_id, data, d), vector in zip(good, vectors, strict=True)
+            _embedded(image_id, data, d, vectors[image_id])
+            for image_id, data, d in good
+            if image_id not in failures
         ]
         return embedded, failures
 
     async def _encode_chunk(
-        self, chunk: Sequence[tuple[int, bytes, _Decoded]]
+        self, chunk: Sequence[tuple[int, torch.Tensor]]
     ) -> list[np.ndarray | str]:
         """One model call for a chunk; if it fails, each picture alone, so a failure (a
         MemoryError included) fails only its own picture."""
         try:
-            return list(
-                await self.run_model(self.embedder.encode_pixels, [d.pixels for *_, d in chunk])
-            )
+            return list(await self.run_model(self.embedder.encode_pixels, [p for _, p in chunk]))
         except Exception as exc:
             if len(chunk) == 1:
                 log.warning("embedding picture %d failed: %r", chunk[0][0], exc)
@@ -227,10 +273,12 @@ class EmbeddingPipeline:
             return f"the picture could not be decoded ({type(exc).__name__})"
 
     async def embed_query_image(self, data: bytes) -> np.ndarray:
-        """Embeds a picture sent as a query; raises BadImageError for unusable bytes."""
+        """Embeds a picture sent as a query (a clip: the mean of its frames); raises
+        BadImageError for unusable bytes."""
         loop = asyncio.get_running_loop()
         decoded = await loop.run_in_executor(self._decode_threads, self.decode, data)
-        return await self.run_model(self.embedder.encode_pixels, [decoded.pixels], priority=QUERY)
+        rows = await self.run_model(self.embedder.encode_pixels, decoded.pixels, priority=QUERY)
+        return _normalised_mean(rows)[None, :]
 
     async def embed_texts(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
         """Vectors of ``texts``, one row each, in order.

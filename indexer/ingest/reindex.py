@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from indexer.ingest.downloads import Downloads
 from indexer.parts import Parts
-from indexer.records import PICTURE_VECTORS, PendingImage, ReindexProgress
+from indexer.records import PendingImage, ReindexProgress
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,7 @@ class Reindexer:
                     continue
                 ready = [(item.id, f.data) for item, f in collected if f.data is not None]
                 embedded, _ = await self._engine.pipeline.embed(ready)
-                await self._engine.store.vectors.store(
-                    PICTURE_VECTORS,
-                    [item.id for item in embedded],
-                    [item.vector for item in embedded],
-                    self._engine.model_id,
-                )
+                await self._engine.store.vectors.store_pictures(embedded, self._engine.model_id)
                 done += len(collected)
                 failed += len(collected) - len(embedded)
                 report = ReindexProgress(done, len(targets), failed, time.monotonic() - started)

@@ -88,13 +88,11 @@ class Searcher:
         # Anchored on pictures whose caption or tag matched, the ranking is "pictures like
         # those", not a text-picture cosine: the text-picture floor does not apply to it.
         floor = self.picture_match_min if not examples else -1.0
-        pictures = [
-            (score, image_id)
-            for score, image_id in await self._ranked(
-                self._engine.pictures, collection_ids, expanded, depth + len(texts)
-            )
-            if score >= floor
-        ]
+        ranked_pictures, moments = await self._by_best_frame(
+            await self._ranked(self._engine.pictures, collection_ids, expanded, depth + len(texts)),
+            expanded,
+        )
+        pictures = [(score, image_id) for score, image_id in ranked_pictures if score >= floor]
         picture_scores = {image_id: score for score, image_id in pictures}
         order = reciprocal_rank_fusion(
             [matched_ids, [image_id for _, image_id in pictures]],
@@ -113,9 +111,9 @@ class Searcher:
             ),
         )
         return [
-            SearchHit(texts[i][0], records[i], texts[i][1])
+            SearchHit(texts[i][0], records[i], texts[i][1], moments.get(i))
             if i in texts
-            else SearchHit(picture_scores[i], records[i])
+            else SearchHit(picture_scores[i], records[i], moment=moments.get(i))
             for i in order
             if i in records
         ]
@@ -135,16 +133,45 @@ class Searcher:
     ) -> list[SearchHit]:
         """Pictures most similar to a picture, best first, leaving out the same bytes unless
         ``include_self``."""
-        ranked = await self._ranked(
-            self._engine.pictures, collection_ids, picture.vector, k + offset + 1
+        ranked, moments = await self._by_best_frame(
+            await self._ranked(
+                self._engine.pictures, collection_ids, picture.vector, k + offset + 1
+            ),
+            picture.vector,
         )
         records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
         hits = [
-            SearchHit(score, records[image_id])
+            SearchHit(score, records[image_id], moment=moments.get(image_id))
             for score, image_id in ranked
             if image_id in records and (include_self or records[image_id].sha256 != picture.sha256)
         ]
         return hits[offset : offset + k]
+
+    async def _by_best_frame(
+        self, ranked: list[tuple[float, int]], vector: np.ndarray
+    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
+        """``ranked`` with each clip scored by its best frame, best first, and by clip id the
+        moment (seconds) that frame shows.
+
+        The indexes hold one vector per clip (the mean of its frames), which finds the clip;
+        the frames, read from SQLite for these few hits only, say how well and where it
+        matches: a red circle that fills the last second of a clip matches as one would.
+        """
+        frames = await self._engine.store.vectors.frames(
+            [image_id for _, image_id in ranked], self._engine.model_id
+        )
+        moments: dict[int, float] = {}
+        rescored: list[tuple[float, int]] = []
+        for score, image_id in ranked:
+            if image_id in frames:
+                seconds, vectors = frames[image_id]
+                scores = vectors @ vector[0]
+                best = int(np.argmax(scores))
+                moments[image_id] = seconds[best]
+                score = max(score, float(scores[best]))
+            rescored.append((score, image_id))
+        rescored.sort(key=lambda pair: -pair[0])
+        return rescored, moments
 
     async def _ranked(
         self, indexes: VectorBackend, collection_ids: Sequence[int], vector: np.ndarray, depth: int

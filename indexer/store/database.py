@@ -43,7 +43,7 @@ from indexer.store.word_match import contains_words
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: How long a forget's checkpoint waits for another program's readers before it leaves the
 #: WAL to a later checkpoint (see Database.erase_history).
 ERASE_WAIT_MS = 2000
@@ -180,6 +180,19 @@ MIGRATIONS: list[str] = [
         CHECK (kind IN ('photo', 'video', 'gif', 'video_note', 'sticker'));
     ALTER TABLE images ADD COLUMN poster_username TEXT;
     CREATE INDEX images_by_posted_at ON images(collection_id, posted_at);
+    """,
+    # 8: a clip's frames, each with the moment it shows and its vector of one model, so a
+    # query matches a clip by its best frame and says when (indexer/store/vectors.py). The
+    # clip's own row in ``vectors`` (the mean of its frames) is what the indexes hold.
+    """
+    CREATE TABLE clip_frames (
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        model_id    TEXT NOT NULL,
+        position    INTEGER NOT NULL,
+        seconds     REAL NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (image_id, model_id, position)
+    );
     """,
 ]
 

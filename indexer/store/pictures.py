@@ -11,7 +11,7 @@ from indexer.store.database import LIVE, Database, Statement, chunks
 _IMAGE_COLUMNS = (
     "images.id, collections.name, source, file_unique_id, sha256, size_bytes, width, height, "
     "poster_id, poster_name, posted_at, message_id, caption, status, error, repost_of, "
-    "added_at, indexed_at"
+    "added_at, indexed_at, kind"
 )
 
 
@@ -156,7 +156,7 @@ class Pictures:
         Nothing of a forgotten post stays but what "a deletion wins" needs: its row keeps the
         chat's collection, the message id, the content hash and an opaque key of its source
         (:func:`forgotten_source`); its caption, poster, file ids and error are erased, and its
-        vectors, texts and pending bytes deleted. A repost's caption, kept on the original
+        vectors (a clip's frames too), texts and pending bytes deleted. A repost's caption, kept on the original
         picture, goes with the repost. (With ``PRAGMA secure_delete``, erased bytes are
         overwritten in the file too: :mod:`indexer.store.database`.)
         """
@@ -178,6 +178,7 @@ class Pictures:
             marks = ",".join("?" * len(chunk))
             statements += [
                 (f"DELETE FROM vectors WHERE image_id IN ({marks})", tuple(chunk)),
+                (f"DELETE FROM clip_frames WHERE image_id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM pending_data WHERE image_id IN ({marks})", tuple(chunk)),
             ]
         for chunk in chunks(texts, 500):

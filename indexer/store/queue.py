@@ -14,6 +14,7 @@ from typing import Literal
 from indexer.records import EmbeddedImage, ImageFacts, ImageStatus, PendingImage
 from indexer.store.database import LIVE, Database, Statement, to_blob
 from indexer.store.pictures import forgotten_source
+from indexer.store.vectors import frame_statements
 
 #: The n-th failed attempt of a picture pauses it for this × 2ⁿ seconds before its next try:
 #: 4 s after the first failure, 8 s after the second, and so on.
@@ -74,8 +75,8 @@ class Queue:
         # (changes() = 1), so an opted-out poster's picture leaves nothing behind.
         insert = (
             "INSERT INTO images (collection_id, source, file_unique_id, poster_id, poster_name, "
-            "posted_at, message_id, caption, status, repost_of, added_at, indexed_at) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+            "posted_at, message_id, caption, status, repost_of, added_at, indexed_at, kind) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
             "opted_out WHERE collection_id = ? AND poster_id IS ?)",
             (
                 collection_id,
@@ -90,6 +91,7 @@ class Queue:
                 repost_of,
                 now,
                 None if repost_of is None else now,
+                facts.kind,
                 collection_id,
                 facts.poster_id,
             ),
@@ -198,28 +200,40 @@ class Queue:
 
         Returns the ids it stored: a picture forgotten while it was being embedded is left
         forgotten (the condition is in the same statements), and must not enter an index.
+        A clip's frames are stored with it; a post handed over as a "photo" that decoded as a
+        clip (a file of ``index DIR``) takes the kind decoding found.
         """
         now = time.time()
         statements: list[Statement] = []
+        updates: list[int] = []
         for item in embedded:
+            updates.append(len(statements))
             statements += [
                 (
                     "UPDATE images SET status = 'indexed', sha256 = ?, size_bytes = ?, width = ?, "
-                    "height = ?, error = NULL, indexed_at = ?, running = 0 "
+                    "height = ?, error = NULL, indexed_at = ?, running = 0, kind = CASE WHEN "
+                    "kind = 'photo' THEN coalesce(?, kind) ELSE kind END "
                     "WHERE id = ? AND deleted = 0",
-                    (item.sha256, item.size_bytes, item.width, item.height, now, item.id),
+                    (
+                        item.sha256,
+                        item.size_bytes,
+                        item.width,
+                        item.height,
+                        now,
+                        item.kind,
+                        item.id,
+                    ),
                 ),
                 (
                     "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) SELECT ?, ?, ? "
                     "WHERE EXISTS (SELECT 1 FROM images WHERE id = ? AND deleted = 0)",
                     (item.id, model_id, to_blob(item.vector), item.id),
                 ),
+                *frame_statements(item, model_id),
                 ("DELETE FROM pending_data WHERE image_id = ?", (item.id,)),
             ]
         written = await self._db.write(statements)
-        return [
-            item.id for item, update in zip(embedded, written[::3], strict=True) if update.changed
-        ]
+        return [item.id for item, at in zip(embedded, updates, strict=True) if written[at].changed]
 
     async def mark_repost(self, image_id: int, original_id: int, sha256: str, size: int) -> bool:
         """Turns a queued picture into a repost of an already indexed one; False if it did not.

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.records import VectorKind
-from indexer.store.database import LIVE, Database, from_blob, to_blob
+from indexer.records import EmbeddedImage, VectorKind
+from indexer.store.database import LIVE, Database, Statement, from_blob, to_blob
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,26 @@ _TABLES: dict[VectorKind, _Table] = {
 }
 
 
+def frame_statements(item: EmbeddedImage, model_id: str) -> list[Statement]:
+    """Replaces a picture's clip frames of ``model_id`` by ``item.frames`` (none: a still),
+    unless the picture was forgotten: part of the transaction that stores its vector."""
+    statements: list[Statement] = [
+        ("DELETE FROM clip_frames WHERE image_id = ? AND model_id = ?", (item.id, model_id))
+    ]
+    statements += [
+        (
+            "INSERT INTO clip_frames (image_id, model_id, position, seconds, vector) "
+            "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM images WHERE id = ? AND deleted = 0)",
+            (item.id, model_id, position, frame.seconds, to_blob(frame.vector), item.id),
+        )
+        for position, frame in enumerate(item.frames)
+    ]
+    return statements
+
+
 class Vectors:
-    """The ``vectors`` (pictures) and ``text_vectors`` (captions and tags) tables."""
+    """The ``vectors`` (pictures) and ``text_vectors`` (captions and tags) tables, and the
+    frames of clips (``clip_frames``)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -131,6 +149,38 @@ class Vectors:
         )
         return [item_id for item_id, row in zip(ids, written, strict=True) if row.changed]
 
+    async def frames(
+        self, image_ids: Sequence[int], model_id: str
+    ) -> dict[int, tuple[list[float], np.ndarray]]:
+        """The frames of the clips among ``image_ids``: (moments, vectors) by id, in order."""
+        rows = await self._db.fetchall_by_ids(
+            "SELECT image_id, seconds, vector FROM clip_frames WHERE model_id = ? AND "
+            "image_id IN (:ids) ORDER BY image_id, position",
+            image_ids,
+            model_id,
+        )
+        frames: dict[int, tuple[list[float], list[np.ndarray]]] = {}
+        for image_id, seconds, vector in rows:
+            moments, vectors = frames.setdefault(int(image_id), ([], []))
+            moments.append(float(seconds))
+            vectors.append(from_blob(vector))
+        return {i: (moments, np.stack(vectors)) for i, (moments, vectors) in frames.items()}
+
+    async def store_pictures(self, embedded: Sequence[EmbeddedImage], model_id: str) -> None:
+        """Stores re-embedded pictures' vectors (and clips' frames) of ``model_id``, each only
+        while its picture is not forgotten (a reindex)."""
+        statements: list[Statement] = []
+        for item in embedded:
+            statements.append(
+                (
+                    "INSERT OR REPLACE INTO vectors (image_id, model_id, vector) SELECT ?, ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM images WHERE id = ? AND deleted = 0)",
+                    (item.id, model_id, to_blob(item.vector), item.id),
+                )
+            )
+            statements += frame_statements(item, model_id)
+        await self._db.write(statements)
+
     async def drop_other_models(self, collection_id: int, model_id: str) -> None:
         """Deletes the collection's vectors (pictures and texts) of every model but ``model_id``."""
         await self._db.write(
@@ -144,6 +194,11 @@ class Vectors:
                     "DELETE FROM text_vectors WHERE model_id != ? AND text_id IN (SELECT "
                     "texts.id FROM texts JOIN images ON images.id = texts.image_id "
                     "WHERE collection_id = ?)",
+                    (model_id, collection_id),
+                ),
+                (
+                    "DELETE FROM clip_frames WHERE model_id != ? AND image_id IN "
+                    "(SELECT id FROM images WHERE collection_id = ?)",
                     (model_id, collection_id),
                 ),
             ]
