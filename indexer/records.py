@@ -193,6 +193,15 @@ class SearchHit:
     matched_text: str | None = None
     moment: float | None = None
 
+    @property
+    def moment_label(self) -> str | None:
+        """The matched moment as minutes:seconds (``00:12``), hours first past an hour."""
+        if self.moment is None:
+            return None
+        minutes, seconds = divmod(int(self.moment), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
 
 @dataclass(frozen=True)
 class ReindexProgress:

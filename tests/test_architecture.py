@@ -26,12 +26,21 @@ ENGINE_DOORS = {
 #: The playground, a harness around the bot like the tests, also uses the engine's demo: its
 #: offline config and its synthetic pictures.
 PLAYGROUND = "bot.playground"
-PLAYGROUND_DOORS = {"indexer.cli.demo", "indexer.synthetic"}
+PLAYGROUND_DOORS = {"indexer.cli.demo", "indexer.synthetic", "indexer.synthetic_clips"}
 #: The engine's layers, bottom first: a module may import its own layer and those before it,
 #: never one after it. Each entry names top-level modules or packages of ``indexer``.
 ENGINE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
-        {"records", "errors", "config", "atomic", "synthetic", "invocation", "text_cleaning"}
+        {
+            "records",
+            "errors",
+            "config",
+            "atomic",
+            "synthetic",
+            "synthetic_clips",
+            "invocation",
+            "text_cleaning",
+        }
     ),
     frozenset({"model"}),
     frozenset({"embed", "store"}),

@@ -135,7 +135,7 @@ def test_search_and_list_show_kind_and_moment(
     assert "red_circle.mp4" in found.stdout and "video" in found.stdout
     assert "at 00:0" in found.stdout, found.stdout
     listed = run_cli(root, "list", "--collection", "clips")
-    assert "video" in listed.stdout and "gif" in listed.stdout, listed.stdout
+    assert "indexed  video" in listed.stdout and "red_circle.mp4" in listed.stdout, listed.stdout
 
 
 def run_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,9 @@ from indexer.records import CollectionStats, ImageRecord, ListedPicture, SearchH
 def print_hits(hits: list[SearchHit]) -> None:
     """One line per hit, in rank order: rank, what matched and how well, where, id.
 
-    The number is a cosine similarity: of the query to the picture, or, on a 🏷 line, to the
-    caption or tag shown. Ranks come from fusing both kinds (:mod:`indexer.search.fusion`), so the
+    The number is a cosine similarity: of the query to the picture (a clip: to its best frame,
+    whose moment follows, ``video 0.412 at 00:12``), or, on a 🏷 line, to the caption or tag
+    shown. Ranks come from fusing both kinds (:mod:`indexer.search.fusion`), so the
     numbers of the two kinds are not comparable and need not decrease down the list.
     """
     if not hits:
@@ -23,7 +24,9 @@ def print_hits(hits: list[SearchHit]) -> None:
         if hit.matched_text is not None:
             match = f"🏷 {hit.score:.3f} {hit.matched_text!r}"
         else:
-            match = f"picture {hit.score:.3f}"
+            match = f"{_kind(image)} {hit.score:.3f}"
+        if hit.moment_label is not None:
+            match += f" at {hit.moment_label}"
         extras = [f"id {image.id}"]
         if image.caption and image.caption != hit.matched_text:
             extras.append(repr(image.caption))
@@ -39,6 +42,10 @@ def where_from(image: ImageRecord) -> str:
     return image.source
 
 
+def _kind(image: ImageRecord) -> str:
+    return "picture" if image.kind == "photo" else image.kind.replace("_", " ")
+
+
 def _day(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
@@ -52,7 +59,7 @@ def _poster(image: ImageRecord) -> str:
 
 
 def print_listing(pictures: list[ListedPicture]) -> None:
-    """Two lines per picture: id, status, source; then poster, date, caption and tags."""
+    """Two lines per picture: id, status, kind (of a clip or sticker), source; then poster, date, caption and tags."""
     if not pictures:
         print("no pictures match")
     for listed in pictures:
@@ -62,7 +69,8 @@ def print_listing(pictures: list[ListedPicture]) -> None:
             status += f" ({image.error})"
         elif image.status == "repost" and image.repost_of is not None:
             status += f" of {image.repost_of}"
-        print(f"{image.id:6d}  {status}  {where_from(image)}")
+        kind = "" if image.kind == "photo" else f"  {_kind(image)}"
+        print(f"{image.id:6d}  {status}{kind}  {where_from(image)}")
         details = [f"by {_poster(image)}", f"posted {_day(image.posted_at)}"]
         if image.caption:
             details.append(f"caption {image.caption!r}")

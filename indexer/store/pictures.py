@@ -156,8 +156,8 @@ class Pictures:
         Nothing of a forgotten post stays but what "a deletion wins" needs: its row keeps the
         chat's collection, the message id, the content hash and an opaque key of its source
         (:func:`forgotten_source`); its caption, poster, file ids and error are erased, and its
-        vectors (a clip's frames too), texts and pending bytes deleted. A repost's caption, kept on the original
-        picture, goes with the repost. (With ``PRAGMA secure_delete``, erased bytes are
+        vectors (a clip's frames too), texts and pending bytes deleted. A repost's caption, kept
+        on the original picture, goes with the repost. (With ``PRAGMA secure_delete``, erased bytes are
         overwritten in the file too: :mod:`indexer.store.database`.)
         """
         forgotten: list[tuple[int, str]] = []
