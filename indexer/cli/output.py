@@ -59,7 +59,8 @@ def _poster(image: ImageRecord) -> str:
 
 
 def print_listing(pictures: list[ListedPicture]) -> None:
-    """Two lines per picture: id, status, kind (of a clip or sticker), source; then poster, date, caption and tags."""
+    """Two lines per picture: id, status, kind (of a clip or sticker), source; then poster,
+    date, caption and tags."""
     if not pictures:
         print("no pictures match")
     for listed in pictures:

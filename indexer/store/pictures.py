@@ -157,8 +157,8 @@ class Pictures:
         chat's collection, the message id, the content hash and an opaque key of its source
         (:func:`forgotten_source`); its caption, poster, file ids and error are erased, and its
         vectors (a clip's frames too), texts and pending bytes deleted. A repost's caption, kept
-        on the original picture, goes with the repost. (With ``PRAGMA secure_delete``, erased bytes are
-        overwritten in the file too: :mod:`indexer.store.database`.)
+        on the original picture, goes with the repost. (With ``PRAGMA secure_delete``, erased
+        bytes are overwritten in the file too: :mod:`indexer.store.database`.)
         """
         forgotten: list[tuple[int, str]] = []
         for chunk in chunks(ids, 400):
