@@ -33,6 +33,7 @@ class Texts:
     not_your_search: str
     caption: str
     caption_by_words: str
+    moment: str
     matched: str
     someone: str
     groups_header: str
@@ -100,6 +101,7 @@ EN = Texts(
     not_your_search="This is someone else's search: search yourself to page through your own.",
     caption="#{rank} · score {score:.2f} · {poster} · {date}",
     caption_by_words="#{rank} · {poster} · {date}",
+    moment="▶ at {at}",
     matched="🏷 {text}",
     someone="someone",
     groups_header="I search these groups of yours:\n{groups}\n\nTap one to search only there.",
@@ -188,6 +190,7 @@ ZH = Texts(
     not_your_search="这是别人的搜索：请自己搜索，再翻看你自己的结果。",
     caption="#{rank} · 相似度 {score:.2f} · {poster} · {date}",
     caption_by_words="#{rank} · {poster} · {date}",
+    moment="▶ {at} 处",
     matched="🏷 {text}",
     someone="某人",
     groups_header="我会搜索你的这些群组：\n{groups}\n\n点一个只在那里搜索。",

@@ -169,7 +169,7 @@ def encoded(width: int, height: int, frames: int, rate: int = 25) -> bytes:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"PK\x03\x04" + b"\0" * 2000, "neither a picture nor a clip"),
+        (b"PK\x03\x04" + b"\0" * 2000, "not a picture or a clip"),
         (encoded(2048, 1088, 2), "too large (2048×1088 pixels"),
         (make_clip(spec("red_circle"))[:900], "clip"),
     ],

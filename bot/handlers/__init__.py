@@ -3,7 +3,7 @@
 Handler groups run in order and each update may trigger one handler per group:
 
 0. bookkeeping: remember group titles, notice the bot joining or leaving a group;
-1. indexing: every picture posted in a group, silently;
+1. indexing: every picture, clip, GIF, video note and sticker posted in a group, silently;
 2. conversation: commands, searches, buttons and inline queries.
 """
 
@@ -60,6 +60,13 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     """Adds every handler and the error handler to ``application``."""
     groups, private = filters.ChatType.GROUPS, filters.ChatType.PRIVATE
     pictures = filters.PHOTO | filters.Document.IMAGE
+    clips = (
+        filters.VIDEO
+        | filters.ANIMATION
+        | filters.VIDEO_NOTE
+        | filters.Sticker.ALL
+        | filters.Document.VIDEO
+    )
     application.add_handlers(
         [
             MessageHandler(groups, remember_group),
@@ -69,7 +76,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     )
     application.add_handlers(
         [
-            MessageHandler(groups & pictures, index_picture),
+            MessageHandler(groups & (pictures | clips), index_picture),
             MessageHandler(filters.StatusUpdate.MIGRATE, follow_migration),
         ],
         group=_INDEXING,

@@ -25,17 +25,17 @@ async def remember_group(update: Update, context: BotContext) -> None:
 
 
 async def index_picture(update: Update, context: BotContext) -> None:
-    """Nothing visible: queues a photo or picture file posted in the group for indexing."""
+    """Nothing visible: queues a photo, clip, GIF, video note, sticker, or picture or video
+    file posted in the group for indexing (one over the download limit by its thumbnail)."""
     message = message_of(update)
-    picture = TelegramPicture.of_message(message)
-    if picture is None or not context.group.present:
+    if not context.group.present:
         return
-    if picture.file_size is not None and picture.file_size > context.settings.max_download_bytes:
+    picture = TelegramPicture.of_message(message, context.settings.max_download_bytes)
+    if picture is None:  # the filters let through only messages with a picture or a clip
         log.info(
-            "chat %s message %s: skipped a %d-byte picture, over the download limit",
+            "chat %s message %s: skipped a file over the download limit, without a thumbnail",
             message.chat_id,
             message.message_id,
-            picture.file_size,
         )
         return
     poster_id, poster_name = sender_of(message)
@@ -49,6 +49,7 @@ async def index_picture(update: Update, context: BotContext) -> None:
             posted_at=message.date.timestamp(),
             message_id=message.message_id,
             caption=message.caption,
+            kind=picture.indexed_as,
         ),
     )
     log.debug("chat %s message %s: %s", message.chat_id, message.message_id, result.outcome)

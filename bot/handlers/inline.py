@@ -41,10 +41,11 @@ async def inline_search(update: Update, context: BotContext) -> None:
         await inline.answer([], cache_time=CACHE_SECONDS, is_personal=True)
         return
     texts = texts_of(update)
-    results = [
+    offered = (
         inline_result(texts, rank, hit, context.group_facts)
         for rank, hit in enumerate(page.hits, start=page.first_rank)
-    ]
+    )
+    results = [result for result in offered if result is not None]
     next_offset = (
         context.deps.pages.save(
             Continuation(continuation.query, page.seen, owner=inline.from_user.id)

@@ -168,7 +168,7 @@ async def _answer(
                 return
             try:
                 embedded = await context.service.picture_query(
-                    await download(context.bot, picture.file_id)
+                    await download(context.bot, picture.fetch_id)
                 )
             except BadImageError:
                 await message.reply_text(texts.bad_image)

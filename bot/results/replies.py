@@ -1,8 +1,10 @@
 """How results look: captions with rank, score, poster, date and link; albums; the More button.
 
-Results are re-sent by their Telegram file ids (nothing is uploaded). Photos go in one album
-and pictures that were sent as files in another, because Telegram groups documents only with
-documents; a lone picture is sent on its own, since an album needs two to ten items.
+Results are re-sent by their Telegram file ids (nothing is uploaded), as what they are. Photos
+and videos go in one album and pictures that were sent as files in another, because Telegram
+groups documents only with documents; a lone item is sent on its own, since an album needs two
+to ten items. Animations (GIFs), stickers and round video notes cannot be in an album: each is
+sent on its own, the last two (which take no caption) followed by their footer.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultCachedDocument,
+    InlineQueryResultCachedGif,
     InlineQueryResultCachedPhoto,
+    InlineQueryResultCachedSticker,
+    InlineQueryResultCachedVideo,
     InputMediaDocument,
     InputMediaPhoto,
+    InputMediaVideo,
     ReplyParameters,
 )
 
@@ -53,6 +59,8 @@ def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFa
         head = texts.caption.format(score=hit.score, **details)
     else:
         head = texts.caption_by_words.format(**details)
+    if hit.moment_label is not None:
+        head += " · " + texts.moment.format(at=hit.moment_label)
     if hit.matched_text is not None:
         head += "\n" + texts.matched.format(text=clipped(hit.matched_text, MATCHED_TEXT_CHARS))
     chat_id = group_of(image.collection)
@@ -85,17 +93,24 @@ async def send_page(
     """Sends a page of results as albums, then the footer with a More button if there is more,
     each as a reply to ``reply_to`` (the question) when given."""
     reply = _replying_to(reply_to)
-    photos: list[InputMediaPhoto] = []
+    photos: list[InputMediaPhoto | InputMediaVideo] = []
     documents: list[InputMediaDocument] = []
+    alone: list[tuple[TelegramPicture, str]] = []
     for rank, hit in enumerate(page.hits, start=page.first_rank):
         picture = TelegramPicture.of_source(hit.image.source)
         text = caption(texts, rank, hit, groups)
         if picture.kind == "photo":
             photos.append(InputMediaPhoto(picture.file_id, caption=text))
-        else:
+        elif picture.kind == "video":
+            photos.append(InputMediaVideo(picture.file_id, caption=text))
+        elif picture.kind == "document":
             documents.append(InputMediaDocument(picture.file_id, caption=text))
+        else:
+            alone.append((picture, text))
     for album in (photos, documents):
         await _send_album(bot, chat_id, album, reply)
+    for picture, text in alone:
+        await _send_alone(bot, chat_id, picture, text, reply)
     if more_key is not None:
         last = page.first_rank + len(page.hits) - 1
         # A reply to the question too: in a busy group it shows whose results the button
@@ -122,7 +137,7 @@ def _replying_to(message_id: int | None) -> ReplyParameters | None:
 async def _send_album(
     bot: Bot,
     chat_id: int,
-    album: Sequence[InputMediaPhoto | InputMediaDocument],
+    album: Sequence[InputMediaPhoto | InputMediaVideo | InputMediaDocument],
     reply: ReplyParameters | None,
 ) -> None:
     if not album:
@@ -133,20 +148,54 @@ async def _send_album(
     (item,) = album
     if isinstance(item, InputMediaPhoto):
         await bot.send_photo(chat_id, item.media, caption=item.caption, reply_parameters=reply)
+    elif isinstance(item, InputMediaVideo):
+        await bot.send_video(chat_id, item.media, caption=item.caption, reply_parameters=reply)
     else:
         await bot.send_document(chat_id, item.media, caption=item.caption, reply_parameters=reply)
 
 
+async def _send_alone(
+    bot: Bot, chat_id: int, item: TelegramPicture, text: str, reply: ReplyParameters | None
+) -> None:
+    """An animation with its caption; a sticker or a video note, then its footer."""
+    if item.kind == "animation":
+        await bot.send_animation(chat_id, item.file_id, caption=text, reply_parameters=reply)
+        return
+    if item.kind == "sticker":
+        sent = await bot.send_sticker(chat_id, item.file_id, reply_parameters=reply)
+    else:
+        sent = await bot.send_video_note(chat_id, item.file_id, reply_parameters=reply)
+    await bot.send_message(chat_id, text, reply_parameters=_replying_to(sent.message_id))
+
+
+InlineResult = (
+    InlineQueryResultCachedPhoto
+    | InlineQueryResultCachedDocument
+    | InlineQueryResultCachedVideo
+    | InlineQueryResultCachedGif
+    | InlineQueryResultCachedSticker
+)
+
+
 def inline_result(
     texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFacts]
-) -> InlineQueryResultCachedPhoto | InlineQueryResultCachedDocument:
-    """One inline-mode result, sent by file id with the same caption as in an album."""
+) -> InlineResult | None:
+    """One inline-mode result, sent by file id with the same caption as in an album (a
+    sticker takes none); None for a round video note, which inline mode cannot offer."""
     picture = TelegramPicture.of_source(hit.image.source)
     text = caption(texts, rank, hit, groups)
     result_id = str(hit.image.id)
+    title = text.splitlines()[0]
     if picture.kind == "photo":
         return InlineQueryResultCachedPhoto(result_id, picture.file_id, caption=text)
-    title = text.splitlines()[0]
+    if picture.kind == "video":
+        return InlineQueryResultCachedVideo(result_id, picture.file_id, title, caption=text)
+    if picture.kind == "animation":
+        return InlineQueryResultCachedGif(result_id, picture.file_id, caption=text)
+    if picture.kind == "sticker":
+        return InlineQueryResultCachedSticker(result_id, picture.file_id)
+    if picture.kind == "video_note":
+        return None
     return InlineQueryResultCachedDocument(result_id, title, picture.file_id, caption=text)
 
 

@@ -70,7 +70,7 @@ def decode_clip(data: bytes, limits: ClipLimits) -> ClipFrames:
         raise
     except av.error.InvalidDataError:
         raise BadImageError(
-            "the file is neither a picture nor a clip the indexer reads "
+            "the file is not a picture or a clip in a format the indexer reads "
             "(JPEG, PNG, WebP, GIF, MP4, WebM, MOV...)"
         ) from None
     except (av.error.FFmpegError, OSError, ValueError, EOFError) as exc:

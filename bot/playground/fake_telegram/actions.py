@@ -6,8 +6,9 @@ They are plain methods: a test calls them and then awaits the bot's reaction.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+from .content import media_content
 from .entities import user_text_entities
 from .state import ADMIN_STATUSES, PRESENT_STATUSES, Chat, User, World, extension_of, now
 
@@ -173,21 +174,29 @@ class UserActions:
         }
         return self._post(chat, user, {"document": document, **_caption(caption)}, reply_to)
 
-    def send_sticker(self, chat: Chat, user: User, emoji: str = "🙂") -> int:
-        """The user posts a sticker (a kind of message a picture bot should ignore)."""
-        stored = self.world.register_file(b"RIFF\x00\x00\x00\x00WEBP", "sticker")
-        sticker = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
+    def send_sticker(
+        self,
+        chat: Chat,
+        user: User,
+        emoji: str = "🙂",
+        *,
+        data: bytes = b"RIFF\x00\x00\x00\x00WEBP",
+        is_video: bool = False,
+        is_animated: bool = False,
+        thumbnail: bytes | None = None,
+    ) -> int:
+        """The user posts a sticker: a still WebP, a video sticker (WebM) or an animated one
+        (``.tgs``, whose pictures only its ``thumbnail`` shows)."""
+        details = {
             "type": "regular",
             "width": 512,
             "height": 512,
-            "is_animated": False,
-            "is_video": False,
+            "is_animated": is_animated,
+            "is_video": is_video,
             "emoji": emoji,
-            "file_size": stored.size,
+            **self._thumbnail(thumbnail),
         }
-        return self._post(chat, user, {"sticker": sticker}, None)
+        return self._post_media(chat, user, "sticker", data, details, None, None)
 
     def send_video(
         self,
@@ -196,19 +205,53 @@ class UserActions:
         data: bytes = b"\x00\x00\x00\x18ftypmp42",
         *,
         caption: str | None = None,
+        kind: Literal["video", "animation", "video_note"] = "video",
+        thumbnail: bytes | None = None,
+        file_size: int | None = None,
     ) -> int:
-        """The user posts a video (a kind of message a picture bot should ignore)."""
-        stored = self.world.register_file(data, "video")
-        video = {
+        """The user posts a video, an animation (a GIF, which Telegram also lists as the
+        message's document) or a round video note, with the ``thumbnail`` Telegram made of it.
+
+        ``file_size`` makes Telegram claim another size (above 20 MB getFile refuses it).
+        """
+        shape = {"length": 240} if kind == "video_note" else {"width": 320, "height": 240}
+        details = {**shape, "duration": 3, **self._thumbnail(thumbnail)}
+        if kind != "video_note":
+            details["mime_type"] = "video/mp4"
+        return self._post_media(chat, user, kind, data, details, caption, file_size)
+
+    def _thumbnail(self, data: bytes | None) -> dict[str, Any]:
+        if data is None:
+            return {}
+        stored = self.world.register_file(data, "thumbnail")
+        thumbnail = {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "width": 1280,
-            "height": 720,
-            "duration": 3,
-            "mime_type": "video/mp4",
+            "width": 320,
+            "height": 240,
             "file_size": stored.size,
         }
-        return self._post(chat, user, {"video": video, **_caption(caption)}, None)
+        return {"thumbnail": thumbnail}
+
+    def _post_media(
+        self,
+        chat: Chat,
+        user: User,
+        kind: str,
+        data: bytes,
+        details: dict[str, Any],
+        caption: str | None,
+        file_size: int | None,
+    ) -> int:
+        stored = self.world.register_file(data, kind, declared_size=file_size)
+        stored.details = details
+        body = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+            **details,
+        }
+        return self._post(chat, user, {**media_content(kind, body), **_caption(caption)}, None)
 
     # Buttons, inline mode, membership
 

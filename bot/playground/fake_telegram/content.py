@@ -100,6 +100,37 @@ def photo_sizes(world: World, value: Any) -> list[dict[str, Any]]:
     return copy.deepcopy(world.photo_sets[stored.file_id])
 
 
+#: The kinds of file sent by file id only with a method of their own (sendVideo...).
+MEDIA_KINDS = ("video", "animation", "video_note", "sticker")
+
+
+def media_object(world: World, value: Any, kind: str) -> dict[str, Any]:
+    """The API object of a video, animation, video note or sticker Telegram already holds.
+
+    Only file ids are taken: the bot re-sends what was posted and never uploads clips, so the
+    fake does not transcode uploads as Telegram would.
+    """
+    if isinstance(value, Upload):
+        raise bad_request(f"the fake Telegram takes a {kind} by file id only")
+    stored = world.file(value)
+    if stored.kind != kind:
+        raise bad_request("type of file mismatch")
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": stored.size,
+        **copy.deepcopy(stored.details),
+    }
+
+
+def media_content(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What a message carries for a media object: an animation is also its document."""
+    if kind != "animation":
+        return {kind: body}
+    drawn = ("width", "height", "duration")
+    return {kind: body, "document": {k: v for k, v in body.items() if k not in drawn}}
+
+
 def document_object(world: World, value: Any) -> dict[str, Any]:
     """A Document object for a ``document`` value: an upload or a known document file id."""
     if isinstance(value, Upload):

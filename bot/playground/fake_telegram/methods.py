@@ -14,7 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .content import caption_content, document_object, markup_content, photo_sizes, text_content
+from .content import (
+    MEDIA_KINDS,
+    caption_content,
+    document_object,
+    markup_content,
+    media_content,
+    media_object,
+    photo_sizes,
+    text_content,
+)
 from .errors import ApiError, bad_request, forbidden
 from .params import Params
 from .state import ADMIN_STATUSES, PRESENT_STATUSES, Chat, World, now
@@ -230,6 +239,28 @@ def send_document(world: World, params: Params) -> Any:
     return _deliver(world, chat, params, content)
 
 
+def _send_media(kind: str) -> Callable[[World, Params], Any]:
+    """sendVideo, sendAnimation, sendVideoNote, sendSticker: a file Telegram holds, by id.
+
+    A video note and a sticker take no caption; an animation is also its document, as in
+    Telegram's messages.
+    """
+
+    def send(world: World, params: Params) -> Any:
+        chat = _writable_chat(world, params)
+        value = params.resolve(params.require(kind, f"there is no {kind} in the request"))
+        content = media_content(kind, media_object(world, value, kind))
+        if kind in ("video", "animation"):
+            content.update(caption_content(params))
+        return _deliver(world, chat, params, content)
+
+    return send
+
+
+for _kind in MEDIA_KINDS:
+    api_method("send" + "".join(part.title() for part in _kind.split("_")))(_send_media(_kind))
+
+
 @api_method("sendMediaGroup")
 def send_media_group(world: World, params: Params) -> Any:
     chat = _writable_chat(world, params)
@@ -237,15 +268,19 @@ def send_media_group(world: World, params: Params) -> Any:
     if not isinstance(media, list) or len(media) not in ALBUM_SIZE:
         raise bad_request("wrong number of media in the album: must be between 2 and 10")
     kinds = {item.get("type") for item in media}
-    if not kinds <= {"photo", "document"}:
+    if not kinds <= {"photo", "video", "document"}:
         raise bad_request(f"unsupported media type in the album: {sorted(map(str, kinds))}")
-    if len(kinds) > 1:
+    if "document" in kinds and len(kinds) > 1:
         raise bad_request("document can't be mixed with other media types")
     contents = []
     for item in media:
         value = params.resolve(item.get("media"))
-        is_photo = item["type"] == "photo"
-        body = photo_sizes(world, value) if is_photo else document_object(world, value)
+        if item["type"] == "photo":
+            body: Any = photo_sizes(world, value)
+        elif item["type"] == "video":
+            body = media_object(world, value, "video")
+        else:
+            body = document_object(world, value)
         contents.append({item["type"]: body, **caption_content(item)})
     reply_to = _reply_target(world, chat, params)
     group_id = str(10_000_000_000_000 + world.next_serial())
@@ -358,8 +393,9 @@ def answer_inline_query(world: World, params: Params) -> Any:
         if result_id in seen:
             raise bad_request("RESULT_ID_DUPLICATE")
         seen.add(result_id)
-        if "photo_file_id" in result:
-            world.file(result["photo_file_id"])
+        for key in ("photo_file_id", "video_file_id", "gif_file_id", "sticker_file_id"):
+            if key in result:
+                world.file(result[key])
     if len(str(params.get("next_offset", "")).encode()) > 64:
         raise bad_request("NEXT_OFFSET_INVALID")
     del world.open_inline_queries[query_id]

@@ -30,6 +30,9 @@ _FILE_KINDS = {
     "document": ("BQACAgIAAxkBAAI", "documents", "bin"),
     "sticker": ("CAACAgIAAxkBAAI", "stickers", "webp"),
     "video": ("BAACAgIAAxkBAAI", "videos", "mp4"),
+    "animation": ("CgACAgIAAxkBAAI", "animations", "mp4"),
+    "video_note": ("DQACAgIAAxkBAAI", "video_notes", "mp4"),
+    "thumbnail": ("AAMCAgADGQEAAI", "thumbnails", "jpg"),
 }
 _ADMIN_RIGHTS = (
     "can_manage_chat",
@@ -122,6 +125,9 @@ class StoredFile:
     kind: str
     file_path: str
     declared_size: int | None = None
+    #: What the API object of a video, animation, video note or sticker carries besides its
+    #: ids and size (dimensions, duration, thumbnail...), as the user's message announced it.
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
