@@ -107,7 +107,7 @@ async def test_pictures_over_the_download_limit_are_skipped_without_downloading(
     assert all(call.params["file_id"] != big.file_id for call in world.fake.calls("getFile"))
 
 
-async def test_other_files_stickers_videos_and_chatter_get_no_reply_and_index_nothing(
+async def test_other_files_and_chatter_get_no_reply_and_index_nothing(
     new_world: WorldFactory, fake: FakeTelegram, embedder: Embedder
 ) -> None:
     world = new_world()
@@ -116,8 +116,6 @@ async def test_other_files_stickers_videos_and_chatter_get_no_reply_and_index_no
 
     async with world.running():
         fake.send_document(group, alice, b"%PDF-1.4 minutes", "minutes.pdf", "application/pdf")
-        fake.send_sticker(group, alice)
-        fake.send_video(group, alice)
         fake.send_text(group, alice, "lunch at noon?")
         await fake.wait_until_updates_consumed()
     # Leaving ``running`` waits until every update taken has been handled.
