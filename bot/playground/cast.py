@@ -17,6 +17,7 @@ from PIL import Image
 from bot.playground.fake_telegram import Chat, FakeTelegram, User
 from bot.playground.fake_telegram.state import PRESENT_STATUSES
 from indexer.synthetic import ALL_SPECS, ShapeSpec, make_dataset
+from indexer.synthetic_clips import make_clip
 
 #: Demo pictures posted in the first group: two of each colour × shape, so every canonical
 #: query ("a red circle", "一个蓝色的正方形") has answers at once.
@@ -29,6 +30,10 @@ ALBUM_SIZE = 10
 #: The first word of each demo album's caption ("Shapes, part 1"): ``/search shapes`` finds
 #: the albums by their captions.
 ALBUM_WORD = "Shapes"
+#: The demo's clips, posted after the albums: what each shows after its dark first second, and
+#: how it is sent (a video, a GIF). Their shapes are in the albums too, so a search for one
+#: shows a clip among photos.
+DEMO_CLIPS = (("orange_circle", "video"), ("green_triangle", "animation"))
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ def _spec(slug: str) -> ShapeSpec:
 
 
 def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
-    """Ada and Ben post the demo's pictures in the first group, as albums; returns how many."""
+    """Ada and Ben post the demo's pictures in the first group, as albums, then Ben a short
+    video and Ada a GIF; returns how many posts there are to index."""
     group = cast.demo_group
     drawn = make_dataset(DEMO_PICTURES, DEMO_SEED, DEMO_PICTURE_SIZE)
     pictures = [_jpeg(image) for image, _ in drawn]
@@ -110,7 +116,13 @@ def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
         poster = cast.people[number % 2].user
         album = pictures[start : start + ALBUM_SIZE]
         fake.send_album(group, poster, album, caption=f"{ALBUM_WORD}, part {number + 1}")
-    return len(pictures)
+    for number, (slug, kind) in enumerate(DEMO_CLIPS):
+        gif = kind == "animation"
+        clip = make_clip(_spec(slug), "gif" if gif else "mp4", size=DEMO_PICTURE_SIZE // 2)
+        poster = cast.people[(number + 1) % 2].user
+        mime = "image/gif" if gif else "video/mp4"
+        fake.send_video(group, poster, clip, kind=kind, mime_type=mime)
+    return len(pictures) + len(DEMO_CLIPS)
 
 
 def _jpeg(image: Image.Image) -> bytes:

@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 
 from bot.playground.cast import ALBUM_SIZE, Cast
 from bot.playground.fake_telegram import Chat, FakeTelegram, User, World
-from bot.playground.fake_telegram.media import image_size
+from bot.playground.fake_telegram.media import content_type_of, image_size, is_animated_gif
 from bot.playground.fake_telegram.state import PRESENT_STATUSES
 from bot.playground.fake_telegram.waiting import wait_until
 from bot.playground.feed import MessageFeed
@@ -92,7 +92,7 @@ class PlaygroundWeb:
         stored = self._fake.world.files.get(request.match_info["file_id"])
         if stored is None:
             raise web.HTTPNotFound()
-        content_type = "image/jpeg" if stored.kind == "photo" else "application/octet-stream"
+        content_type = content_type_of(stored.data)
         return web.Response(
             body=stored.data,
             content_type=content_type,
@@ -144,7 +144,8 @@ class PlaygroundWeb:
         return self._acted({"message_id": message_id})
 
     async def _photos(self, request: web.Request) -> web.Response:
-        """One picture becomes a photo, several an album (ten at most each), and a file no
+        """One picture becomes a photo, several an album (ten at most each), a video file a
+        video and an animated GIF an animation (as a Telegram app sends them), and a file no
         decoder reads (HEIC, SVG, a torn JPEG) a file, as a Telegram app sends what it cannot
         show as a photo. The caption goes with the first message sent, whatever its kind, and
         every message is the reply asked for, so neither is lost; ``sent_as_files`` names the
@@ -153,12 +154,25 @@ class PlaygroundWeb:
         user, chat = self._actor(form)
         caption = str(form.get("caption") or "").strip() or None
         reply_to = self._reply_to(form, chat)
-        pictures, others = await _sorted_uploads(form)
+        pictures, clips, others = await _sorted_uploads(form)
         ids: list[int] = []
         for start in range(0, len(pictures), ALBUM_SIZE):
             batch = [data for _, data in pictures[start : start + ALBUM_SIZE]]
             text = None if ids else caption
             ids.extend(self._post_pictures(chat, user, batch, text, reply_to))
+        for upload, data in clips:
+            gif = data.startswith(b"GIF8")
+            ids.append(
+                self._fake.send_video(
+                    chat,
+                    user,
+                    data,
+                    caption=None if ids else caption,
+                    kind="animation" if gif else "video",
+                    mime_type="image/gif" if gif else upload.content_type or "video/mp4",
+                    reply_to=reply_to,
+                )
+            )
         for upload, data in others:
             mime = upload.content_type or "application/octet-stream"
             text = None if ids else caption
@@ -220,10 +234,16 @@ class PlaygroundWeb:
         body = await _json(request)
         user, chat = self._actor(body)
         stored = self._fake.world.files.get(str(body.get("file_id") or ""))
-        if stored is None or stored.kind not in ("photo", "document"):
+        if stored is None or stored.kind not in ("photo", "document", "video", "animation"):
             raise _refused("that picture is unknown")
         caption = str(body.get("caption") or "") or None
-        if stored.kind == "photo":
+        if stored.kind in ("video", "animation"):
+            kind = "animation" if stored.kind == "animation" else "video"
+            mime = content_type_of(stored.data)
+            message_id = self._fake.send_video(
+                chat, user, stored.data, caption=caption, kind=kind, mime_type=mime
+            )
+        elif stored.kind == "photo":
             message_id = self._fake.send_photo(chat, user, stored.data, caption=caption)
         else:
             name = stored.file_path.rsplit("/", 1)[-1]
@@ -328,20 +348,25 @@ async def _small_body(request: web.Request) -> bytes:
 Upload = tuple[web.FileField, bytes]
 
 
-async def _sorted_uploads(form: Any) -> tuple[list[Upload], list[Upload]]:
-    """The form's files read, as (pictures Pillow decodes, every other file), in their order."""
+async def _sorted_uploads(form: Any) -> tuple[list[Upload], list[Upload], list[Upload]]:
+    """The form's files read, as (still pictures Pillow decodes, clips: video files and
+    animated GIFs, every other file), in their order."""
     uploads = [field for field in form.getall("file", []) if isinstance(field, web.FileField)]
     if not uploads:
         raise _refused("choose at least one picture")
     pictures: list[Upload] = []
+    clips: list[Upload] = []
     others: list[Upload] = []
     for upload in uploads:
         data = upload.file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise _refused(f"{upload.filename} is larger than {MAX_UPLOAD_BYTES >> 20} MB")
+        if (upload.content_type or "").startswith("video/") or is_animated_gif(data):
+            clips.append((upload, data))
+            continue
         readable = await asyncio.to_thread(image_size, data)
         (pictures if readable else others).append((upload, data))
-    return pictures, others
+    return pictures, clips, others
 
 
 async def _upload_form(request: web.Request) -> Any:

@@ -18,6 +18,8 @@ _ORPHANS: dict[str, str] = {
     "(SELECT id FROM images WHERE status = 'pending' AND deleted = 0)",
     "vectors of forgotten or missing pictures": "vectors WHERE image_id NOT IN "
     "(SELECT id FROM images WHERE deleted = 0)",
+    "frames of forgotten or missing clips": "clip_frames WHERE image_id NOT IN "
+    "(SELECT id FROM images WHERE deleted = 0)",
     "vectors of captions and tags that are gone": "text_vectors WHERE text_id NOT IN "
     f"(SELECT id FROM texts WHERE NOT ({_FORGOTTEN_TEXTS}))",
     "captions and tags of forgotten or missing pictures": f"texts WHERE {_FORGOTTEN_TEXTS}",

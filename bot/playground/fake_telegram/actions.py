@@ -196,7 +196,7 @@ class UserActions:
             "emoji": emoji,
             **self._thumbnail(thumbnail),
         }
-        return self._post_media(chat, user, "sticker", data, details, None, None)
+        return self._post_media(chat, user, "sticker", data, details, None, None, None)
 
     def send_video(
         self,
@@ -208,6 +208,8 @@ class UserActions:
         kind: Literal["video", "animation", "video_note"] = "video",
         thumbnail: bytes | None = None,
         file_size: int | None = None,
+        mime_type: str = "video/mp4",
+        reply_to: int | None = None,
     ) -> int:
         """The user posts a video, an animation (a GIF, which Telegram also lists as the
         message's document) or a round video note, with the ``thumbnail`` Telegram made of it.
@@ -217,8 +219,8 @@ class UserActions:
         shape = {"length": 240} if kind == "video_note" else {"width": 320, "height": 240}
         details = {**shape, "duration": 3, **self._thumbnail(thumbnail)}
         if kind != "video_note":
-            details["mime_type"] = "video/mp4"
-        return self._post_media(chat, user, kind, data, details, caption, file_size)
+            details["mime_type"] = mime_type
+        return self._post_media(chat, user, kind, data, details, caption, file_size, reply_to)
 
     def _thumbnail(self, data: bytes | None) -> dict[str, Any]:
         if data is None:
@@ -242,6 +244,7 @@ class UserActions:
         details: dict[str, Any],
         caption: str | None,
         file_size: int | None,
+        reply_to: int | None,
     ) -> int:
         stored = self.world.register_file(data, kind, declared_size=file_size)
         stored.details = details
@@ -251,7 +254,8 @@ class UserActions:
             "file_size": stored.size,
             **details,
         }
-        return self._post(chat, user, {**media_content(kind, body), **_caption(caption)}, None)
+        content = {**media_content(kind, body), **_caption(caption)}
+        return self._post(chat, user, content, reply_to)
 
     # Buttons, inline mode, membership
 

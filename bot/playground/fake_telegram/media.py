@@ -35,6 +35,38 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+#: What a file's first bytes say it is, for the page's ``<img>`` and ``<video>`` elements.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG", "image/png"),
+    (b"GIF8", "image/gif"),
+    (b"\x1aE\xdf\xa3", "video/webm"),
+)
+
+
+def content_type_of(data: bytes) -> str:
+    """The MIME type of a stored file by its first bytes (MP4's ``ftyp`` at offset 4; an
+    HEIC picture has one too, of brand ``hei…``)."""
+    if data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:11] != b"hei":
+        return "video/mp4"
+    return next(
+        (mime for head, mime in _SIGNATURES if data.startswith(head)), "application/octet-stream"
+    )
+
+
+def is_animated_gif(data: bytes) -> bool:
+    """Whether ``data`` is a GIF of more than one frame (sent as an animation, not a photo)."""
+    if not data.startswith(b"GIF8"):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return bool(getattr(image, "is_animated", False))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
 def photo_renditions(data: bytes) -> list[Rendition]:
     """The sizes Telegram would list for ``data``, smallest first, the original bytes last.
 

@@ -156,7 +156,8 @@ function preview(message, position) {
   if (!message) return "";
   if (message.text) return message.text;
   const kind = message.photo ? "Photo" : message.document ? "File " + (message.document.file_name || "")
-    : message.sticker ? "Sticker " + (message.sticker.emoji || "") : message.video ? "Video" : "Message";
+    : message.sticker ? "Sticker " + (message.sticker.emoji || "") : message.video ? "Video"
+    : message.animation ? "GIF" : message.video_note ? "Video message" : "Message";
   const label = position ? `${kind} ${position}` : kind;
   return message.caption ? `${label}: ${message.caption}` : label;
 }
@@ -199,9 +200,9 @@ function renderBlock(block) {
     for (const m of captions) bubble.append(richText(m.caption, m.caption_entities, isBot));
   } else {
     if (first.photo) bubble.append(el("div", { class: "single" }, photoImg(first.photo, 320)));
-    if (first.document) bubble.append(documentView(first.document));
-    if (first.sticker) bubble.append(el("div", { class: "text" }, `[sticker ${first.sticker.emoji || ""}]`));
-    if (first.video) bubble.append(el("div", { class: "text" }, "[video]"));
+    const clip = clipView(first);
+    if (clip) bubble.append(el("div", { class: "single" }, clip));
+    else if (first.document) bubble.append(documentView(first.document));
     bubble.append(richText(first.text, first.entities, isBot) || richText(first.caption, first.caption_entities, isBot) || "");
   }
   bubble.append(el("div", { class: "meta" }, first.edit_date ? "edited · " : "", time(first)));
@@ -213,7 +214,26 @@ function renderBlock(block) {
 }
 
 function mediaView(message) {
-  return message.photo ? photoImg(message.photo, 320) : documentView(message.document);
+  return message.photo ? photoImg(message.photo, 320) : clipView(message) || documentView(message.document);
+}
+
+// Videos, GIFs, round video messages and stickers, played as a Telegram app plays them: a
+// video with its controls, the others silent and looping. A GIF is a picture; a still sticker
+// too, shown as its emoji when the browser cannot draw it.
+function clipView(message) {
+  const src = (file) => `/file/${encodeURIComponent(file.file_id)}`;
+  const loop = (file, extra) => el("video", { class: `photo clip${extra}`, src: src(file), autoplay: true, loop: true, muted: true, playsinline: true });
+  if (message.video) return el("video", { class: "photo clip", src: src(message.video), controls: true, muted: true, preload: "metadata" });
+  if (message.animation) {
+    return message.animation.mime_type === "image/gif" ? el("img", { class: "photo", src: src(message.animation), alt: "GIF" }) : loop(message.animation, "");
+  }
+  if (message.video_note) return loop(message.video_note, " round");
+  if (message.sticker) {
+    if (message.sticker.is_video) return loop(message.sticker, " sticker");
+    const emoji = el("div", { class: "text" }, `[sticker ${message.sticker.emoji || ""}]`);
+    return el("img", { class: "photo sticker", src: src(message.sticker), alt: message.sticker.emoji || "sticker", onerror: (event) => event.target.replaceWith(emoji) });
+  }
+  return null;
 }
 
 // Each picture of an album is a message of its own: its own ↩ lets a person tag, forget or
@@ -492,7 +512,8 @@ async function inlineSearch(query, offset) {
   const popup = $("popup");
   const grid = el("div", { class: "inline-grid" }, state.inline.results.map((r) =>
     el("button", { type: "button", class: "inline-result", title: r.caption || "", onclick: () => shareResult(r) },
-      el("img", { src: `/file/${encodeURIComponent(r.photo_file_id || r.document_file_id)}`, alt: "" }),
+      r.video_file_id ? el("video", { src: `/file/${encodeURIComponent(r.video_file_id)}`, muted: true, autoplay: true, loop: true, playsinline: true })
+        : el("img", { src: `/file/${encodeURIComponent(inlineFileId(r))}`, alt: "" }),
       el("span", {}, (r.caption || r.title || "").split("\n")[0]))));
   const title = state.inline.results.length ? `Inline results for “${query}”: choose one to send it here` : `No inline results for “${query}”`;
   popup.replaceChildren(el("div", { class: "popup-title" }, title), grid);
@@ -503,9 +524,13 @@ async function inlineSearch(query, offset) {
   popup.hidden = false;
 }
 
+function inlineFileId(result) {
+  return result.photo_file_id || result.document_file_id || result.video_file_id || result.gif_file_id || result.sticker_file_id;
+}
+
 async function shareResult(result) {
   try {
-    await api("/api/share", { user: state.me.id, chat: state.chatId, file_id: result.photo_file_id || result.document_file_id, caption: result.caption || "" });
+    await api("/api/share", { user: state.me.id, chat: state.chatId, file_id: inlineFileId(result), caption: result.caption || "" });
   } catch (error) {
     toast(error.message);
     return;
