@@ -1,5 +1,8 @@
 """What indexing clips costs: a 1-minute 720p clip, and 10-second phone clips (1080p, 30 fps).
 
+The clips are at a phone's bit rates (720p at 5 Mbit/s, 1080p at 15 Mbit/s: what a phone's
+camera records), so their size and decoding work are realistic.
+
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.clips                  # ViT-B-32 (random weights)
@@ -37,9 +40,12 @@ from indexer.training.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 from tests.conftest import CACHE_DIR
 
 
-def make_video(seconds: int, width: int, height: int, fps: int, seed: int) -> bytes:
-    """An H.264 MP4: a shape that changes every 2 s, moving over a noisy background."""
+def make_video(seconds: int, width: int, height: int, fps: int, bit_rate: int, seed: int) -> bytes:
+    """An H.264 MP4 at about a phone's bit rate: a shape that changes every 2 s, moving over a
+    noisy background that pans, with fresh grain in every frame."""
     rng = np.random.default_rng(seed)
+    background = rng.integers(0, 90, (height, 2 * width, 3), dtype=np.uint8)
+    grain = [rng.integers(0, 12, (height, width, 3), dtype=np.uint8) for _ in range(7)]
     shapes = [
         np.asarray(draw_shape(ALL_SPECS[(seed + i) % len(ALL_SPECS)], random.Random(i), height))
         for i in range(seconds // 2 + 1)
@@ -48,8 +54,10 @@ def make_video(seconds: int, width: int, height: int, fps: int, seed: int) -> by
     with av.open(output, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = bit_rate
         for index in range(seconds * fps):
-            frame = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
+            pan = (index * 3) % width
+            frame = background[:, pan : pan + width] + grain[index % len(grain)]
             shift = (index * 4) % max(1, width - height)
             frame[:, shift : shift + height] = shapes[index // (2 * fps)]
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
@@ -85,8 +93,8 @@ async def run(model: ModelConfig, phone_clips: int) -> None:
     embedder = Embedder.load(model)
     print(f"model {embedder.identity}; peak RSS after loading it: {peak_mib():.0f} MiB")
     started = time.perf_counter()
-    minute = make_video(60, 1280, 720, 30, seed=1)
-    phones = [make_video(10, 1920, 1080, 30, seed=10 + i) for i in range(phone_clips)]
+    minute = make_video(60, 1280, 720, 30, 5_000_000, seed=1)
+    phones = [make_video(10, 1920, 1080, 30, 15_000_000, seed=10 + i) for i in range(phone_clips)]
     print(
         f"generated in {time.perf_counter() - started:.1f} s: 60 s 720p30 "
         f"({len(minute) / 2**20:.1f} MiB), {phone_clips} × 10 s 1080p30 "

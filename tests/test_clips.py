@@ -199,3 +199,16 @@ async def test_a_bad_clip_fails_alone_beside_good_ones(service: IndexService) ->
     assert hits[0].image.source == "upload:bad/1"
     failed = await service.list_pictures("clips", PictureFilter(status="failed"))
     assert [listed.image.source for listed in failed] == ["upload:bad/0"]
+
+
+def test_a_clip_that_decodes_past_its_deadline_with_no_frame_fails() -> None:
+    limits = ClipLimits(8, 64 * 64, seconds=600, decode_seconds=1e-9, short_side=64)
+    with pytest.raises(BadImageError, match="no frame"):
+        decode_clip(encoded(64, 64, 10), limits)
+
+
+async def test_reindexing_keeps_a_clips_frames_and_moment(service: IndexService) -> None:
+    await service.reindex("clips")
+    hits = await service.search_text(["clips"], "a red circle", k=1)
+    assert hits[0].image.source.endswith("red_circle.mp4")
+    assert hits[0].moment is not None and hits[0].moment >= 0.9

@@ -176,6 +176,11 @@ class EmbeddingPipeline:
     def decode(self, data: bytes) -> _Decoded:
         """Decodes and preprocesses one picture, or a clip's frames (an animated GIF, or any
         file Pillow does not know: MP4, WebM, MOV...); raises BadImageError for unusable bytes."""
+        if len(data) > self._limits.max_image_bytes:
+            raise BadImageError(
+                f"the file is too large ({len(data):,} bytes, at most "
+                f"{self._limits.max_image_bytes:,})"
+            )
         if is_still_picture(data):
             image, (width, height) = decode_scaled(
                 data,
