@@ -13,8 +13,8 @@ work to do and the decoder too), then each is indexed through the service (``add
 ``wait_idle``: decode, frames, embedding, commit) into a fresh data folder, and timed. The
 decode/embed split times the same steps alone through ``service.engine`` (the parts the
 service runs): ``pipeline.decode`` (PyAV decoding, the choice of frames, preprocessing) and the
-model on those frames. Memory: the process's peak resident set after loading the model and
-after indexing every clip (``ru_maxrss``).
+model on those frames. Memory: the process's peak resident set (``VmHWM``) after loading the
+model, and while indexing, from a peak reset once the clips were generated.
 """
 
 from __future__ import annotations
@@ -66,7 +66,16 @@ def make_video(seconds: int, width: int, height: int, fps: int, bit_rate: int, s
 
 
 def peak_mib() -> float:
+    """The process's peak resident set since the start or the last :func:`reset_peak`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """Starts a new peak at the current resident set (Linux: ``clear_refs`` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 async def index_one(service: IndexService, data: bytes, name: str) -> float:
@@ -100,6 +109,8 @@ async def run(model: ModelConfig, phone_clips: int) -> None:
         f"({len(minute) / 2**20:.1f} MiB), {phone_clips} × 10 s 1080p30 "
         f"({statistics.mean(map(len, phones)) / 2**20:.1f} MiB each)"
     )
+    reset_peak()
+    print(f"resident before indexing (model and generated clips held): {peak_mib():.0f} MiB")
     with tempfile.TemporaryDirectory() as folder:
         config = IndexerConfig.model_validate(
             {"model": model.model_dump(), "storage": {"data_dir": Path(folder)}}
