@@ -62,5 +62,5 @@ def test_scaled_decode_gives_the_model_the_same_vectors(
         pipeline.close()
     assert {(d.width, d.height) for d in decoded} == {(8 * side, 6 * side)}
     whole = embedder.encode_images([decode_image(data, **LIMITS) for data in big])
-    scaled = embedder.encode_pixels([d.pixels for d in decoded])
+    scaled = embedder.encode_pixels([pixels for d in decoded for pixels in d.pixels])
     assert np.sum(whole * scaled, axis=1).min() >= 0.99
