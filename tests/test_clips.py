@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from indexer.cli.index_folder import FolderReport, collect_folder
+from indexer.cli.output import print_listing
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.embed.clips import ClipLimits, decode_clip
 from indexer.errors import BadImageError
@@ -127,15 +128,20 @@ async def test_forgetting_a_clip_removes_every_frame(service: IndexService) -> N
     assert clip_id not in [h.image.id for h in after]
 
 
-def test_search_and_list_show_kind_and_moment(
+def test_search_shows_a_clips_kind_and_matched_moment(
     indexed: tuple[IndexerConfig, Path, FolderReport],
 ) -> None:
-    root = indexed[1]
-    found = run_cli(root, "search", "a red circle", "--collection", "clips", "-k", "1")
-    assert "red_circle.mp4" in found.stdout and "video" in found.stdout
-    assert "at 00:0" in found.stdout, found.stdout
-    listed = run_cli(root, "list", "--collection", "clips")
-    assert "indexed  video" in listed.stdout and "red_circle.mp4" in listed.stdout, listed.stdout
+    found = run_cli(indexed[1], "search", "a red circle", "--collection", "clips", "-k", "1")
+    assert "red_circle.mp4" in found.stdout and " 1. video " in found.stdout, found.stdout
+    assert "at 00:0" in found.stdout and "at 00:00" not in found.stdout, found.stdout
+
+
+async def test_list_shows_a_clips_kind(
+    service: IndexService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    print_listing(await service.list_pictures("clips", PictureFilter()))
+    listed = capsys.readouterr().out
+    assert "indexed  video  " in listed and "red_circle.mp4" in listed, listed
 
 
 def run_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
