@@ -43,6 +43,7 @@ from indexer.config import ModelConfig
 from indexer.embed.decode import decode_scaled
 from indexer.model.embedder import Embedder
 from indexer.model.loading import LoadedModel
+from indexer.model.onnx_text import open_text_encoder
 from tests.tiny_xlmr import create_random
 
 PICTURES = 32
@@ -54,14 +55,16 @@ def build_default(work: Path) -> LoadedModel:
     return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
 
 
-def default_embedder(precision: str, work: Path) -> Embedder:
-    """An :class:`Embedder` for the default architecture (random weights) at ``precision``."""
+def default_embedder(precision: str, work: Path, text_runtime: str = "torch") -> Embedder:
+    """An :class:`Embedder` for the default architecture (random weights) at ``precision``,
+    its text tower in ``text_runtime`` (``model.text_runtime``; the int8 export is cached in
+    the user's cache folder, keyed by the seeded weights, so only the first run exports)."""
     loaded = build_default(work)
     if precision == "bf16":
         loaded.model.to(torch.bfloat16)
-    return Embedder(
-        loaded, f"{DEFAULT_ARCH}/random", ModelConfig(precision=precision, batch_size=32)
-    )
+    config = ModelConfig(precision=precision, batch_size=32, text_runtime=text_runtime)
+    identity = f"{DEFAULT_ARCH}/random"
+    return Embedder(loaded, identity, config, open_text_encoder(loaded, identity, config))
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from indexer.model.device import autocast, inference_plan, select_device, to_dev
 from indexer.model.identity import model_identity
 from indexer.model.loading import LoadedModel, load_open_clip
 from indexer.model.onnx_text import OnnxTextEncoder, open_text_encoder
+from indexer.model.preprocess import without_torch_ops
 from indexer.model.text_trim import text_encoder_for
 from indexer.records import Calibration
 
@@ -49,7 +50,7 @@ class Embedder:
         text_encoder: OnnxTextEncoder | None = None,
     ) -> None:
         self._model = loaded.model
-        self._preprocess = loaded.preprocess
+        self._preprocess = without_torch_ops(loaded.preprocess)
         self._tokenizer = loaded.tokenizer
         self._device = select_device(config.device)
         self._plan = inference_plan(self._device.type, config.precision)
@@ -77,7 +78,8 @@ class Embedder:
         return cls(loaded, identity, config, open_text_encoder(loaded, identity, config))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """Resizes, crops and normalises one RGB picture into the model's input tensor."""
+        """Resizes, crops and normalises one RGB picture into the model's input tensor, with no
+        torch operation (:mod:`indexer.model.preprocess`): it runs in the decode threads."""
         tensor: torch.Tensor = self._preprocess(image)
         return tensor
 
