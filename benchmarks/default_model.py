@@ -14,7 +14,9 @@ each against a plain open_clip loop in the same run:
   preprocess, batch 32), fp32 and bf16, and the textbook loop (``Image.open`` → ``preprocess``
   → ``encode_image`` one at a time, fp32);
 * one text query's tokenize + encode latency through :class:`Embedder` (padding trimmed),
-  fp32 and bf16, and the plain ``model.encode_text(tokenizer([query]))`` (77 tokens, fp32).
+  fp32 and bf16, and the plain ``model.encode_text(tokenizer([query]))`` (77 tokens, fp32);
+* pictures/second as a share of the matmul ceiling (2048³) measured in the same process, end
+  to end and model only, with the load average before and after.
 
 Medians over repeats; the machine may be shared with other work, so compare ratios.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import io
+import os
 import tempfile
 from pathlib import Path
 
@@ -36,6 +39,8 @@ from benchmarks.embed import (
     MAX_PIXELS,
     QUERY,
     default_arch,
+    image_gflop,
+    matmul_gflops,
     median_seconds,
     photo_jpegs,
 )
@@ -72,6 +77,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    ceilings = {
+        "fp32": matmul_gflops(torch.float32, 5, torch.device("cpu")),
+        "bf16": matmul_gflops(torch.bfloat16, 5, torch.device("cpu")),
+    }
+    print(f"matmul 2048³: fp32 {ceilings['fp32']:.0f}, bf16 {ceilings['bf16']:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as work:
         fp32 = build_default(Path(work))
     jpegs = photo_jpegs(PICTURES)
@@ -87,6 +98,7 @@ def main() -> None:
         with torch.no_grad():
             plain.encode_text(fp32.tokenizer([QUERY]))
 
+    gflop = image_gflop(fp32)
     baseline_images = 8 / median_seconds(plain_pictures, args.repeats)
     baseline_ms = 1000 * median_seconds(plain_query, 5 * args.repeats, warmup=3)
     print(f"plain open_clip loop: {baseline_images:.1f} img/s, query {baseline_ms:.1f} ms")
@@ -106,16 +118,32 @@ def main() -> None:
             ]
             embedder.encode_pixels([embedder.preprocess(image) for image in images])
 
+        pixels = [
+            embedder.preprocess(
+                decode_scaled(
+                    d, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=embedder.input_side
+                )[0]
+            )
+            for d in jpegs
+        ]
+        model_only = PICTURES / median_seconds(
+            lambda e=embedder, p=pixels: e.encode_pixels(p), args.repeats
+        )
+
         def query(embedder: Embedder = embedder) -> None:
             embedder.encode_texts([QUERY])
 
         rate = PICTURES / median_seconds(pictures, args.repeats)
         ms = 1000 * median_seconds(query, 5 * args.repeats, warmup=3)
+        ceiling = ceilings[precision]
         print(
-            f"Embedder {precision}: {rate:.1f} img/s ({rate / baseline_images:.2f}x plain), "
+            f"Embedder {precision}: {rate:.1f} img/s ({rate / baseline_images:.2f}x plain, "
+            f"{100 * rate * gflop / ceiling:.0f}% of the {precision} matmul ceiling end to end; "
+            f"model only {model_only:.1f} img/s, {100 * model_only * gflop / ceiling:.0f}%), "
             f"query {ms:.1f} ms ({baseline_ms / ms:.2f}x faster than plain)",
             flush=True,
         )
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
