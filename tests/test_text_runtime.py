@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from indexer.cli.model import check_folder
 from indexer.config import ModelConfig
 from indexer.model import onnx_text
 from indexer.model.embedder import Embedder
@@ -165,3 +166,17 @@ def test_auto_takes_int8_only_for_large_text_towers_on_the_cpu(
     assert wants_onnx(model, ModelConfig(text_runtime="auto"))
     assert not wants_onnx(model, ModelConfig(text_runtime="auto", device="cuda"))
     assert not wants_onnx(model, ModelConfig(text_runtime="torch"))
+
+
+def test_model_check_works_without_onnxruntime_and_says_texts_run_in_torch(
+    tiny_xlmr_folder: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("onnxruntime", "onnxruntime.quantization"):
+        monkeypatch.setitem(sys.modules, name, None)
+    folder = tiny_xlmr_folder.path  # type: ignore[attr-defined]
+    check_folder(folder, ModelConfig(text_runtime="onnx-int8", cache_dir=tmp_path))
+    printed = capsys.readouterr().out
+    assert "texts      torch\n" in printed and printed.endswith("ok\n")

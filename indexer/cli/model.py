@@ -54,7 +54,6 @@ def model_command(options: ModelOptions, config: IndexerConfig) -> int:
 def export_model(config: ModelConfig, out: Path) -> ModelFolder:
     """Loads the configured model (downloading it if needed) and writes it as a folder."""
     from indexer.model.loading import load_open_clip
-    from indexer.model.onnx_text import open_text_encoder
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise IndexerError(f"--out {out} exists and is not an empty folder")
@@ -114,6 +113,7 @@ def check_folder(path: Path, config: ModelConfig) -> None:
     from indexer.model.calibration import calibration_pictures
     from indexer.model.embedder import Embedder
     from indexer.model.loading import load_open_clip
+    from indexer.model.onnx_text import open_text_encoder
 
     size = sum(entry.size for entry in folder.files)
     print(f"folder     {folder.path}")
