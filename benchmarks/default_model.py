@@ -16,7 +16,9 @@ each against a plain open_clip loop in the same run:
 * one text query's tokenize + encode latency through :class:`Embedder` (padding trimmed),
   fp32 and bf16, and the plain ``model.encode_text(tokenizer([query]))`` (77 tokens, fp32);
 * pictures/second as a share of the matmul ceiling (2048³) measured in the same process, end
-  to end and model only, with the load average before and after.
+  to end and model only, with the load average before and after;
+* preprocessing a picture with open_clip's torch steps against the embedder's numpy steps,
+  alone and while another thread keeps the model busy (as in the service).
 
 Medians over repeats; the machine may be shared with other work, so compare ratios.
 """
@@ -27,8 +29,12 @@ import argparse
 import copy
 import io
 import os
+import statistics
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -70,6 +76,36 @@ def default_embedder(precision: str, work: Path, text_runtime: str = "torch") ->
     config = ModelConfig(precision=precision, batch_size=32, text_runtime=text_runtime)
     identity = f"{DEFAULT_ARCH}/random"
     return Embedder(loaded, identity, config, open_text_encoder(loaded, identity, config))
+
+
+def preprocess_ms(
+    embedder: Embedder, torch_preprocess: Any, images: list[Image.Image], busy: bool
+) -> tuple[float, float]:
+    """Median ms a picture of open_clip's preprocessing (torch steps) and of the embedder's
+    (numpy steps), interleaved picture by picture; with ``busy``, while another thread keeps
+    the model encoding pictures, as the decode threads run beside the model thread."""
+    stop = threading.Event()
+    pixels = [embedder.preprocess(image) for image in images[:8]]
+
+    def keep_model_busy() -> None:
+        while not stop.is_set():
+            embedder.encode_pixels(pixels)
+
+    worker = threading.Thread(target=keep_model_busy)
+    if busy:
+        worker.start()
+    times: dict[str, list[float]] = {"torch": [], "numpy": []}
+    try:
+        for image in images:
+            for name, run in (("torch", torch_preprocess), ("numpy", embedder.preprocess)):
+                start = time.perf_counter()
+                run(image)
+                times[name].append(1000 * (time.perf_counter() - start))
+    finally:
+        stop.set()
+        if busy:
+            worker.join()
+    return statistics.median(times["torch"]), statistics.median(times["numpy"])
 
 
 def main() -> None:
@@ -143,6 +179,19 @@ def main() -> None:
             f"query {ms:.1f} ms ({baseline_ms / ms:.2f}x faster than plain)",
             flush=True,
         )
+        images = [
+            decode_scaled(
+                d, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=embedder.input_side
+            )[0]
+            for d in jpegs
+        ]
+        for busy in (False, True):
+            torch_ms, numpy_ms = preprocess_ms(embedder, fp32.preprocess, images, busy)
+            print(
+                f"  preprocess a picture{' beside the model' if busy else ''}: torch steps "
+                f"{torch_ms:.2f} ms, numpy steps {numpy_ms:.2f} ms",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()}")
 
 
