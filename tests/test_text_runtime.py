@@ -131,7 +131,7 @@ def test_without_onnxruntime_texts_run_in_torch_after_one_log_line(
         fallen_back = Embedder.load(config)
     assert fallen_back.text_runtime == "torch"
     lines = [r.getMessage() for r in caplog.records if r.name == "indexer.model.onnx_text"]
-    assert len(lines) == 1 and "pip install onnxruntime onnx" in lines[0], lines
+    assert len(lines) == 1 and "pip install onnxruntime onnx onnxscript" in lines[0], lines
     assert 'text_runtime = "torch"' in lines[0]
     np.testing.assert_allclose(
         fallen_back.encode_texts(TEXTS), embedder.encode_texts(TEXTS), atol=1e-6

@@ -1,5 +1,5 @@
-"""The text tower in ONNX Runtime with int8 weights: a query's text encoded ~2.5× faster on
-the CPU than torch bf16 (XLM-R base, docs/BENCHMARKS.md "Text tower runtimes").
+"""The text tower in ONNX Runtime with int8 weights: a query's text encoded 2× faster on the
+CPU than torch bf16, 8× under contention (XLM-R base, docs/BENCHMARKS.md "Text tower runtimes").
 
 ``model.text_runtime`` chooses:
 
@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 #: Bumped when the exported graph changes, so files written by older code are not reused.
 EXPORT_FORMAT = 1
 #: ``"auto"`` takes int8 for text towers with at least this many weights. XLM-R base (the
-#: default model, 278 M) gains ×2.5; the tiny test models (thousands) would only pay the export.
+#: default model, 278 M) gains ×2.0–8.3; the tiny test models would only pay the export.
 AUTO_MIN_TEXT_WEIGHTS = 100_000_000
-#: Intra-op threads of the query session (measured: 2 beat 1 on two idle cores).
+#: Intra-op threads of the query session (measured on 2 shared cores: 2 beat 1 by ×1.09 at
+#: load 3 and ×1.32 at load 7).
 QUERY_THREADS = 2
 #: ONNX opset of the export (the dynamo exporter's own).
 OPSET = 18
@@ -105,7 +106,8 @@ def open_text_encoder(
         encoder = OnnxTextEncoder(text_session(file), file)
     except ImportError as exc:
         log.warning(
-            "the text tower runs in torch: %s is not installed (pip install onnxruntime onnx); %s",
+            "the text tower runs in torch: %s is not installed "
+            "(pip install onnxruntime onnx onnxscript); %s",
             exc.name or exc,
             hint,
         )
