@@ -340,12 +340,12 @@ def main() -> None:
             f"| {100 * r.end_to_end * r.gflop_per_image / r.ceiling:.1f}% |"
         )
     print()
-    print(f"load average before: {load_before}, after: {os.getloadavg()}")
-    print()
     print("| text tower (ViT-B-32, batch 1) | padding | median ms |")
     print("|---|---|---:|")
     for precision, label, ms in texts:
         print(f"| {precision} | {label} | {ms:.2f} |")
+    print()
+    print(f"load average before: {load_before}, after: {os.getloadavg()}")
 
 
 def _load(config: ModelConfig) -> LoadedModel:
