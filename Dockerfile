@@ -2,7 +2,8 @@
 # Run:  docker run -e TELEGRAM_BOT_TOKEN=... -v $PWD/config.toml:/config/config.toml \
 #         -v clip-data:/data clip-search-bot
 # In the mounted config, set storage.data_dir = "/data" (and model.cache_dir = "/data/models"
-# so downloaded weights survive restarts); left at its default ("data", beside the config) it
+# so downloaded weights and the int8 text tower exported at the first start survive new
+# containers); left at its default ("data", beside the config) it
 # is /config/data, which the image lets the bot user create too, but it is not a volume.
 # Webhook mode inside a container: set telegram.webhook.listen = "0.0.0.0" (the default,
 # 127.0.0.1, is unreachable from outside the container) and publish the port: -p 8443:8443.

@@ -9,8 +9,9 @@ Run from the repository root::
 Measures, in one process so the numbers share the machine's state, on ``--device`` at each
 ``--precision`` (``model.device``/``model.precision``'s rules, indexer/model/device.py):
 
-* the device's matmul ceiling (2048³ at each precision), to read model speed as a fraction
-  of it;
+* the device's matmul ceiling (2048³ at each precision), to read model-only and end-to-end
+  speed as a share of it (with the load average before and after, since the machine may be
+  shared);
 * pictures/second from JPEG bytes (decode + preprocess + encode) through :class:`Embedder`,
   for ViT-B-32, the default architecture xlm-roberta-base-ViT-B-32 (``default``; both with
   random weights: throughput does not depend on them) and the tiny test model, at each batch
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import statistics
 import tempfile
@@ -286,6 +288,7 @@ def main() -> None:
     except ModelLoadError as exc:
         parser.error(str(exc))
     torch.manual_seed(0)
+    load_before = os.getloadavg()
 
     hardware = (
         torch.cuda.get_device_name(device)
@@ -324,21 +327,25 @@ def main() -> None:
     print(
         "| model | precision | batch | end to end, whole decode img/s "
         "| end to end, scaled decode img/s | × baseline | model-only img/s "
-        "| GFLOP/image | model GFLOP/s | % of matmul ceiling |"
+        "| GFLOP/image | model GFLOP/s | model-only % of matmul ceiling "
+        "| end to end % of matmul ceiling |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| ViT-B-32 (plain open_clip loop) | fp32 | 1 | {baseline:.2f} | | 1.00 | | | | |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| ViT-B-32 (plain open_clip loop) | fp32 | 1 | {baseline:.2f} | | 1.00 | | | | | |")
     for r in rows:
         print(
             f"| {r.model} | {r.precision} | {r.batch} | {r.whole_decode:.2f} | {r.end_to_end:.2f} "
             f"| {r.end_to_end / baseline:.2f} | {r.model_only:.2f} | {r.gflop_per_image:.3g} "
-            f"| {r.gflops:.1f} | {100 * r.gflops / r.ceiling:.1f}% |"
+            f"| {r.gflops:.1f} | {100 * r.gflops / r.ceiling:.1f}% "
+            f"| {100 * r.end_to_end * r.gflop_per_image / r.ceiling:.1f}% |"
         )
     print()
     print("| text tower (ViT-B-32, batch 1) | padding | median ms |")
     print("|---|---|---:|")
     for precision, label, ms in texts:
         print(f"| {precision} | {label} | {ms:.2f} |")
+    print()
+    print(f"load average before: {load_before}, after: {os.getloadavg()}")
 
 
 def _load(config: ModelConfig) -> LoadedModel:

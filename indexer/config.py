@@ -56,6 +56,10 @@ class ModelConfig(StrictSection):
     #: bf16 on CPUs with AVX-512 BF16 or on CUDA; fp16 on CUDA only (autocast, see device.py).
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     batch_size: int = Field(default=32, ge=1, le=1024)
+    #: How the text tower runs on the CPU: "torch" at ``precision``; "onnx-int8" in ONNX Runtime
+    #: with int8 weights (exported once, cached; indexer/model/onnx_text.py); "auto" takes
+    #: onnx-int8 for text towers large enough to gain from it (the default model's XLM-R).
+    text_runtime: Literal["auto", "torch", "onnx-int8"] = "auto"
 
     @field_validator("pretrained", "checkpoint", "path", "cache_dir", mode="before")
     @classmethod

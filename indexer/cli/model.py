@@ -113,6 +113,7 @@ def check_folder(path: Path, config: ModelConfig) -> None:
     from indexer.model.calibration import calibration_pictures
     from indexer.model.embedder import Embedder
     from indexer.model.loading import load_open_clip
+    from indexer.model.onnx_text import open_text_encoder
 
     size = sum(entry.size for entry in folder.files)
     print(f"folder     {folder.path}")
@@ -120,10 +121,17 @@ def check_folder(path: Path, config: ModelConfig) -> None:
     print(f"model      {folder.arch} ({folder.pretrained or 'no pretrained tag'})")
     print(f"identity   {folder.identity}")
     here = config.model_copy(update={"path": folder.path})
-    embedder = Embedder(load_open_clip(here), folder.identity, here)
+    loaded = load_open_clip(here)
+    text_encoder = open_text_encoder(loaded, folder.identity, here)
+    embedder = Embedder(loaded, folder.identity, here, text_encoder)
     texts = embedder.encode_texts(list(CHECK_TEXTS))
     picture = embedder.encode_images(calibration_pictures()[:1])
     print(f"dimension  {embedder.dim}")
+    print(
+        "texts      torch"
+        if text_encoder is None
+        else f"texts      ONNX Runtime int8 ({text_encoder.file})"
+    )
     print(
         f"embedded   {len(texts)} texts (English, Chinese) and 1 picture; "
         f"text↔picture cosines {', '.join(f'{float(v):.3f}' for v in texts @ picture[0])}"

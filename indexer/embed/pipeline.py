@@ -30,6 +30,7 @@ from indexer.embed.clips import ClipLimits, decode_clip
 from indexer.embed.decode import decode_scaled, is_still_picture
 from indexer.embed.files import read_picture_file
 from indexer.embed.model_thread import BULK, QUERY, ModelThread, TextBatcher
+from indexer.embed.query_cache import QueryVectors
 from indexer.errors import BadImageError, SourceGoneError
 from indexer.model.embedder import Embedder
 from indexer.records import EmbeddedImage, Fetcher, FrameVector, ImageKind
@@ -121,6 +122,10 @@ class EmbeddingPipeline:
         self._texts = TextBatcher(self._model_thread, embedder.encode_texts)
         #: Whether concurrent queries' texts share model calls (benchmarks switch it off).
         self.batch_queries = True
+        self._query_vectors = QueryVectors()
+        #: Whether query texts asked recently are answered from memory (benchmarks that time
+        #: the text tower switch it off).
+        self.reuse_query_vectors = True
 
     def register_fetcher(self, scheme: str, fetcher: Fetcher) -> None:
         """Lets sources ``scheme:...`` be fetched (the bot registers ``telegram``)."""
@@ -288,8 +293,9 @@ class EmbeddingPipeline:
     async def embed_texts(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
         """Vectors of ``texts``, one row each, in order.
 
-        By default the texts are someone's query (a search, a tag being added): they take the
-        model's query lane and share a call with other queries waiting
+        By default the texts are someone's query (a search, a tag being added): those asked
+        recently are answered from memory (:class:`~indexer.embed.query_cache.QueryVectors`),
+        the others take the model's query lane and share a call with other queries waiting
         (:class:`~indexer.embed.model_thread.TextBatcher`).
         ``background`` texts (the caption backlog) are indexing work: a call of their own,
         behind queries.
@@ -299,6 +305,19 @@ class EmbeddingPipeline:
             return await self.run_model(self.embedder.encode_texts, texts)
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        if not self.reuse_query_vectors:
+            return await self._encode_query_texts(texts)
+        identity = self.embedder.identity
+        known = {text: self._query_vectors.get(identity, text) for text in dict.fromkeys(texts)}
+        missing = [text for text, vector in known.items() if vector is None]
+        if missing:
+            for text, vector in zip(missing, await self._encode_query_texts(missing), strict=True):
+                self._query_vectors.put(identity, text, vector)
+                known[text] = vector
+        return np.stack([known[text] for text in texts])
+
+    async def _encode_query_texts(self, texts: list[str]) -> np.ndarray:
+        """Query texts through the model's query lane, sharing a call with other queries."""
         if not self.batch_queries:
             return await self.run_model(self.embedder.encode_texts, texts, priority=QUERY)
         return await asyncio.wrap_future(self._texts.submit(texts))

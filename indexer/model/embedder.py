@@ -24,6 +24,8 @@ from indexer.model.calibration import calibrate
 from indexer.model.device import autocast, inference_plan, select_device, to_device
 from indexer.model.identity import model_identity
 from indexer.model.loading import LoadedModel, load_open_clip
+from indexer.model.onnx_text import OnnxTextEncoder, open_text_encoder
+from indexer.model.preprocess import without_torch_ops
 from indexer.model.text_trim import text_encoder_for
 from indexer.records import Calibration
 
@@ -40,13 +42,21 @@ def model_input_side(model: Any) -> int:
 class Embedder:
     """Encodes pictures and texts with one CLIP model into L2-normalised float32 vectors."""
 
-    def __init__(self, loaded: LoadedModel, identity: str, config: ModelConfig) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        identity: str,
+        config: ModelConfig,
+        text_encoder: OnnxTextEncoder | None = None,
+    ) -> None:
         self._model = loaded.model
-        self._preprocess = loaded.preprocess
+        self._preprocess = without_torch_ops(loaded.preprocess)
         self._tokenizer = loaded.tokenizer
         self._device = select_device(config.device)
         self._plan = inference_plan(self._device.type, config.precision)
-        self._encode_tokens = text_encoder_for(self._model)
+        self._encode_tokens = text_encoder or text_encoder_for(self._model)
+        #: How texts are encoded: "onnx-int8" or "torch" (``model.text_runtime``, resolved).
+        self.text_runtime = "torch" if text_encoder is None else "onnx-int8"
         self.identity = identity
         self.batch_size = config.batch_size
         self.dim = int(self.encode_texts(["a"]).shape[1])
@@ -61,12 +71,15 @@ class Embedder:
 
     @classmethod
     def load(cls, config: ModelConfig) -> Embedder:
-        """Loads the configured model; slow (seconds to minutes), so call it off the event loop."""
+        """Loads the configured model, its text tower in the runtime ``model.text_runtime``
+        picks; slow (seconds to minutes), so call it off the event loop."""
         loaded = load_open_clip(config)
-        return cls(loaded, model_identity(config), config)
+        identity = model_identity(config)
+        return cls(loaded, identity, config, open_text_encoder(loaded, identity, config))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """Resizes, crops and normalises one RGB picture into the model's input tensor."""
+        """Resizes, crops and normalises one RGB picture into the model's input tensor, with no
+        torch operation (:mod:`indexer.model.preprocess`): it runs in the decode threads."""
         tensor: torch.Tensor = self._preprocess(image)
         return tensor
 

@@ -80,7 +80,7 @@ def load_open_clip(config: ModelConfig) -> LoadedModel:
         else:
             tried = f"pretrained tag {config.pretrained!r} (model hub)"
         raise ModelLoadError(
-            f"could not load model {config.arch!r} from {tried}: {_first_line(exc)}; "
+            f"could not load model {config.arch!r} from {tried}: {first_line(exc)}; "
             f"for a machine without network, see `{indexer_command()} model export` and model.path"
         ) from exc
     return _finish_loading(
@@ -103,7 +103,7 @@ def load_folder(folder: ModelFolder, device: str = "cpu") -> LoadedModel:
         tokenizer = open_clip.get_tokenizer(source)
     except Exception as exc:
         raise ModelLoadError(
-            f"could not load the model folder {folder.path}: {_first_line(exc)}"
+            f"could not load the model folder {folder.path}: {first_line(exc)}"
         ) from exc
     return LoadedModel(model=model, preprocess=preprocess, tokenizer=tokenizer)
 
@@ -154,7 +154,7 @@ def _open_clip_repeats_unlogged() -> Iterator[None]:
         logging.root.removeFilter(keep)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """The first line of an exception's message: library errors can run to pages."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]

@@ -30,11 +30,19 @@ def encode_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
 
     Queries are a few tokens long and padded to the context length (77 for ViT-B-32); cutting
     the padding saves most of the text tower's work and, by :func:`can_trim_text`'s argument,
-    changes no vector beyond float rounding. The steps mirror open_clip 3.x's ``encode_text``
-    with the positional embedding and causal mask sliced to the shorter length.
+    changes no vector beyond float rounding.
     """
-    length = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :length]
+    return encode_text_prefix(model, trimmed_tokens(model, tokens))
+
+
+def encode_text_prefix(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """``open_clip.CLIP.encode_text`` of tokens cut short after the end-of-text token.
+
+    The steps mirror open_clip 3.x's ``encode_text`` with the positional embedding and causal
+    mask sliced to the tokens' length. The length is read from the tensor's shape, so an ONNX
+    export of this function keeps it as a dynamic axis (:mod:`indexer.model.onnx_text`).
+    """
+    length = tokens.shape[1]
     cast_dtype = model.transformer.get_cast_dtype()
     x = model.token_embedding(tokens).to(cast_dtype)
     x = x + model.positional_embedding[:length].to(cast_dtype)
@@ -68,9 +76,23 @@ def encode_hf_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     The tokenizer pads every query to the context length (77); a query has about 10 tokens,
     and a transformer's cost grows with the length, so this saves most of the text tower's work.
     """
-    real = (tokens != hf_pad_token_id(model)).any(dim=0).nonzero()
-    length = int(real.max()) + 1 if len(real) else 1
-    return model.encode_text(tokens[:, :length])
+    return model.encode_text(trimmed_tokens(model, tokens))
+
+
+def trimmed_tokens(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """``tokens`` without the trailing columns that change none of ``model``'s vectors.
+
+    For open_clip's own tower, the columns after the batch's last end-of-text token
+    (:func:`can_trim_text`); for a Hugging Face tower, those that are padding in every row
+    (:func:`hf_pad_token_id`); otherwise all of them.
+    """
+    if can_trim_text(model):
+        return tokens[:, : int(tokens.argmax(dim=-1).max()) + 1]
+    pad = hf_pad_token_id(model)
+    if pad is None:
+        return tokens
+    real = (tokens != pad).any(dim=0).nonzero()
+    return tokens[:, : int(real.max()) + 1 if len(real) else 1]
 
 
 def _encode_text_full(model: Any, tokens: torch.Tensor) -> torch.Tensor:
