@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 
 ImageStatus = Literal["pending", "indexed", "repost", "failed"]
-TextKind = Literal["caption", "tag"]
+#: A caption the poster wrote, a tag someone gave, or the words read in the picture itself.
+TextKind = Literal["caption", "tag", "ocr"]
 #: Which vectors an index holds: the pictures' own, or those of their captions and tags.
 VectorKind = Literal["pictures", "texts"]
 PICTURE_VECTORS: VectorKind = "pictures"
@@ -80,6 +81,9 @@ class ListedPicture:
 
     image: ImageRecord
     tags: list[str]
+    #: The words read in the picture (lines joined by newlines); None when it has none or
+    #: was not read yet.
+    words: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,30 @@ class PendingImage:
     collection_id: int
     source: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class PictureToRead:
+    """An embedded picture whose words the background stage has not read yet."""
+
+    id: int
+    collection_id: int
+    source: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ReadingCounts:
+    """How far reading the words in a collection's pictures has come."""
+
+    #: Pictures read (with or without words).
+    read: int = 0
+    #: Of those, the ones with words in them.
+    with_words: int = 0
+    #: Embedded pictures waiting to be read.
+    unread: int = 0
+    #: Pictures whose every attempt failed (damaged, or hanging the recogniser).
+    unreadable: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,6 +198,9 @@ class SearchHit:
     score: float
     image: ImageRecord
     matched_text: str | None = None
+    #: What ``matched_text`` is; for words read in the picture (``"ocr"``) it is cut short
+    #: around the words that matched.
+    matched_kind: TextKind | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +242,8 @@ class CollectionStats:
     last_indexed_at: float | None
     #: The model's similarity thresholds in force (configured, else calibrated).
     thresholds: Thresholds
+    #: Reading the words in the pictures (indexer/ocr).
+    readings: ReadingCounts = ReadingCounts()
 
 
 # Similarity thresholds calibrated per model (the rule: indexer/model/calibration.py; kept per

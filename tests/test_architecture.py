@@ -34,7 +34,7 @@ ENGINE_LAYERS: tuple[frozenset[str], ...] = (
         {"records", "errors", "config", "atomic", "synthetic", "invocation", "text_cleaning"}
     ),
     frozenset({"model"}),
-    frozenset({"embed", "store"}),
+    frozenset({"embed", "store", "ocr"}),
     frozenset({"vectors"}),
     frozenset({"parts"}),
     frozenset({"ingest", "search"}),

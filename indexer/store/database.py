@@ -43,7 +43,7 @@ from indexer.store.word_match import contains_words
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: How long a forget's checkpoint waits for another program's readers before it leaves the
 #: WAL to a later checkpoint (see Database.erase_history).
 ERASE_WAIT_MS = 2000
@@ -180,6 +180,62 @@ MIGRATIONS: list[str] = [
         CHECK (kind IN ('photo', 'video', 'gif', 'video_note', 'sticker'));
     ALTER TABLE images ADD COLUMN poster_username TEXT;
     CREATE INDEX images_by_posted_at ON images(collection_id, posted_at);
+    """,
+    # 8: the words written in the pictures themselves (read by indexer/ocr) become a third kind
+    # of text with the recogniser's confidence, searched like captions and tags. SQLite cannot
+    # widen a CHECK, so ``texts`` is rebuilt under the same ids (its vectors set aside and put
+    # back, since they refer to it), with its indexes and triggers; the trigram index, whose
+    # rowids are those ids, is rebuilt from it. ``picture_readings`` records which pictures were
+    # read and the failed attempts; pictures without a row are read by the background stage,
+    # so the pictures of an existing data folder are read too.
+    """
+    CREATE TABLE texts_widened (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        kind        TEXT NOT NULL CHECK (kind IN ('caption', 'tag', 'ocr')),
+        text        TEXT NOT NULL,
+        added_by    INTEGER,
+        added_at    REAL NOT NULL,
+        folded      TEXT NOT NULL DEFAULT '',
+        confidence  REAL
+    );
+    INSERT INTO texts_widened (id, image_id, kind, text, added_by, added_at, folded)
+        SELECT id, image_id, kind, text, added_by, added_at, folded FROM texts;
+    CREATE TEMP TABLE text_vectors_aside AS SELECT text_id, model_id, vector FROM text_vectors;
+    DROP TABLE text_vectors;
+    DROP TABLE texts;
+    ALTER TABLE texts_widened RENAME TO texts;
+    CREATE INDEX texts_by_image ON texts(image_id);
+    CREATE INDEX texts_by_folded ON texts(folded);
+    CREATE TABLE text_vectors (
+        text_id     INTEGER NOT NULL REFERENCES texts(id),
+        model_id    TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (text_id, model_id)
+    );
+    INSERT INTO text_vectors (text_id, model_id, vector)
+        SELECT text_id, model_id, vector FROM text_vectors_aside;
+    DROP TABLE text_vectors_aside;
+    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+    INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
+    CREATE TABLE picture_readings (
+        image_id    INTEGER PRIMARY KEY REFERENCES images(id),
+        read_at     REAL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        retry_at    REAL,
+        error       TEXT
+    );
     """,
 ]
 

@@ -1,0 +1,141 @@
+"""The reading stage: the words in embedded pictures, read in the background.
+
+A picture is searchable by its look as soon as it is embedded and by its words once read, so
+reading never holds up embedding or a query: it takes one picture at a time, only while no
+picture waits to be embedded, in a child process at a lower priority
+(:mod:`indexer.ocr.recogniser`). The picture's bytes are fetched again from its source (files
+are read again; Telegram pictures downloaded again by the process that holds the token). Each
+attempt is counted before it starts; a picture that fails (or crashes or hangs the
+recogniser) fails alone and is retried after a growing pause, up to ``limits.max_attempts``.
+The words become a text of kind ``'ocr'``; the worker's text backlog embeds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+from collections.abc import Callable, Sequence
+
+from indexer.config import LimitsConfig, OcrConfig
+from indexer.ingest.background import BackgroundLoop
+from indexer.ocr.recogniser import ReadingFailed, Recogniser, RecogniserUnavailable
+from indexer.parts import Parts
+from indexer.records import PictureToRead
+
+log = logging.getLogger(__name__)
+
+#: How long reading rests while pictures wait to be embedded (they come first).
+_EMBEDDING_FIRST_SECONDS = 0.5
+#: How often an idle reader looks for pictures whose retry pause has ended.
+_POLL_SECONDS = 5.0
+#: The package that holds the recogniser and its weights.
+RECOGNISER_PACKAGE = "rapidocr_onnxruntime"
+
+
+class WordReader(BackgroundLoop):
+    """Reads the words in embedded pictures, one at a time, until stopped."""
+
+    def __init__(
+        self,
+        settings: OcrConfig,
+        limits: LimitsConfig,
+        engine: Parts,
+        *,
+        schemes: Sequence[str] | None = None,
+        on_words: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__("reading the words in pictures", "word-reader")
+        self._limits = limits
+        self._engine = engine
+        self._schemes = schemes
+        self._on_words = on_words
+        self._recogniser = Recogniser(settings, limits)
+        self._idle = asyncio.Event()
+        self._unavailable: str | None = None
+
+    async def stop(self) -> None:
+        """Lets the picture being read finish, then ends the loop and the recogniser."""
+        await super().stop()
+        await self._recogniser.close()
+
+    def wake(self) -> None:
+        """Looks for pictures to read now (pictures were embedded)."""
+        self._idle.clear()
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Waits until every picture that can be read now has been read (or failed)."""
+        while self._unavailable is None and not self._closing:
+            await self._idle.wait()
+            if self._unavailable is not None or not await self._due(1):
+                return
+            self._idle.clear()
+            self._wake.set()
+
+    async def _due(self, limit: int) -> list[PictureToRead]:
+        schemes = self._engine.pipeline.schemes if self._schemes is None else self._schemes
+        return await self._engine.store.readings.unread(schemes, limit, self._limits.max_attempts)
+
+    async def _round(self) -> None:
+        self._wake.clear()
+        if self._unavailable is None and not await self._available():
+            self._idle.set()
+            self._closing = True
+            return
+        queue = self._engine.store.queue
+        if await queue.next_pending(1, self._engine.pipeline.schemes):
+            await self._pause(_EMBEDDING_FIRST_SECONDS)
+            return
+        due = await self._due(1)
+        if not due:
+            self._idle.set()
+            await self._pause(_POLL_SECONDS)
+            return
+        await self._read(due[0])
+
+    async def _available(self) -> bool:
+        """Starts the recogniser; without it, says so in one line, once."""
+        if importlib.util.find_spec(RECOGNISER_PACKAGE) is None:
+            self._unavailable = f"the package {RECOGNISER_PACKAGE} is not installed"
+        else:
+            try:
+                await self._recogniser.start()
+                return True
+            except RecogniserUnavailable as exc:
+                self._unavailable = str(exc)
+        log.warning(
+            "words in pictures are not read (%s): pictures are searched by their look, "
+            "captions and tags; pip install rapidocr-onnxruntime, or set ocr.enabled = false",
+            self._unavailable,
+        )
+        return False
+
+    async def _read(self, picture: PictureToRead) -> None:
+        readings = self._engine.store.readings
+        await readings.begin(picture)
+        fetched = await self._engine.pipeline.fetch(picture.source)
+        if fetched.data is None:
+            await self._failed(picture, fetched.error or "unknown error", fetched.permanent)
+            return
+        try:
+            read = await self._recogniser.read(fetched.data)
+        except ReadingFailed as exc:
+            await self._failed(picture, str(exc), exc.permanent)
+            return
+        if await readings.finish(picture.id, read.words, read.confidence) and read.words:
+            self._on_words()
+
+    async def _failed(self, picture: PictureToRead, error: str, permanent: bool) -> None:
+        most = self._limits.max_attempts
+        await self._engine.store.readings.failed(
+            picture.id, error, give_up_at=most if permanent else None
+        )
+        gave_up = permanent or picture.attempts + 1 >= most
+        # INFO: one unreadable picture is an expected outcome, counted in stats and check.
+        log.info(
+            "reading the words in picture %d %s: %s",
+            picture.id,
+            "given up" if gave_up else "will be retried",
+            error,
+        )

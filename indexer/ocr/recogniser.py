@@ -1,0 +1,144 @@
+"""The serving side of the recogniser: one child process, a deadline per picture, a restart
+after a crash or a hang.
+
+The OCR model runs in :mod:`indexer.ocr.child`, never in this process: a picture that crashes
+the recogniser (a native library's fault) or makes it run forever ends only the child, which is
+killed at :attr:`OcrConfig.seconds_per_picture` and started again for the next picture; the
+picture that did it fails alone (:class:`ReadingFailed`), and the caller counts and retries it
+as any failed step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import struct
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from indexer.config import LimitsConfig, OcrConfig
+
+#: How long the child may take to load the recogniser (a cold disk, a slow machine).
+START_SECONDS = 120.0
+
+
+class ReadingFailed(Exception):
+    """Reading one picture failed; ``permanent`` when trying again cannot help (not a
+    picture, a decompression bomb)."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class RecogniserUnavailable(Exception):
+    """The recogniser cannot run on this machine (the package or a library it needs is
+    missing): the reason, in one line."""
+
+
+@dataclass(frozen=True)
+class WordsRead:
+    """The words read in one picture, lines joined by newlines ("" when it has none), and
+    the recogniser's mean confidence in them."""
+
+    words: str
+    confidence: float
+
+
+class Recogniser:
+    """Reads pictures one at a time in a child process, each within its deadline."""
+
+    def __init__(self, settings: OcrConfig, limits: LimitsConfig) -> None:
+        self._settings = settings
+        self._child_settings = json.dumps(
+            {
+                "min_confidence": settings.min_confidence,
+                "max_side": settings.max_side,
+                "max_bytes": limits.max_image_bytes,
+                "max_pixels": limits.max_image_pixels,
+            }
+        )
+        self._process: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (tests end it to play a crash)."""
+        return self._process.pid if self._process is not None else None
+
+    async def start(self) -> None:
+        """Starts the child now (reading starts it when needed); raises RecogniserUnavailable
+        when it cannot run here."""
+        async with self._lock:
+            if self._process is None:
+                await self._start()
+
+    async def read(self, data: bytes) -> WordsRead:
+        """The words in one picture; raises ReadingFailed (this picture) or
+        RecogniserUnavailable (every picture)."""
+        async with self._lock:
+            process = self._process or await self._start()
+            deadline = self._settings.seconds_per_picture
+            try:
+                async with asyncio.timeout(deadline):
+                    assert process.stdin is not None and process.stdout is not None
+                    process.stdin.write(struct.pack(">I", len(data)) + data)
+                    await process.stdin.drain()
+                    answer = await _answer(process.stdout)
+            except TimeoutError:
+                await self._stop()
+                raise ReadingFailed(f"reading the words took longer than {deadline:g} s") from None
+            except (ConnectionError, asyncio.IncompleteReadError):
+                status = await self._stop()
+                raise ReadingFailed(f"the recogniser crashed (exit status {status})") from None
+        if "error" in answer:
+            raise ReadingFailed(str(answer["error"]), permanent=bool(answer.get("permanent")))
+        return WordsRead(str(answer["words"]), float(answer["confidence"]))
+
+    async def close(self) -> None:
+        """Ends the child (a later :meth:`read` starts it again)."""
+        async with self._lock:
+            await self._stop()
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "indexer.ocr.child",
+            self._child_settings,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        self._process = process
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                assert process.stdout is not None
+                answer = await _answer(process.stdout)
+        except (TimeoutError, asyncio.IncompleteReadError):
+            status = await self._stop()
+            raise RecogniserUnavailable(
+                f"the recogniser did not start (exit status {status})"
+            ) from None
+        if "unavailable" in answer:
+            await self._stop()
+            raise RecogniserUnavailable(str(answer["unavailable"]))
+        return process
+
+    async def _stop(self) -> int | None:
+        """Kills the child if it runs; returns its exit status."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        return await process.wait()
+
+
+async def _answer(stream: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = struct.unpack(">I", await stream.readexactly(4))
+    answer: dict[str, Any] = json.loads(await stream.readexactly(size))
+    return answer
