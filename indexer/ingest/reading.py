@@ -52,6 +52,7 @@ class WordReader(BackgroundLoop):
         self._on_words = on_words
         self._recogniser = Recogniser(settings, limits)
         self._idle = asyncio.Event()
+        self._started = False
         self._unavailable: str | None = None
 
     async def stop(self) -> None:
@@ -79,10 +80,6 @@ class WordReader(BackgroundLoop):
 
     async def _round(self) -> None:
         self._wake.clear()
-        if self._unavailable is None and not await self._available():
-            self._idle.set()
-            self._closing = True
-            return
         queue = self._engine.store.queue
         if await queue.next_pending(1, self._engine.pipeline.schemes):
             await self._pause(_EMBEDDING_FIRST_SECONDS)
@@ -92,15 +89,21 @@ class WordReader(BackgroundLoop):
             self._idle.set()
             await self._pause(_POLL_SECONDS)
             return
+        if not self._started and not await self._start_recogniser():
+            self._idle.set()
+            self._closing = True
+            return
         await self._read(due[0])
 
-    async def _available(self) -> bool:
-        """Starts the recogniser; without it, says so in one line, once."""
+    async def _start_recogniser(self) -> bool:
+        """Starts the recogniser when there is a first picture to read (a process with
+        nothing to read never loads it); without it, says so in one line, once."""
         if importlib.util.find_spec(RECOGNISER_PACKAGE) is None:
             self._unavailable = f"the package {RECOGNISER_PACKAGE} is not installed"
         else:
             try:
                 await self._recogniser.start()
+                self._started = True
                 return True
             except RecogniserUnavailable as exc:
                 self._unavailable = str(exc)

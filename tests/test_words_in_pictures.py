@@ -1,0 +1,247 @@
+"""Words inside pictures (#18): the real recogniser reads generated signs, notes and
+screenshots in English and Chinese, and a search by a word they carry finds them.
+
+The pictures are made here (indexer/ocr/samples.py); the recogniser is rapidocr-onnxruntime
+with the weights its wheel ships. One folder is indexed once for the whole module through the
+command line, as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import make_config
+from PIL import Image
+
+from indexer.cli import main
+from indexer.config import LimitsConfig, ModelConfig, OcrConfig
+from indexer.ocr.recogniser import ReadingFailed, Recogniser
+from indexer.ocr.samples import cjk_font, lettered_picture
+from indexer.records import ImageFacts
+from indexer.service import Embedder, IndexService
+from indexer.synthetic import ShapeSpec
+
+#: file name → (lines, style) of the pictures with words.
+WORDY = {
+    "invoice.jpg": (["Invoice #20931", "Total 48.50"], "screenshot"),
+    "plate.jpg": (["RE16 TGK"], "sign"),
+    "wifi.jpg": (["Guests welcome", "WiFi password: lemon"], "note"),
+    "square.jpg": (["人民广场", "People's Square"], "sign"),
+}
+SHAPES = 3
+
+
+def needs_cjk_font() -> None:
+    """Chinese pictures need a CJK font (scripts/test.sh installs one); CI must have it."""
+    if cjk_font() is None and not os.environ.get("CI"):
+        pytest.skip("no CJK font installed (apt-get install fonts-wqy-zenhei)")
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def workspace(
+    tmp_path_factory: pytest.TempPathFactory,
+    model_config: ModelConfig,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> Path:
+    """A folder of pictures with and without words, indexed with the default config (reading
+    on), so every picture was read before ``index`` returned."""
+    folder = tmp_path_factory.mktemp("words")
+    pictures = folder / "pictures"
+    pictures.mkdir()
+    for number, (name, (lines, style)) in enumerate(WORDY.items()):
+        if name == "square.jpg" and cjk_font() is None:
+            continue
+        image = lettered_picture(lines, style, seed=number, rotation=(-2, 1, 2, -1)[number])
+        (pictures / name).write_bytes(jpeg(image))
+    for number, (data, _) in enumerate(held_out_pictures[:SHAPES]):
+        (pictures / f"shape_{number}.jpg").write_bytes(data)
+    (folder / "config.toml").write_text(
+        f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
+        '[storage]\ndata_dir = "data"\n'
+    )
+    assert cli(folder, "index", str(pictures), "--collection", "c")[0] == 0
+    return folder
+
+
+def cli(workspace: Path, *args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["--config", str(workspace / "config.toml"), *args])
+    return status, out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("20931", "invoice.jpg"),
+        ("RE16", "plate.jpg"),
+        ("lemon", "wifi.jpg"),
+        ("人民广场", "square.jpg"),
+        ("广场", "square.jpg"),
+    ],
+)
+def test_a_word_written_in_a_picture_finds_it_in_the_top_five(
+    workspace: Path, query: str, expected: str
+) -> None:
+    if expected == "square.jpg":
+        needs_cjk_font()
+    status, out = cli(workspace, "search", query, "--collection", "c", "-k", "5")
+    assert status == 0
+    lines = out.splitlines()
+    assert any(expected in line for line in lines[:5]), out
+    line = next(line for line in lines if expected in line)
+    assert "📝" in line and query.casefold() in line.casefold(), line
+
+
+def test_a_word_no_picture_carries_matches_no_words(workspace: Path) -> None:
+    _, out = cli(workspace, "search", "20932", "--collection", "c", "-k", "5")
+    assert "📝" not in out
+
+
+def test_list_shows_the_words_read_in_each_picture(workspace: Path) -> None:
+    status, out = cli(workspace, "list", "--collection", "c", "--json")
+    assert status == 0
+    listed = {Path(item["where"]).name: item for item in json.loads(out)}
+    assert "20931" in listed["invoice.jpg"]["words"]
+    assert "lemon" in listed["wifi.jpg"]["words"].casefold()
+    assert all(listed[f"shape_{number}.jpg"]["words"] is None for number in range(SHAPES))
+
+
+def test_stats_and_check_count_the_pictures_read(workspace: Path) -> None:
+    with_words = sum((workspace / "pictures" / name).exists() for name in WORDY)
+    total = with_words + SHAPES
+    _, out = cli(workspace, "stats", "--collection", "c")
+    assert f"words read in {total} pictures ({with_words} with words), 0 waiting" in out
+    status, out = cli(workspace, "check")
+    assert status == 0, out
+    assert f"words read in {total}, 0 not read yet, 0 unreadable" in out
+
+
+def test_hostile_pictures_fail_alone_and_the_next_picture_is_read() -> None:
+    sign = jpeg(lettered_picture(["RE16 TGK"], "sign", seed=1))
+    thin = io.BytesIO()
+    Image.new("RGB", (50000, 1), (0, 0, 0)).save(thin, "PNG")
+    huge = io.BytesIO()
+    Image.new("L", (7000, 7000), 255).save(huge, "PNG")
+    bomb = io.BytesIO()
+    Image.new("1", (20000, 20000), 0).save(bomb, "PNG")
+
+    async def read_all() -> list[str]:
+        reader = Recogniser(OcrConfig(seconds_per_picture=20), LimitsConfig())
+        outcomes = []
+        try:
+            for data in (bomb.getvalue(), b"\x89PNG not really", thin.getvalue(), huge.getvalue()):
+                try:
+                    outcomes.append(repr((await reader.read(data)).words))
+                except ReadingFailed as exc:
+                    outcomes.append(f"failed{' for good' if exc.permanent else ''}: {exc}")
+            outcomes.append((await reader.read(sign)).words)
+        finally:
+            await reader.close()
+        return outcomes
+
+    bomb_outcome, junk, thin_words, huge_words, after = asyncio.run(read_all())
+    assert bomb_outcome.startswith("failed for good: the picture is too large"), bomb_outcome
+    assert junk.startswith("failed for good: the file is not a picture"), junk
+    assert thin_words == huge_words == "''"
+    assert after == "RE16 TGK"
+
+
+def test_a_crashed_or_hanging_recogniser_fails_only_that_picture() -> None:
+    slow = jpeg(lettered_picture(["Invoice #20931"] * 8, "screenshot", (1080, 1920), seed=2))
+    sign = jpeg(lettered_picture(["RE16 TGK"], "sign", seed=1))
+
+    async def scenario() -> tuple[str, str, str, str]:
+        hurried = Recogniser(OcrConfig(seconds_per_picture=0.3), LimitsConfig())
+        reader = Recogniser(OcrConfig(seconds_per_picture=20), LimitsConfig())
+        try:
+            with pytest.raises(ReadingFailed) as hang:
+                await hurried.read(slow)
+            assert hurried.pid is None  # the hanging child was killed
+            await reader.start()
+            pid = reader.pid
+            assert pid is not None
+            crashing = asyncio.create_task(reader.read(slow))
+            await asyncio.sleep(0.2)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(ReadingFailed) as crash:
+                await crashing
+            after = await reader.read(sign)
+            return str(hang.value), str(crash.value), after.words, str(reader.pid != pid)
+        finally:
+            await hurried.close()
+            await reader.close()
+
+    hang, crash, after, restarted = asyncio.run(scenario())
+    assert hang == "reading the words took longer than 0.3 s"
+    assert crash.startswith("the recogniser crashed")
+    assert after == "RE16 TGK" and restarted == "True"
+
+
+def _everything_on_disk(folder: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file())
+
+
+async def test_forget_removes_the_words_from_search_and_from_the_files(
+    tmp_path: Path, model_config: ModelConfig, embedder: Embedder
+) -> None:
+    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "order.jpg").write_bytes(
+        jpeg(lettered_picture(["ORDER 731942", "Qty 3"], "screenshot", seed=5))
+    )
+    (pictures / "other.jpg").write_bytes(jpeg(lettered_picture(["TICKET 5501"], "sign", seed=6)))
+    async with await IndexService.open(config, embedder) as service:
+        for name in ("order.jpg", "other.jpg"):
+            await service.add_image("c", ImageFacts(source=f"file:{pictures / name}"))
+        await service.wait_idle()
+        found = await service.search_text(["c"], "731942", k=5)
+        assert [hit.matched_kind for hit in found[:1]] == ["ocr"], found
+        assert "731942" in (found[0].matched_text or "")
+        assert b"731942" in _everything_on_disk(config.storage.data_dir), "would pass on any"
+
+        assert await service.forget("c", [found[0].image.id]) == 1
+        after = await service.search_text(["c"], "731942", k=5)
+        assert all(hit.image.id != found[0].image.id for hit in after)
+        assert all("731942" not in (hit.matched_text or "") for hit in after)
+    assert b"731942" not in _everything_on_disk(config.storage.data_dir)
+
+
+async def test_a_picture_that_cannot_be_fetched_again_fails_alone_and_is_counted(
+    tmp_path: Path, model_config: ModelConfig, embedder: Embedder
+) -> None:
+    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    kept, lost = pictures / "kept.jpg", pictures / "lost.jpg"
+    kept.write_bytes(jpeg(lettered_picture(["RE16 TGK"], "sign", seed=1)))
+    lost.write_bytes(jpeg(lettered_picture(["TICKET 5501"], "sign", seed=6)))
+    config_off = make_config(tmp_path / "data", model_config)
+    async with await IndexService.open(config_off, embedder) as service:
+        for path in (lost, kept):
+            await service.add_image("c", ImageFacts(source=f"file:{path}"))
+        await service.wait_idle()
+        assert (await service.stats("c")).readings.unread == 2
+    lost.unlink()
+    # Opened again with reading on, as a data folder from before reading existed would be.
+    async with await IndexService.open(config, embedder) as service:
+        await service.wait_idle()
+        readings = (await service.stats("c")).readings
+        hits = await service.search_text(["c"], "RE16", k=5)
+    counts = (readings.read, readings.with_words, readings.unread, readings.unreadable)
+    assert counts == (1, 1, 0, 1)
+    assert hits[0].matched_kind == "ocr" and hits[0].image.source == f"file:{kept}"
