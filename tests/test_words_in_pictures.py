@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -17,9 +18,11 @@ import signal
 from pathlib import Path
 
 import pytest
+from bot_world import BotWorld, bot_config
 from conftest import make_config
 from PIL import Image
 
+from bot.playground.fake_telegram import FakeTelegram
 from indexer.cli import main
 from indexer.config import LimitsConfig, ModelConfig, OcrConfig
 from indexer.ocr.recogniser import ReadingFailed, Recogniser
@@ -36,6 +39,8 @@ WORDY = {
     "square.jpg": (["人民广场", "People's Square"], "sign"),
 }
 SHAPES = 3
+
+pytest_plugins = ["bot_fixtures"]
 
 
 def needs_cjk_font() -> None:
@@ -245,3 +250,25 @@ async def test_a_picture_that_cannot_be_fetched_again_fails_alone_and_is_counted
     counts = (readings.read, readings.with_words, readings.unread, readings.unreadable)
     assert counts == (1, 1, 0, 1)
     assert hits[0].matched_kind == "ocr" and hits[0].image.source == f"file:{kept}"
+
+
+async def test_a_photo_posted_in_a_group_is_found_by_the_words_on_it(
+    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, embedder: Embedder
+) -> None:
+    config = bot_config(fake, tmp_path / "data", model_config)
+    reading = config.indexer.model_copy(update={"ocr": OcrConfig()})
+    world = BotWorld(fake, dataclasses.replace(config, indexer=reading), embedder)
+    async with world.running():
+        group, alice = fake.add_group("Flat"), fake.add_user("Alice")
+        lines = ["Guests welcome", "WiFi password: lemon"]
+        world.post_photo(group, alice, jpeg(lettered_picture(lines, "note", seed=3)))
+        await world.until_indexed(group, 1)
+
+        fake.send_text(group, alice, "/search lemon")
+        shown = await world.pictures_in(group)
+        fake.send_text(group, alice, "/stats")
+        stats = (await world.text_in(group)).params["text"]
+
+    assert len(shown) == 1 and shown[0].posted is not None
+    assert "\n📝 '" in shown[0].caption and "lemon'" in shown[0].caption, shown[0].caption
+    assert "Read for words: 1 (1 with words, 0 waiting)" in stats
