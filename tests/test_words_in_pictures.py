@@ -22,6 +22,7 @@ from bot_world import BotWorld, bot_config
 from conftest import make_config
 from PIL import Image
 
+from bot.playground.cast import build_cast, post_demo_pictures, words_query
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.cli import main
 from indexer.config import LimitsConfig, ModelConfig, OcrConfig
@@ -272,3 +273,23 @@ async def test_a_photo_posted_in_a_group_is_found_by_the_words_on_it(
     assert len(shown) == 1 and shown[0].posted is not None
     assert "\n📝 '" in shown[0].caption and "lemon'" in shown[0].caption, shown[0].caption
     assert "Read for words: 1 (1 with words, 0 waiting)" in stats
+
+
+async def test_the_playground_demo_group_answers_its_words_chip_from_the_pictures(
+    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, embedder: Embedder
+) -> None:
+    config = bot_config(fake, tmp_path / "data", model_config)
+    reading = config.indexer.model_copy(update={"ocr": OcrConfig()})
+    world = BotWorld(fake, dataclasses.replace(config, indexer=reading), embedder)
+    cast = build_cast(fake)
+    group, ada = cast.demo_group, cast.people[0].user
+    chip = f"/search {words_query()}"
+    assert chip in cast.tries[group.id]
+    async with world.running():
+        count = post_demo_pictures(fake, cast)
+        await world.until_indexed(group, count, timeout=60)
+
+        fake.send_text(group, ada, chip)
+        shown = await world.pictures_in(group)
+
+    assert shown and "📝 '" in shown[0].caption and words_query() in shown[0].caption

@@ -5,6 +5,11 @@ group only: the outsider of the first, whose private searches must never show it
 
 Each chat also gets the "Try" chips the page offers, drawn from the pictures it holds: a chip
 that searches a group for shapes it has never seen only teaches a newcomer that search fails.
+
+Besides the shapes, the demo group gets a few pictures with words in them (a sign, a menu, a
+screenshot, a meme): the bot reads them, so one chip searches by a word written on a picture.
+The sign's Chinese needs a CJK font (fonts-wqy-zenhei); without one the sign is left out and
+the chip searches an English word of the screenshot instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from PIL import Image
 
 from bot.playground.fake_telegram import Chat, FakeTelegram, User
 from bot.playground.fake_telegram.state import PRESENT_STATUSES
+from indexer.ocr.samples import Style, cjk_font, lettered_picture
 from indexer.synthetic import ALL_SPECS, ShapeSpec, make_dataset
 
 #: Demo pictures posted in the first group: two of each colour × shape, so every canonical
@@ -29,6 +35,18 @@ ALBUM_SIZE = 10
 #: The first word of each demo album's caption ("Shapes, part 1"): ``/search shapes`` finds
 #: the albums by their captions.
 ALBUM_WORD = "Shapes"
+#: Pictures with words in them, posted one by one after the albums (lines, style).
+LETTERED: list[tuple[list[str], Style]] = [
+    (["人民广场", "People's Square"], "sign"),
+    (["MENU", "Noodles 12", "Dumplings 8", "Green tea 3"], "note"),
+    (["Settings", "WiFi password: lemon", "Invoice #20931"], "screenshot"),
+    (["WHEN THE TESTS", "PASS AT LAST"], "meme"),
+]
+
+
+def words_query() -> str:
+    """What the words chip searches for: the sign's Chinese, or a word of the screenshot."""
+    return "人民广场" if cjk_font() is not None else "lemon"
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,7 @@ def _group_tries(fake: FakeTelegram, cast: Cast, group: Chat) -> list[str]:
         f"/search {red_circle.caption_en}",
         f"/search {red_circle.caption_zh}",
         f"/search {ALBUM_WORD.lower()}",
+        f"/search {words_query()}",
         f"{bot} {green_star.caption_en}",
         "/stats",
     ]
@@ -102,7 +121,8 @@ def _spec(slug: str) -> ShapeSpec:
 
 
 def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
-    """Ada and Ben post the demo's pictures in the first group, as albums; returns how many."""
+    """Ada and Ben post the demo's pictures in the first group, the shapes as albums, then the
+    pictures with words one by one; returns how many."""
     group = cast.demo_group
     drawn = make_dataset(DEMO_PICTURES, DEMO_SEED, DEMO_PICTURE_SIZE)
     pictures = [_jpeg(image) for image, _ in drawn]
@@ -110,7 +130,15 @@ def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
         poster = cast.people[number % 2].user
         album = pictures[start : start + ALBUM_SIZE]
         fake.send_album(group, poster, album, caption=f"{ALBUM_WORD}, part {number + 1}")
-    return len(pictures)
+    lettered = [
+        (lines, style)
+        for lines, style in LETTERED
+        if cjk_font() is not None or all(line.isascii() for line in lines)
+    ]
+    for number, (lines, style) in enumerate(lettered):
+        picture = lettered_picture(lines, style, seed=number, rotation=(1.5, -1, 0.5, -2)[number])
+        fake.send_photo(group, cast.people[number % 2].user, _jpeg(picture))
+    return len(pictures) + len(lettered)
 
 
 def _jpeg(image: Image.Image) -> bytes:
