@@ -70,7 +70,7 @@ class PictureFilter:
     status: ImageStatus | None = None
     #: A poster's numeric id or name (any case).
     poster: str | None = None
-    #: Words the source, caption or a tag contains (any case).
+    #: Words the source, caption, a tag or the words read in the picture contain (any case).
     contains: str | None = None
     limit: int = 50
 

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,10 @@ from indexer.cli import main
 from indexer.config import LimitsConfig, ModelConfig, OcrConfig
 from indexer.ocr.recogniser import ReadingFailed, Recogniser
 from indexer.ocr.samples import cjk_font, lettered_picture
-from indexer.records import ImageFacts
+from indexer.records import ImageFacts, PictureToRead
 from indexer.service import Embedder, IndexService
+from indexer.store import Store
+from indexer.store.database import MIGRATIONS, SCHEMA_VERSION, _statements
 from indexer.synthetic import ShapeSpec
 
 #: file name → (lines, style) of the pictures with words.
@@ -293,3 +296,45 @@ async def test_the_playground_demo_group_answers_its_words_chip_from_the_picture
         shown = await world.pictures_in(group)
 
     assert shown and "📝 '" in shown[0].caption and words_query() in shown[0].caption
+
+
+async def test_a_schema_7_folder_keeps_its_texts_and_vectors_and_its_pictures_wait_to_be_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "index.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.create_function("casefold", 1, str.casefold)
+        for script in MIGRATIONS[:7]:
+            for statement in _statements(script):
+                db.execute(statement)
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        db.execute("INSERT INTO schema_version VALUES (7)")
+        db.execute("INSERT INTO collections (id, name, created_at) VALUES (1, 'old', 0)")
+        db.execute(
+            "INSERT INTO images (id, collection_id, source, status, added_at) "
+            "VALUES (1, 1, 'file:/a.jpg', 'indexed', 0)"
+        )
+        db.execute(
+            "INSERT INTO texts (id, image_id, kind, text, folded, added_at) "
+            "VALUES (5, 1, 'tag', 'Zorblat Plaza', 'zorblat plaza', 0)"
+        )
+        db.execute("INSERT INTO text_vectors VALUES (5, 'm', ?)", (b"\x00" * 16,))
+    store = await Store.open(path)
+    try:
+        assert await store.health.word_index_sound()
+        assert [text.text for text in await store.texts.containing([1], "zorblat", 5)] == [
+            "Zorblat Plaza"
+        ]
+        waiting = PictureToRead(1, 1, "file:/a.jpg", 0)
+        assert await store.readings.unread(["file"], 5, 3) == [waiting]
+        await store.readings.begin(waiting)
+        assert await store.readings.finish(1, "RE16 TGK", 0.9)
+        # A second reader (another process) that finishes later changes nothing.
+        assert await store.readings.finish(1, "RE16 TGK again", 0.9) is False
+        assert await store.readings.words_of([1]) == {1: "RE16 TGK"}
+        assert await store.readings.unread(["file"], 5, 3) == []
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT text_id, model_id FROM text_vectors").fetchall() == [(5, "m")]
+        assert db.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)

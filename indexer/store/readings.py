@@ -84,7 +84,7 @@ class Readings:
     async def finish(self, image_id: int, words: str, confidence: float) -> bool:
         """Stores the words read in a picture (none: ``words`` empty) and marks it read, in one
         transaction; False when the picture was forgotten meanwhile (nothing is stored) or
-        another process stored its words first."""
+        another process had read it first (its words stay as they are)."""
         now = time.time()
         statements = []
         if words:
@@ -92,15 +92,17 @@ class Readings:
                 (
                     "INSERT INTO texts (image_id, kind, text, folded, confidence, added_at) "
                     "SELECT id, 'ocr', ?, ?, ?, ? FROM images WHERE id = ? AND deleted = 0 "
-                    "AND NOT EXISTS (SELECT 1 FROM texts WHERE image_id = ? AND kind = 'ocr')",
+                    "AND NOT EXISTS (SELECT 1 FROM picture_readings WHERE image_id = ? "
+                    "AND read_at IS NOT NULL)",
                     (words, words.casefold(), confidence, now, image_id, image_id),
                 )
             )
         statements.append(
             (
-                "UPDATE picture_readings SET read_at = ?, retry_at = NULL, error = NULL "
-                "WHERE image_id = ? AND read_at IS NULL AND "
-                "image_id IN (SELECT id FROM images WHERE deleted = 0)",
+                "INSERT INTO picture_readings (image_id, read_at) "
+                "SELECT id, ? FROM images WHERE id = ? AND deleted = 0 "
+                "ON CONFLICT (image_id) DO UPDATE SET read_at = excluded.read_at, "
+                "retry_at = NULL, error = NULL WHERE picture_readings.read_at IS NULL",
                 (now, image_id),
             )
         )

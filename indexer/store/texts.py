@@ -120,11 +120,14 @@ class Texts:
         return [_image_text(found[text_id]) for text_id in sorted(found)[:limit]]
 
     async def pairs(self, collection_id: int) -> list[tuple[str, str]]:
-        """(source, caption or tag) of the collection's indexed pictures, oldest first."""
+        """(source, caption or tag) of the collection's indexed pictures, oldest first.
+
+        Words read in a picture are left out: they say what is written on it, not what it
+        shows, so they would teach the model to describe a sign by its letters."""
         rows = await self._db.fetchall(
             "SELECT images.source, texts.text FROM texts JOIN images ON images.id = "
             f"texts.image_id WHERE images.collection_id = ? AND {LIVE} AND status = 'indexed' "
-            "ORDER BY texts.id",
+            "AND texts.kind != 'ocr' ORDER BY texts.id",
             (collection_id,),
         )
         return [(str(row[0]), str(row[1])) for row in rows]
