@@ -56,7 +56,10 @@ class WordReader(BackgroundLoop):
         self._unavailable: str | None = None
 
     async def stop(self) -> None:
-        """Lets the picture being read finish, then ends the loop and the recogniser."""
+        """Ends the loop at once: the recogniser is stopped, and a picture it was reading is
+        tried again at the next start (a shutdown is not the picture's failure)."""
+        self._closing = True
+        await self._recogniser.close()
         await super().stop()
         await self._recogniser.close()
 
@@ -118,13 +121,19 @@ class WordReader(BackgroundLoop):
         readings = self._engine.store.readings
         await readings.begin(picture)
         fetched = await self._engine.pipeline.fetch(picture.source)
+        if self._closing:
+            await readings.abandon(picture)
+            return
         if fetched.data is None:
             await self._failed(picture, fetched.error or "unknown error", fetched.permanent)
             return
         try:
             read = await self._recogniser.read(fetched.data)
         except ReadingFailed as exc:
-            await self._failed(picture, str(exc), exc.permanent)
+            if self._closing:
+                await readings.abandon(picture)
+            else:
+                await self._failed(picture, str(exc), exc.permanent)
             return
         if await readings.finish(picture.id, read.words, read.confidence) and read.words:
             self._on_words()

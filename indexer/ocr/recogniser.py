@@ -98,7 +98,12 @@ class Recogniser:
         return WordsRead(str(answer["words"]), float(answer["confidence"]))
 
     async def close(self) -> None:
-        """Ends the child (a later :meth:`read` starts it again)."""
+        """Ends the child now, also in the middle of a reading, which then fails (a later
+        :meth:`read` starts the child again)."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
         async with self._lock:
             await self._stop()
 

@@ -68,6 +68,19 @@ class Readings:
             ]
         )
 
+    async def abandon(self, picture: PictureToRead) -> None:
+        """Takes back the attempt :meth:`begin` counted: the reading was stopped by a shutdown,
+        not failed by the picture, so it is tried again at the next start without a pause."""
+        await self._db.write(
+            [
+                (
+                    "UPDATE picture_readings SET attempts = ?, retry_at = NULL "
+                    "WHERE image_id = ? AND read_at IS NULL",
+                    (picture.attempts, picture.id),
+                )
+            ]
+        )
+
     async def failed(self, image_id: int, error: str, *, give_up_at: int | None = None) -> None:
         """Keeps why the attempt failed; the pause set by :meth:`begin` stands, and so does
         the count, unless ``give_up_at`` (the most attempts) says trying again cannot help."""
