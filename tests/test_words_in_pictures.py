@@ -27,6 +27,7 @@ from bot.playground.cast import build_cast, post_demo_pictures, words_query
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.cli import main
 from indexer.config import LimitsConfig, ModelConfig, OcrConfig
+from indexer.ingest import reading
 from indexer.ocr.recogniser import ReadingFailed, Recogniser
 from indexer.ocr.samples import cjk_font, lettered_picture
 from indexer.records import ImageFacts, PictureToRead
@@ -363,3 +364,29 @@ async def test_a_reading_cut_short_by_a_shutdown_is_not_counted_against_the_pict
         assert attempts() == [(1, None)]  # being read
 
     assert attempts() == [(0, None)]  # not read, and no attempt charged
+
+
+async def test_without_the_recogniser_one_line_says_so_and_pictures_are_still_found(
+    tmp_path: Path,
+    model_config: ModelConfig,
+    embedder: Embedder,
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(reading, "RECOGNISER_PACKAGE", "rapidocr_not_installed_here")
+    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
+    for number, (data, _) in enumerate(held_out_pictures[:2]):
+        (tmp_path / f"{number}.jpg").write_bytes(data)
+    spec = held_out_pictures[0][1]
+    async with await IndexService.open(config, embedder) as service:
+        for number in range(2):
+            await service.add_image("c", ImageFacts(source=f"file:{tmp_path / f'{number}.jpg'}"))
+        await service.wait_idle()
+        hits = await service.search_text(["c"], spec.caption_en, k=1)
+        readings = (await service.stats("c")).readings
+
+    notes = [record for record in caplog.records if "not read" in record.getMessage()]
+    assert len(notes) == 1 and "rapidocr_not_installed_here" in notes[0].getMessage()
+    assert "\n" not in notes[0].getMessage()
+    assert hits and (readings.read, readings.unread) == (0, 2)
