@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,35 @@ async def test_without_the_recogniser_one_line_says_so_and_pictures_are_still_fo
     assert len(notes) == 1 and "rapidocr_not_installed_here" in notes[0].getMessage()
     assert "\n" not in notes[0].getMessage()
     assert hits and (readings.read, readings.unread) == (0, 2)
+
+
+def test_a_paused_recogniser_takes_no_cpu_and_its_pause_does_not_count_against_the_deadline() -> (
+    None
+):
+    sign = jpeg(lettered_picture(["RE16 TGK"], "sign", seed=1))
+
+    def cpu_ticks(pid: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    async def scenario() -> tuple[str, float, int]:
+        reader = Recogniser(OcrConfig(seconds_per_picture=2), LimitsConfig())
+        try:
+            await reader.start()
+            assert reader.pid is not None
+            reader.pause()
+            started = time.monotonic()
+            reading = asyncio.create_task(reader.read(sign))
+            await asyncio.sleep(0.5)
+            before = cpu_ticks(reader.pid)
+            await asyncio.sleep(2.5)
+            spent = cpu_ticks(reader.pid) - before
+            reader.resume()
+            words = (await reading).words
+            return words, time.monotonic() - started, spent
+        finally:
+            await reader.close()
+
+    words, waited, ticks_while_paused = asyncio.run(scenario())
+    assert words == "RE16 TGK" and waited > 2.0  # past the deadline, but paused most of it
+    assert ticks_while_paused == 0

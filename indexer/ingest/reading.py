@@ -13,13 +13,14 @@ The words become a text of kind ``'ocr'``; the worker's text backlog embeds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 from collections.abc import Callable, Sequence
 
 from indexer.config import LimitsConfig, OcrConfig
 from indexer.ingest.background import BackgroundLoop
-from indexer.ocr.recogniser import ReadingFailed, Recogniser, RecogniserUnavailable
+from indexer.ocr.recogniser import ReadingFailed, Recogniser, RecogniserUnavailable, WordsRead
 from indexer.parts import Parts
 from indexer.records import PictureToRead
 
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: How long reading rests while pictures wait to be embedded (they come first).
 _EMBEDDING_FIRST_SECONDS = 0.5
+#: How often, while a picture is read, the reader looks whether pictures wait to be embedded
+#: (then the recogniser is paused until they are).
+_YIELD_CHECK_SECONDS = 0.2
 #: How often an idle reader looks for pictures whose retry pause has ended.
 _POLL_SECONDS = 5.0
 #: The package that holds the recogniser and its weights.
@@ -109,6 +113,8 @@ class WordReader(BackgroundLoop):
                 self._started = True
                 return True
             except RecogniserUnavailable as exc:
+                if self._closing:  # stopped while it started: nothing to say
+                    return False
                 self._unavailable = str(exc)
         log.warning(
             "words in pictures are not read (%s): pictures are searched by their look, "
@@ -128,7 +134,7 @@ class WordReader(BackgroundLoop):
             await self._failed(picture, fetched.error or "unknown error", fetched.permanent)
             return
         try:
-            read = await self._recogniser.read(fetched.data)
+            read = await self._read_yielding(fetched.data)
         except ReadingFailed as exc:
             if self._closing:
                 await readings.abandon(picture)
@@ -137,6 +143,28 @@ class WordReader(BackgroundLoop):
             return
         if await readings.finish(picture.id, read.words, read.confidence) and read.words:
             self._on_words()
+
+    async def _read_yielding(self, data: bytes) -> WordsRead:
+        """Reads one picture, pausing the recogniser whenever pictures wait to be embedded: a
+        picture already being read when a burst arrives must not take the CPU from it."""
+        reading = asyncio.ensure_future(self._recogniser.read(data))
+        queue, schemes = self._engine.store.queue, self._engine.pipeline.schemes
+        try:
+            while not reading.done():
+                await asyncio.wait({reading}, timeout=_YIELD_CHECK_SECONDS)
+                if reading.done():
+                    break
+                if await queue.next_pending(1, schemes):
+                    self._recogniser.pause()
+                else:
+                    self._recogniser.resume()
+        finally:
+            self._recogniser.resume()
+            if not reading.done():
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ReadingFailed):
+                    await reading
+        return reading.result()
 
     async def _failed(self, picture: PictureToRead, error: str, permanent: bool) -> None:
         most = self._limits.max_attempts

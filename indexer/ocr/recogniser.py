@@ -6,6 +6,10 @@ the recogniser (a native library's fault) or makes it run forever ends only the 
 killed at :attr:`OcrConfig.seconds_per_picture` and started again for the next picture; the
 picture that did it fails alone (:class:`ReadingFailed`), and the caller counts and retries it
 as any failed step.
+
+The child can be paused in the middle of a picture (:meth:`Recogniser.pause`, SIGSTOP) while
+pictures wait to be embedded, and resumed afterwards; the time it spends paused does not count
+against its deadline.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import struct
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +29,8 @@ from indexer.config import LimitsConfig, OcrConfig
 
 #: How long the child may take to load the recogniser (a cold disk, a slow machine).
 START_SECONDS = 120.0
+#: How often a reading's deadline is checked (it leaves out the time spent paused).
+_DEADLINE_CHECK_SECONDS = 0.1
 
 
 class ReadingFailed(Exception):
@@ -62,6 +71,9 @@ class Recogniser:
         )
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        #: Seconds the child spent paused in all, and since when it is paused (if it is).
+        self._paused_seconds = 0.0
+        self._paused_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -82,20 +94,66 @@ class Recogniser:
             process = self._process or await self._start()
             deadline = self._settings.seconds_per_picture
             try:
-                async with asyncio.timeout(deadline):
-                    assert process.stdin is not None and process.stdout is not None
-                    process.stdin.write(struct.pack(">I", len(data)) + data)
-                    await process.stdin.drain()
-                    answer = await _answer(process.stdout)
+                answer = await self._within_deadline(process, data, deadline)
             except TimeoutError:
                 await self._stop()
                 raise ReadingFailed(f"reading the words took longer than {deadline:g} s") from None
             except (ConnectionError, asyncio.IncompleteReadError):
                 status = await self._stop()
                 raise ReadingFailed(f"the recogniser crashed (exit status {status})") from None
+            except asyncio.CancelledError:
+                # Its answer would be taken for the next picture's: the child goes.
+                await self._stop()
+                raise
         if "error" in answer:
             raise ReadingFailed(str(answer["error"]), permanent=bool(answer.get("permanent")))
         return WordsRead(str(answer["words"]), float(answer["confidence"]))
+
+    def pause(self) -> None:
+        """Stops the child where it is (SIGSTOP), so that it takes no CPU time."""
+        if self._paused_at is None and self._signal(signal.SIGSTOP):
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        """Lets a paused child go on (SIGCONT)."""
+        if self._paused_at is not None:
+            self._signal(signal.SIGCONT)
+            self._paused_seconds += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+    def _signal(self, number: signal.Signals) -> bool:
+        process = self._process
+        if process is None or process.returncode is not None or not hasattr(signal, "SIGSTOP"):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, number)
+            return True
+        return False
+
+    def _paused_total(self) -> float:
+        now = time.monotonic()
+        return self._paused_seconds + (0.0 if self._paused_at is None else now - self._paused_at)
+
+    async def _within_deadline(
+        self, process: asyncio.subprocess.Process, data: bytes, deadline: float
+    ) -> dict[str, Any]:
+        """Sends one picture and waits for the answer for at most ``deadline`` seconds of the
+        child's running time (paused time left out); raises TimeoutError past it."""
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(struct.pack(">I", len(data)) + data)
+        await process.stdin.drain()
+        answering = asyncio.ensure_future(_answer(process.stdout))
+        started, paused_before = time.monotonic(), self._paused_total()
+        try:
+            while True:
+                done, _ = await asyncio.wait({answering}, timeout=_DEADLINE_CHECK_SECONDS)
+                if done:
+                    return answering.result()
+                running = time.monotonic() - started - (self._paused_total() - paused_before)
+                if running >= deadline:
+                    raise TimeoutError
+        finally:
+            answering.cancel()
 
     async def close(self) -> None:
         """Ends the child now, also in the middle of a reading, which then fails (a later
@@ -135,6 +193,9 @@ class Recogniser:
     async def _stop(self) -> int | None:
         """Kills the child if it runs; returns its exit status."""
         process, self._process = self._process, None
+        if self._paused_at is not None:
+            self._paused_seconds += time.monotonic() - self._paused_at
+            self._paused_at = None
         if process is None:
             return None
         if process.returncode is None:
