@@ -393,9 +393,7 @@ async def test_without_the_recogniser_one_line_says_so_and_pictures_are_still_fo
     assert hits and (readings.read, readings.unread) == (0, 2)
 
 
-def test_a_paused_recogniser_takes_no_cpu_and_its_pause_does_not_count_against_the_deadline() -> (
-    None
-):
+def test_a_paused_recogniser_takes_no_cpu_and_no_time_off_its_deadline() -> None:
     sign = jpeg(lettered_picture(["RE16 TGK"], "sign", seed=1))
 
     def cpu_ticks(pid: int) -> int:
