@@ -139,6 +139,11 @@ def test_stats_and_check_count_the_pictures_read(workspace: Path) -> None:
     status, out = cli(workspace, "check")
     assert status == 0, out
     assert f"words read in {total}, 0 not read yet, 0 unreadable" in out
+    copy = workspace / "copy.sqlite3"
+    assert cli(workspace, "backup", str(copy))[0] == 0
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        kept = db.execute("SELECT text FROM texts WHERE kind = 'ocr'").fetchall()
+    assert len(kept) == with_words and any("20931" in text for (text,) in kept)
 
 
 def test_hostile_pictures_fail_alone_and_the_next_picture_is_read() -> None:
@@ -215,11 +220,18 @@ async def test_forget_removes_the_words_from_search_and_from_the_files(
     (pictures / "order.jpg").write_bytes(
         jpeg(lettered_picture(["ORDER 731942", "Qty 3"], "screenshot", seed=5))
     )
-    (pictures / "other.jpg").write_bytes(jpeg(lettered_picture(["TICKET 5501"], "sign", seed=6)))
+    (pictures / "ticket.jpg").write_bytes(jpeg(lettered_picture(["TICKET 5501"], "sign", seed=6)))
     async with await IndexService.open(config, embedder) as service:
-        for name in ("order.jpg", "other.jpg"):
-            await service.add_image("c", ImageFacts(source=f"file:{pictures / name}"))
+        for name, poster in (("order.jpg", 1), ("ticket.jpg", 2)):
+            await service.add_image(
+                "c", ImageFacts(source=f"file:{pictures / name}", poster_id=poster)
+            )
         await service.wait_idle()
+        assert b"5501" in _everything_on_disk(config.storage.data_dir)
+        # An opt-out takes the words of the person's pictures too.
+        await service.opt_out("c", 2)
+        assert not [hit for hit in await service.search_text(["c"], "5501") if hit.matched_text]
+
         found = await service.search_text(["c"], "731942", k=5)
         assert [hit.matched_kind for hit in found[:1]] == ["ocr"], found
         assert "731942" in (found[0].matched_text or "")
@@ -230,6 +242,7 @@ async def test_forget_removes_the_words_from_search_and_from_the_files(
         assert all(hit.image.id != found[0].image.id for hit in after)
         assert all("731942" not in (hit.matched_text or "") for hit in after)
     assert b"731942" not in _everything_on_disk(config.storage.data_dir)
+    assert b"5501" not in _everything_on_disk(config.storage.data_dir)
 
 
 async def test_a_picture_that_cannot_be_fetched_again_fails_alone_and_is_counted(
