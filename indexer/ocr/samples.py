@@ -120,6 +120,7 @@ def lettered_picture(
     else:  # a note: a paper card on the photo
         card = (width // 10, height // 5, width - width // 10, height - height // 5)
         draw.rectangle(card, fill=(246, 238, 200))
+        text_size = min(text_size, int((card[3] - card[1]) / (len(lines) * 1.6 + 1)))
         y = card[1] + text_size
         for line in lines:
             draw.text(
