@@ -27,10 +27,10 @@ from PIL import Image
 from bot.playground.cast import build_cast, post_demo_pictures, words_query
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.cli import main
-from indexer.config import LimitsConfig, ModelConfig, OcrConfig
+from indexer.config import IndexerConfig, LimitsConfig, ModelConfig, OcrConfig
 from indexer.ingest import reading
 from indexer.ocr.recogniser import ReadingFailed, Recogniser
-from indexer.ocr.samples import cjk_font, lettered_picture
+from indexer.ocr.samples import Style, cjk_font, lettered_picture
 from indexer.records import ImageFacts, PictureToRead
 from indexer.service import Embedder, IndexService
 from indexer.store import Store
@@ -207,6 +207,19 @@ def test_a_crashed_or_hanging_recogniser_fails_only_that_picture() -> None:
     assert after == "RE16 TGK" and restarted == "True"
 
 
+def reading_config(tmp_path: Path, model_config: ModelConfig) -> IndexerConfig:
+    return make_config(tmp_path / "data", model_config, ocr={"enabled": True})
+
+
+def drawn(folder: Path, pictures: dict[str, tuple[list[str], Style, int]]) -> dict[str, Path]:
+    """Pictures with words written into ``folder``: name → (lines, style, seed)."""
+    folder.mkdir(exist_ok=True)
+    paths = {name: folder / name for name in pictures}
+    for name, (lines, style, seed) in pictures.items():
+        paths[name].write_bytes(jpeg(lettered_picture(lines, style, seed=seed)))
+    return paths
+
+
 def _everything_on_disk(folder: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file())
 
@@ -214,18 +227,17 @@ def _everything_on_disk(folder: Path) -> bytes:
 async def test_forget_removes_the_words_from_search_and_from_the_files(
     tmp_path: Path, model_config: ModelConfig, embedder: Embedder
 ) -> None:
-    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
-    pictures = tmp_path / "pictures"
-    pictures.mkdir()
-    (pictures / "order.jpg").write_bytes(
-        jpeg(lettered_picture(["ORDER 731942", "Qty 3"], "screenshot", seed=5))
+    config = reading_config(tmp_path, model_config)
+    paths = drawn(
+        tmp_path / "pictures",
+        {
+            "order.jpg": (["ORDER 731942", "Qty 3"], "screenshot", 5),
+            "ticket.jpg": (["TICKET 5501"], "sign", 6),
+        },
     )
-    (pictures / "ticket.jpg").write_bytes(jpeg(lettered_picture(["TICKET 5501"], "sign", seed=6)))
     async with await IndexService.open(config, embedder) as service:
-        for name, poster in (("order.jpg", 1), ("ticket.jpg", 2)):
-            await service.add_image(
-                "c", ImageFacts(source=f"file:{pictures / name}", poster_id=poster)
-            )
+        for poster, path in enumerate(paths.values(), start=1):
+            await service.add_image("c", ImageFacts(source=f"file:{path}", poster_id=poster))
         await service.wait_idle()
         assert b"5501" in _everything_on_disk(config.storage.data_dir)
         # An opt-out takes the words of the person's pictures too.
@@ -248,12 +260,12 @@ async def test_forget_removes_the_words_from_search_and_from_the_files(
 async def test_a_picture_that_cannot_be_fetched_again_fails_alone_and_is_counted(
     tmp_path: Path, model_config: ModelConfig, embedder: Embedder
 ) -> None:
-    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
-    pictures = tmp_path / "pictures"
-    pictures.mkdir()
-    kept, lost = pictures / "kept.jpg", pictures / "lost.jpg"
-    kept.write_bytes(jpeg(lettered_picture(["RE16 TGK"], "sign", seed=1)))
-    lost.write_bytes(jpeg(lettered_picture(["TICKET 5501"], "sign", seed=6)))
+    config = reading_config(tmp_path, model_config)
+    paths = drawn(
+        tmp_path / "pictures",
+        {"kept.jpg": (["RE16 TGK"], "sign", 1), "lost.jpg": (["TICKET 5501"], "sign", 6)},
+    )
+    kept, lost = paths["kept.jpg"], paths["lost.jpg"]
     config_off = make_config(tmp_path / "data", model_config)
     async with await IndexService.open(config_off, embedder) as service:
         for path in (lost, kept):
@@ -358,7 +370,7 @@ async def test_a_schema_7_folder_keeps_its_texts_and_vectors_and_its_pictures_wa
 async def test_a_reading_cut_short_by_a_shutdown_is_not_counted_against_the_picture(
     tmp_path: Path, model_config: ModelConfig, embedder: Embedder
 ) -> None:
-    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
+    config = reading_config(tmp_path, model_config)
     path = tmp_path / "long.jpg"
     path.write_bytes(
         jpeg(lettered_picture(["Invoice #20931"] * 20, "screenshot", (1080, 1920), seed=2))
@@ -389,7 +401,7 @@ async def test_without_the_recogniser_one_line_says_so_and_pictures_are_still_fo
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(reading, "RECOGNISER_PACKAGE", "rapidocr_not_installed_here")
-    config = make_config(tmp_path / "data", model_config, ocr={"enabled": True})
+    config = reading_config(tmp_path, model_config)
     for number, (data, _) in enumerate(held_out_pictures[:2]):
         (tmp_path / f"{number}.jpg").write_bytes(data)
     spec = held_out_pictures[0][1]

@@ -53,6 +53,23 @@ DATABASE_FILE = "index.sqlite3"
 #: folder, a backup, a long forget) before giving up with DatabaseBusyError.
 BUSY_WAIT_SECONDS = 60.0
 
+#: Keep the trigram index of ``texts`` in step with it (schema 5, and again after the table is
+#: rebuilt in schema 8).
+_TRIGRAM_TRIGGERS = """
+    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+"""
+
 #: Each entry upgrades the schema from version ``index`` to ``index + 1``.
 MIGRATIONS: list[str] = [
     """
@@ -151,18 +168,9 @@ MIGRATIONS: list[str] = [
         folded, content='texts', content_rowid='id', tokenize='trigram case_sensitive 1'
     );
     INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
-    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
-        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
-    END;
-    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
-        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
-            VALUES ('delete', old.id, old.folded);
-    END;
-    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
-        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
-            VALUES ('delete', old.id, old.folded);
-        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
-    END;
+    """
+    + _TRIGRAM_TRIGGERS
+    + """
     CREATE INDEX texts_by_folded ON texts(folded);
     """,
     # 6: an attempt that ended with the process (killed, crashed) is told apart from a failed
@@ -216,18 +224,9 @@ MIGRATIONS: list[str] = [
     INSERT INTO text_vectors (text_id, model_id, vector)
         SELECT text_id, model_id, vector FROM text_vectors_aside;
     DROP TABLE text_vectors_aside;
-    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
-        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
-    END;
-    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
-        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
-            VALUES ('delete', old.id, old.folded);
-    END;
-    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
-        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
-            VALUES ('delete', old.id, old.folded);
-        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
-    END;
+    """
+    + _TRIGRAM_TRIGGERS
+    + """
     INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
     CREATE TABLE picture_readings (
         image_id    INTEGER PRIMARY KEY REFERENCES images(id),
