@@ -31,8 +31,9 @@ _EMBEDDING_FIRST_SECONDS = 0.5
 #: How often, while a picture is read, the reader looks whether pictures wait to be embedded
 #: (then the recogniser is paused until they are).
 _YIELD_CHECK_SECONDS = 0.2
-#: How often an idle reader looks for pictures whose retry pause has ended.
-_POLL_SECONDS = 5.0
+#: How often an idle reader looks for pictures whose retry pause has ended (new pictures wake
+#: it; each look reads the rows of every embedded picture, so not more often).
+_POLL_SECONDS = 30.0
 #: The package that holds the recogniser and its weights.
 RECOGNISER_PACKAGE = "rapidocr_onnxruntime"
 

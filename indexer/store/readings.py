@@ -60,10 +60,12 @@ class Readings:
         await self._db.write(
             [
                 (
-                    "INSERT INTO picture_readings (image_id, attempts, retry_at) VALUES (?, ?, ?) "
+                    # Not for a picture forgotten meanwhile: its record would outlive it.
+                    "INSERT INTO picture_readings (image_id, attempts, retry_at) "
+                    "SELECT id, ?, ? FROM images WHERE id = ? AND deleted = 0 "
                     "ON CONFLICT (image_id) DO UPDATE SET attempts = excluded.attempts, "
                     "retry_at = excluded.retry_at",
-                    (picture.id, attempts, time.time() + _RETRY_PAUSE_SECONDS * 2**attempts),
+                    (attempts, time.time() + _RETRY_PAUSE_SECONDS * 2**attempts, picture.id),
                 )
             ]
         )
