@@ -88,7 +88,7 @@ class ListedPicture:
 
 @dataclass(frozen=True)
 class ImageText:
-    """A caption or tag of a picture: searchable words beside its pixels."""
+    """A caption, tag or the words read in a picture: searchable words beside its pixels."""
 
     id: int
     image_id: int
@@ -191,8 +191,9 @@ class AddResult:
 class SearchHit:
     """One search result: the picture's stored facts and how well it matched.
 
-    ``score`` is a cosine similarity: of the query to the caption or tag in ``matched_text``
-    when one matched, else of the query to the picture itself.
+    ``score`` is a cosine similarity: of the query to the caption, tag or words read in the
+    picture that matched (``matched_text``, for words read only the part around the match),
+    else of the query to the picture itself.
     """
 
     score: float
