@@ -139,10 +139,7 @@ class Recogniser:
     ) -> dict[str, Any]:
         """Sends one picture and waits for the answer for at most ``deadline`` seconds of the
         child's running time (paused time left out); raises TimeoutError past it."""
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(struct.pack(">I", len(data)) + data)
-        await process.stdin.drain()
-        answering = asyncio.ensure_future(_answer(process.stdout))
+        answering = asyncio.ensure_future(_exchange(process, data))
         started, paused_before = time.monotonic(), self._paused_total()
         try:
             while True:
@@ -202,6 +199,14 @@ class Recogniser:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
         return await process.wait()
+
+
+async def _exchange(process: asyncio.subprocess.Process, data: bytes) -> dict[str, Any]:
+    """Sends one picture to the child and reads its answer."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(struct.pack(">I", len(data)) + data)
+    await process.stdin.drain()
+    return await _answer(process.stdout)
 
 
 async def _answer(stream: asyncio.StreamReader) -> dict[str, Any]:
