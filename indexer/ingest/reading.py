@@ -58,6 +58,7 @@ class WordReader(BackgroundLoop):
         self._recogniser = Recogniser(settings, limits)
         self._idle = asyncio.Event()
         self._started = False
+        self._reading = False
         self._unavailable: str | None = None
 
     async def stop(self) -> None:
@@ -69,7 +70,10 @@ class WordReader(BackgroundLoop):
         await self._recogniser.close()
 
     def wake(self) -> None:
-        """Looks for pictures to read now (pictures were embedded)."""
+        """A picture was queued: embedding it comes first, so a reading in progress is paused
+        at once (it goes on once the queue is empty), and the reader looks for work after."""
+        if self._reading:
+            self._recogniser.pause()
         self._idle.clear()
         self._wake.set()
 
@@ -150,6 +154,7 @@ class WordReader(BackgroundLoop):
         picture already being read when a burst arrives must not take the CPU from it."""
         reading = asyncio.ensure_future(self._recogniser.read(data))
         queue, schemes = self._engine.store.queue, self._engine.pipeline.schemes
+        self._reading = True
         try:
             while not reading.done():
                 await asyncio.wait({reading}, timeout=_YIELD_CHECK_SECONDS)
@@ -160,6 +165,7 @@ class WordReader(BackgroundLoop):
                 else:
                     self._recogniser.resume()
         finally:
+            self._reading = False
             self._recogniser.resume()
             if not reading.done():
                 reading.cancel()
