@@ -155,10 +155,7 @@ class Recogniser:
     async def close(self) -> None:
         """Ends the child now, also in the middle of a reading, which then fails (a later
         :meth:`read` starts the child again)."""
-        process = self._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        self._signal(signal.SIGKILL)
         async with self._lock:
             await self._stop()
 
@@ -196,8 +193,10 @@ class Recogniser:
         if process is None:
             return None
         if process.returncode is None:
+            # os.kill, not process.kill: that polls (and so reaps) a child already dead, and
+            # asyncio's own watcher then finds no child and reports a made-up status.
             with contextlib.suppress(ProcessLookupError):
-                process.kill()
+                os.kill(process.pid, signal.SIGKILL)
         return await process.wait()
 
 
