@@ -19,6 +19,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# OpenCV (through rapidocr-onnxruntime, which reads the words in pictures) needs libGL and
+# glib; a CJK font is only for the playground's demo pictures with Chinese words.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 fonts-wqy-zenhei \
+    && rm -rf /var/lib/apt/lists/*
+
 # The CPU build of torch first: the default wheels bundle CUDA and are several GB larger.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu \
         torch==2.14.1 torchvision==0.29.1

@@ -35,6 +35,7 @@ class Texts:
     caption_by_words: str
     moment: str
     matched: str
+    matched_words: str
     someone: str
     groups_header: str
     all_groups_button: str
@@ -103,6 +104,7 @@ EN = Texts(
     caption_by_words="#{rank} · {poster} · {date}",
     moment="▶ at {at}",
     matched="🏷 {text}",
+    matched_words="📝 '{text}'",
     someone="someone",
     groups_header="I search these groups of yours:\n{groups}\n\nTap one to search only there.",
     all_groups_button="All groups",
@@ -120,6 +122,7 @@ EN = Texts(
         "Pictures: {images}\nReposts: {reposts}\nTags: {tags}\nWaiting: {pending}\n"
         "Failed: {failed}\n"
         "Model: {model}\nIndex: {index_type}, {vectors} vectors, {size}\nLast indexed: {last}\n"
+        "Read for words: {read} ({with_words} with words, {unread} waiting)\n"
         "Updates skipped as unstorable since the bot started: {poisoned}"
     ),
     never="never",
@@ -192,6 +195,7 @@ ZH = Texts(
     caption_by_words="#{rank} · {poster} · {date}",
     moment="▶ {at} 处",
     matched="🏷 {text}",
+    matched_words="📝 '{text}'",
     someone="某人",
     groups_header="我会搜索你的这些群组：\n{groups}\n\n点一个只在那里搜索。",
     all_groups_button="所有群组",
@@ -208,6 +212,7 @@ ZH = Texts(
     stats=(
         "图片：{images}\n重复转发：{reposts}\n标签：{tags}\n等待中：{pending}\n失败：{failed}\n"
         "模型：{model}\n索引：{index_type}，{vectors} 个向量，{size}\n最近索引：{last}\n"
+        "已识别文字：{read} 张（{with_words} 张有文字，{unread} 张等待中）\n"
         "本次启动以来无法保存而跳过的更新：{poisoned}"
     ),
     never="从未",

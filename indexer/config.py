@@ -157,6 +157,22 @@ class LimitsConfig(StrictSection):
     clip_decode_seconds: float = Field(default=30.0, gt=0)
 
 
+class OcrConfig(StrictSection):
+    """Reading the words written in pictures (signs, menus, screenshots, memes) to search by.
+
+    A background stage after embedding (indexer/ingest/reading.py); the recogniser runs in a
+    child process of its own (indexer/ocr), one picture at a time, each within a deadline.
+    """
+
+    enabled: bool = True
+    #: Lines the recogniser is less sure of than this (0–1) are left out.
+    min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    #: A picture is scaled down to at most this many pixels on its longest side before reading.
+    max_side: int = Field(default=1600, ge=64, le=10_000)
+    #: A picture that takes longer fails (the recogniser is restarted) and is retried later.
+    seconds_per_picture: float = Field(default=30.0, gt=0)
+
+
 class IndexerConfig(StrictSection):
     """Everything the indexer reads from the configuration file."""
 
@@ -165,6 +181,7 @@ class IndexerConfig(StrictSection):
     index: IndexConfig = IndexConfig()
     search: SearchConfig = SearchConfig()
     limits: LimitsConfig = LimitsConfig()
+    ocr: OcrConfig = OcrConfig()
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], base_dir: Path) -> IndexerConfig:

@@ -17,7 +17,8 @@ ImageStatus = Literal["pending", "indexed", "repost", "failed"]
 #: What a post is: a still picture, a clip (video), an animation (GIF, or a video without sound
 #: sent as one), a round video note, or a sticker (still, or a video sticker).
 ImageKind = Literal["photo", "video", "gif", "video_note", "sticker"]
-TextKind = Literal["caption", "tag"]
+#: A caption the poster wrote, a tag someone gave, or the words read in the picture itself.
+TextKind = Literal["caption", "tag", "ocr"]
 #: Which vectors an index holds: the pictures' own, or those of their captions and tags.
 VectorKind = Literal["pictures", "texts"]
 PICTURE_VECTORS: VectorKind = "pictures"
@@ -75,7 +76,7 @@ class PictureFilter:
     status: ImageStatus | None = None
     #: A poster's numeric id or name (any case).
     poster: str | None = None
-    #: Words the source, caption or a tag contains (any case).
+    #: Words the source, caption, a tag or the words read in the picture contain (any case).
     contains: str | None = None
     limit: int = 50
 
@@ -86,11 +87,14 @@ class ListedPicture:
 
     image: ImageRecord
     tags: list[str]
+    #: The words read in the picture (lines joined by newlines); None when it has none or
+    #: was not read yet.
+    words: str | None = None
 
 
 @dataclass(frozen=True)
 class ImageText:
-    """A caption or tag of a picture: searchable words beside its pixels."""
+    """A caption, tag or the words read in a picture: searchable words beside its pixels."""
 
     id: int
     image_id: int
@@ -135,6 +139,30 @@ class FrameVector:
 
     seconds: float
     vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class PictureToRead:
+    """An embedded picture whose words the background stage has not read yet."""
+
+    id: int
+    collection_id: int
+    source: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ReadingCounts:
+    """How far reading the words in a collection's pictures has come."""
+
+    #: Pictures read (with or without words).
+    read: int = 0
+    #: Of those, the ones with words in them.
+    with_words: int = 0
+    #: Embedded pictures waiting to be read.
+    unread: int = 0
+    #: Pictures whose every attempt failed (damaged, or hanging the recogniser).
+    unreadable: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,14 +211,18 @@ class AddResult:
 class SearchHit:
     """One search result: the picture's stored facts and how well it matched.
 
-    ``score`` is a cosine similarity: of the query to the caption or tag in ``matched_text``
-    when one matched, else of the query to the picture itself, or to a clip's best frame,
-    whose moment (seconds from the start) is ``moment``.
+    ``score`` is a cosine similarity: of the query to the caption, tag or words read in the
+    picture that matched (``matched_text``, for words read only the part around the match),
+    else of the query to the picture itself, or to a clip's best frame, whose moment (seconds
+    from the start) is ``moment``.
     """
 
     score: float
     image: ImageRecord
     matched_text: str | None = None
+    #: What ``matched_text`` is; for words read in the picture (``"ocr"``) it is cut short
+    #: around the words that matched.
+    matched_kind: TextKind | None = None
     moment: float | None = None
 
     @property
@@ -242,6 +274,8 @@ class CollectionStats:
     last_indexed_at: float | None
     #: The model's similarity thresholds in force (configured, else calibrated).
     thresholds: Thresholds
+    #: Reading the words in the pictures (indexer/ocr).
+    readings: ReadingCounts = ReadingCounts()
 
 
 # Similarity thresholds calibrated per model (the rule: indexer/model/calibration.py; kept per

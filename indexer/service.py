@@ -28,6 +28,7 @@ from indexer.errors import (
 )
 from indexer.ingest.forgetting import forget_pictures
 from indexer.ingest.handover import HandOver
+from indexer.ingest.reading import WordReader
 from indexer.ingest.reindex import ProgressCallback, Reindexer
 from indexer.ingest.worker import Worker
 from indexer.model.embedder import Embedder
@@ -90,6 +91,7 @@ class IndexService:
         self.engine = Parts(pipeline, store, pictures, texts)
         self._worker = Worker(config.limits, self.engine)
         self._hand_over: HandOver | None = None
+        self._reader: WordReader | None = None
         self._embeds = False
         self._search = Searcher(config.search, self.engine)
         self._reindexer = Reindexer(self.engine)
@@ -146,7 +148,22 @@ class IndexService:
         if embed:
             service._worker.start()
             service._embeds = True
+            service._start_reading(schemes=None)
         return service
+
+    def _start_reading(self, schemes: Sequence[str] | None) -> None:
+        """Starts the background reading of the words in pictures (``ocr.enabled``), for the
+        sources of ``schemes`` (None: every source this process can fetch)."""
+        if not self.config.ocr.enabled or self._reader is not None:
+            return
+        self._reader = WordReader(
+            self.config.ocr,
+            self.config.limits,
+            self.engine,
+            schemes=schemes,
+            on_words=self._worker.wake,
+        )
+        self._reader.start()
 
     async def __aenter__(self) -> IndexService:
         return self
@@ -179,6 +196,8 @@ class IndexService:
                 parts.push_async_callback(backend.close)
                 parts.push_async_callback(backend.save_due, True)
             parts.push_async_callback(self._worker.stop)
+            if self._reader is not None:
+                parts.push_async_callback(self._reader.stop)
             if self._hand_over is not None:
                 parts.push_async_callback(self._hand_over.stop)
 
@@ -221,6 +240,8 @@ class IndexService:
         registered; it runs until :meth:`close`. Called once, after :meth:`open`."""
         self._hand_over = HandOver(self.config.limits, self.engine, schemes)
         self._hand_over.start()
+        # The worker process cannot fetch these sources again: their words are read here.
+        self._start_reading(schemes)
 
     async def _check_collections(self, warn_about: Collection[str] | None) -> None:
         collections = await self._store.collections.all()
@@ -280,17 +301,24 @@ class IndexService:
         if original is not None:
             return AddResult("repost", image_id, original)
         self._worker.wake(queued=True)
+        if self._reader is not None:
+            self._reader.wake()
         if self._hand_over is not None:
             self._hand_over.wake()
         return AddResult("queued", image_id)
 
     async def wait_idle(self) -> None:
         """Waits until every queued picture that can be fetched now has been processed: embedded
-        if this process embeds, handed over if it hands pictures over."""
+        if this process embeds, handed over if it hands pictures over, and its words read
+        (and embedded) if this process reads them."""
         if self._hand_over is not None:
             await self._hand_over.wait_idle()
         if self._embeds:
             await self._worker.wait_idle()
+        if self._reader is not None:
+            await self._reader.wait_idle()
+            if self._embeds:
+                await self._worker.wait_idle()
 
     # Searching
 
@@ -487,5 +515,11 @@ class IndexService:
         collection_id = await self._collection_id(collection)
         index = await self._indexes.describe(collection_id)
         return await collection_stats(
-            self._store, collection, collection_id, self.model_id, index, self.thresholds
+            self._store,
+            collection,
+            collection_id,
+            self.model_id,
+            index,
+            self.thresholds,
+            max_attempts=self.config.limits.max_attempts,
         )

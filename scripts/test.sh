@@ -25,4 +25,16 @@ if ! have_browser; then
   fi
 fi
 
+# Chinese words in the OCR tests' pictures need a CJK font (with CI=true a missing one fails).
+if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh)" ] && command -v apt-get >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  if [ -z "$sudo" ] || sudo -n true 2>/dev/null; then
+    echo "installing a CJK font for the OCR tests (apt-get)"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      fonts-wqy-zenhei >/dev/null
+  fi
+fi
+
 exec .venv/bin/python -m pytest "$@"

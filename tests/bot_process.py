@@ -33,7 +33,7 @@ def write_bot_config(
     to its ``[telegram]`` section."""
     path.write_text(
         f'[model]\narch = "{model.arch}"\npretrained = ""\ncheckpoint = "{checkpoint}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
         f'[telegram]\nbase_url = "{fake.base_url}"\nbase_file_url = "{fake.base_file_url}"\n'
         f"poll_timeout_seconds = 1\n{extra}",
         encoding="utf-8",

@@ -42,9 +42,18 @@ def embedder(model_config: ModelConfig) -> Embedder:
 
 
 def make_config(data_dir: Path, model: ModelConfig, **sections: dict[str, object]) -> IndexerConfig:
-    """An indexer config on ``data_dir`` with the tiny model and optional section overrides."""
+    """An indexer config on ``data_dir`` with the tiny model and optional section overrides.
+
+    Reading the words in pictures is off unless ``ocr`` turns it on: the shapes have none, and
+    the recogniser's process would only cost every test a start (tests/test_words_in_pictures.py
+    runs it)."""
     return IndexerConfig.model_validate(
-        {"model": model.model_dump(), "storage": {"data_dir": data_dir}, **sections}
+        {
+            "model": model.model_dump(),
+            "storage": {"data_dir": data_dir},
+            "ocr": {"enabled": False},
+            **sections,
+        }
     )
 
 

@@ -24,9 +24,14 @@ ENGINE_DOORS = {
     "indexer.text_cleaning",
 }
 #: The playground, a harness around the bot like the tests, also uses the engine's demo: its
-#: offline config and its synthetic pictures.
+#: offline config, its synthetic pictures and its pictures with words (indexer/ocr/samples.py).
 PLAYGROUND = "bot.playground"
-PLAYGROUND_DOORS = {"indexer.cli.demo", "indexer.synthetic", "indexer.synthetic_clips"}
+PLAYGROUND_DOORS = {
+    "indexer.cli.demo",
+    "indexer.synthetic",
+    "indexer.synthetic_clips",
+    "indexer.ocr.samples",
+}
 #: The engine's layers, bottom first: a module may import its own layer and those before it,
 #: never one after it. Each entry names top-level modules or packages of ``indexer``.
 ENGINE_LAYERS: tuple[frozenset[str], ...] = (
@@ -43,7 +48,7 @@ ENGINE_LAYERS: tuple[frozenset[str], ...] = (
         }
     ),
     frozenset({"model"}),
-    frozenset({"embed", "store"}),
+    frozenset({"embed", "store", "ocr"}),
     frozenset({"vectors"}),
     frozenset({"parts"}),
     frozenset({"ingest", "search"}),

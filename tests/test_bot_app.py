@@ -45,7 +45,7 @@ def test_the_config_file_holds_the_bot_and_the_indexer_and_the_environment_gives
     path = write_config(
         tmp_path / "config.toml",
         '[telegram]\ntoken = "from-file"\nresults_per_page = 7\nadmin_ids = [42]\n'
-        '[storage]\ndata_dir = "data"\n',
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n',
     )
 
     config = load_config(path, environ={"TELEGRAM_BOT_TOKEN": "123:from-env"})
@@ -207,7 +207,7 @@ async def test_python_m_bot_serves_until_sigterm_and_keeps_queued_pictures(
     path = write_config(
         tmp_path / "config.toml",
         f'[model]\narch = "{model_config.arch}"\npretrained = ""\n'
-        f'checkpoint = "{tiny_checkpoint}"\n[storage]\ndata_dir = "data"\n'
+        f'checkpoint = "{tiny_checkpoint}"\n[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
         f'[telegram]\nbase_url = "{fake.base_url}"\nbase_file_url = "{fake.base_file_url}"\n'
         "poll_timeout_seconds = 1\n",
     )

@@ -32,7 +32,7 @@ def workspace(tmp_path: Path, model_config: ModelConfig, held_out_pictures: Pict
     (folder / "zz_copy.jpg").write_bytes(held_out_pictures[0][0])
     (tmp_path / "config.toml").write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[ocr]\nenabled = false\n'
     )
     return tmp_path
 

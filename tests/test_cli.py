@@ -34,7 +34,7 @@ def workspace(
     (pictures / "broken.jpg").write_bytes(b"not a jpeg at all")
     (tmp_path / "config.toml").write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
     )
     return tmp_path
 

@@ -22,7 +22,7 @@ def test_output_into_a_closed_pipe_ends_quietly_with_status_141(
     buffered: bool, tmp_path: Path
 ) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[storage]\ndata_dir = "data"\n', encoding="utf-8")
+    config.write_text('[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n', encoding="utf-8")
     # Unbuffered, the first print fails; buffered, the flush at exit does.
     environment = {"PYTHONUNBUFFERED": "" if buffered else "1"}
     process = subprocess.Popen(

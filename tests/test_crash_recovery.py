@@ -23,7 +23,7 @@ def write_config(directory: Path, model: ModelConfig) -> Path:
     path = directory / "config.toml"
     path.write_text(
         f'[model]\narch = "{model.arch}"\ncheckpoint = "{model.checkpoint}"\nbatch_size = 16\n'
-        f'[storage]\ndata_dir = "data"\n'
+        f'[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
     )
     return path
 

@@ -38,6 +38,7 @@ def test_ctrl_c_while_a_command_imports_ends_it_quietly_with_status_130(
     config.write_text(
         f'[model]\narch = "{model_config.arch}"\npretrained = ""\n'
         f'checkpoint = "{model_config.checkpoint}"\n[storage]\ndata_dir = "data"\n'
+        "[ocr]\nenabled = false\n"
         '[telegram]\ntoken = "123:unused"\nbase_url = "http://127.0.0.1:9/bot"\n',
         encoding="utf-8",
     )

@@ -37,7 +37,7 @@ Pictures = list[tuple[bytes, ShapeSpec]]
 def workspace(tmp_path: Path, model_config: ModelConfig) -> Path:
     (tmp_path / "config.toml").write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[ocr]\nenabled = false\n'
     )
     return tmp_path
 

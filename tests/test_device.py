@@ -131,7 +131,7 @@ def cuda_config(folder: Path, checkpoint: Path) -> Path:
     config.write_text(
         f'[model]\narch = "{TINY_MODEL_NAME}"\npretrained = ""\n'
         f'checkpoint = "{checkpoint}"\ndevice = "cuda"\n'
-        f'[storage]\ndata_dir = "{folder / "data"}"\n'
+        f'[storage]\ndata_dir = "{folder / "data"}"\n[ocr]\nenabled = false\n'
     )
     return config
 

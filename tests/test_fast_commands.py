@@ -79,7 +79,7 @@ def workspace(
     (pictures / "broken.jpg").write_bytes(b"not a jpeg at all")
     (root / "config.toml").write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
     )
 
     async def fill() -> None:

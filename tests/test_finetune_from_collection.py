@@ -43,7 +43,7 @@ def test_finetune_from_a_collections_tags_teaches_its_names(
     config = tmp_path / "config.toml"
     config.write_text(
         f'[model]\narch = "{TINY_MODEL_NAME}"\ncheckpoint = "{tiny_checkpoint}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
     )
     asyncio.run(build_tagged_collection(config, tmp_path / "pictures"))
     out = tmp_path / "group.pt"

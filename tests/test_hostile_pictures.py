@@ -43,7 +43,8 @@ def write_config(folder: Path, model: ModelConfig, max_attempts: int = 3) -> Pat
     config = folder / "config.toml"
     config.write_text(
         f'[model]\narch = "{model.arch}"\ncheckpoint = "{model.checkpoint}"\n'
-        f'[storage]\ndata_dir = "data"\n[limits]\nmax_attempts = {max_attempts}\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
+        f"[limits]\nmax_attempts = {max_attempts}\n"
     )
     return config
 

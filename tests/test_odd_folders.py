@@ -45,7 +45,7 @@ def odd_folder(
     (folder / "inner-link.jpg").symlink_to(folder / "good.jpg")
     (tmp_path / "config.toml").write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
     )
     return folder
 
@@ -156,7 +156,7 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_its_reason_not_a_traceback
         handle.write(held_out_pictures[1][0])
     (tmp_path / "config.toml").write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
     )
 
     done = run_cli(folder)

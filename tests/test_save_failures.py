@@ -106,7 +106,7 @@ def test_index_command_with_a_failing_save_exits_with_one_error_line(
     config = tmp_path / "config.toml"
     config.write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[ocr]\nenabled = false\n'
     )
     blocked = block_saving(tmp_path / "data", 1, embedder.identity)
     command = ["index", str(folder), "--collection", "c"]

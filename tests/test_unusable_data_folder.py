@@ -23,7 +23,7 @@ def config(tmp_path: Path, model_config: ModelConfig) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
-        f'[storage]\ndata_dir = "{blocker / "data"}"\n'
+        f'[storage]\ndata_dir = "{blocker / "data"}"\n[ocr]\nenabled = false\n'
         '[telegram]\nbase_url = "http://127.0.0.1:9/bot"\n'
         'base_file_url = "http://127.0.0.1:9/file/bot"\n'
     )

@@ -5,6 +5,11 @@ group only: the outsider of the first, whose private searches must never show it
 
 Each chat also gets the "Try" chips the page offers, drawn from the pictures it holds: a chip
 that searches a group for shapes it has never seen only teaches a newcomer that search fails.
+
+Besides the shapes, the demo group gets a few pictures with words in them (a sign, a menu, a
+screenshot, a meme): the bot reads them, so one chip searches by a word written on a picture.
+The sign's Chinese needs a CJK font (fonts-wqy-zenhei); without one the sign is left out and
+the chip searches an English word of the screenshot instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from PIL import Image
 
 from bot.playground.fake_telegram import Chat, FakeTelegram, User
 from bot.playground.fake_telegram.state import PRESENT_STATUSES
+from indexer.ocr.samples import Style, cjk_font, lettered_picture
 from indexer.synthetic import ALL_SPECS, ShapeSpec, make_dataset
 from indexer.synthetic_clips import make_clip
 
@@ -34,6 +40,18 @@ ALBUM_WORD = "Shapes"
 #: how it is sent (a video, a GIF). Their shapes are in the albums too, so a search for one
 #: shows a clip among photos.
 DEMO_CLIPS = (("orange_circle", "video"), ("green_triangle", "animation"))
+#: Pictures with words in them, posted one by one after the albums (lines, style).
+LETTERED: list[tuple[list[str], Style]] = [
+    (["人民广场", "People's Square"], "sign"),
+    (["MENU", "Noodles 12", "Dumplings 8", "Green tea 3"], "note"),
+    (["Settings", "WiFi password: lemon", "Invoice #20931"], "screenshot"),
+    (["WHEN THE TESTS", "PASS AT LAST"], "meme"),
+]
+
+
+def words_query() -> str:
+    """What the words chip searches for: the sign's Chinese, or a word of the screenshot."""
+    return "人民广场" if cjk_font() is not None else "lemon"
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,7 @@ def _group_tries(fake: FakeTelegram, cast: Cast, group: Chat) -> list[str]:
         f"/search {red_circle.caption_en}",
         f"/search {red_circle.caption_zh}",
         f"/search {ALBUM_WORD.lower()}",
+        f"/search {words_query()}",
         f"{bot} {green_star.caption_en}",
         "/stats",
     ]
@@ -107,8 +126,9 @@ def _spec(slug: str) -> ShapeSpec:
 
 
 def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
-    """Ada and Ben post the demo's pictures in the first group, as albums, then Ben a short
-    video and Ada a GIF; returns how many posts there are to index."""
+    """Ada and Ben post the demo's pictures in the first group, the shapes as albums, then the
+    pictures with words one by one, then Ben a short video and Ada a GIF; returns how many
+    posts there are to index."""
     group = cast.demo_group
     drawn = make_dataset(DEMO_PICTURES, DEMO_SEED, DEMO_PICTURE_SIZE)
     pictures = [_jpeg(image) for image, _ in drawn]
@@ -116,13 +136,21 @@ def post_demo_pictures(fake: FakeTelegram, cast: Cast) -> int:
         poster = cast.people[number % 2].user
         album = pictures[start : start + ALBUM_SIZE]
         fake.send_album(group, poster, album, caption=f"{ALBUM_WORD}, part {number + 1}")
+    lettered = [
+        (lines, style)
+        for lines, style in LETTERED
+        if cjk_font() is not None or all(line.isascii() for line in lines)
+    ]
+    for number, (lines, style) in enumerate(lettered):
+        picture = lettered_picture(lines, style, seed=number, rotation=(1.5, -1, 0.5, -2)[number])
+        fake.send_photo(group, cast.people[number % 2].user, _jpeg(picture))
     for number, (slug, kind) in enumerate(DEMO_CLIPS):
         gif = kind == "animation"
         clip = make_clip(_spec(slug), "gif" if gif else "mp4", size=DEMO_PICTURE_SIZE // 2)
         poster = cast.people[(number + 1) % 2].user
         mime = "image/gif" if gif else "video/mp4"
         fake.send_video(group, poster, clip, kind=kind, mime_type=mime)
-    return len(pictures) + len(DEMO_CLIPS)
+    return len(pictures) + len(lettered) + len(DEMO_CLIPS)
 
 
 def _jpeg(image: Image.Image) -> bytes:

@@ -135,7 +135,8 @@ async def _web_site(page: PlaygroundWeb, options: PlaygroundOptions) -> AsyncIte
 
 
 async def _until_indexed(service: IndexService, cast: Cast, count: int) -> None:
-    """Waits until the first group's demo pictures are all indexed (or failed)."""
+    """Waits until the first group's demo pictures are all indexed (or failed), and their
+    words read, so the words chip answers at once."""
     collection = collection_of(cast.demo_group.id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + INDEXING_TIMEOUT
@@ -143,5 +144,6 @@ async def _until_indexed(service: IndexService, cast: Cast, count: int) -> None:
         if collection in await service.collections():
             stats = await service.stats(collection)
             if stats.images + stats.reposts + stats.failed >= count:
+                await asyncio.wait_for(service.wait_idle(), max(1.0, deadline - loop.time()))
                 return
         await asyncio.sleep(0.1)

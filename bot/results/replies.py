@@ -45,7 +45,8 @@ MATCHED_TEXT_CHARS = 100
 def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFacts]) -> str:
     """Rank, score, poster and date (#1 · score 0.31 · Alice · 2024-05-01), then a link.
 
-    A hit found through its caption or tag shows those words (🏷) instead of a score: the
+    A hit found through its caption or tag shows those words (🏷), one found through the words
+    read in the picture the words around the match (📝), instead of a score: the
     cosine of a query to a short text it contains can be low or even negative, and a number
     like that on the #1 result reads as a bug, while the words say why it was found.
     """
@@ -62,7 +63,8 @@ def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFa
     if hit.moment_label is not None:
         head += " · " + texts.moment.format(at=hit.moment_label)
     if hit.matched_text is not None:
-        head += "\n" + texts.matched.format(text=clipped(hit.matched_text, MATCHED_TEXT_CHARS))
+        shown = texts.matched_words if hit.matched_kind == "ocr" else texts.matched
+        head += "\n" + shown.format(text=clipped(hit.matched_text, MATCHED_TEXT_CHARS))
     chat_id = group_of(image.collection)
     if chat_id is None or image.message_id is None:
         return head
@@ -228,6 +230,9 @@ def stats_text(texts: Texts, stats: CollectionStats, poisoned: int) -> str:
         tags=stats.tags,
         pending=stats.pending,
         failed=stats.failed,
+        read=stats.readings.read,
+        with_words=stats.readings.with_words,
+        unread=stats.readings.unread,
         model=stats.model,
         index_type=stats.index_type,
         vectors=stats.index_vectors,

@@ -3,7 +3,9 @@
 SQLite is the source of truth, so the check starts there (SQLite's own integrity check, the
 word index of captions and tags, rows that refer to nothing), then compares every collection's
 FAISS files with it: a file must be readable, match the checksum saved with it, and hold exactly
-the ids SQLite says. An indexed picture without a stored vector is a finding too: every index
+the ids SQLite says. It counts the pictures whose words are not read yet (not a finding: the
+background stage reads them) and the reading records of forgotten pictures (orphans). An
+indexed picture without a stored vector is a finding too: every index
 is rebuilt from the stored vectors, so no search would find it again. ``--repair`` rebuilds what
 can be rebuilt without the model: the word index from the texts, FAISS files from the stored
 vectors, orphans deleted; pictures that lost their vector are queued to be embedded again by
@@ -61,9 +63,12 @@ async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
                         config, store, name, collection_id, kind, model_id, options
                     )
             counts = await store.pictures.counts(collection_id, model_id)
+            read = await store.readings.counts(collection_id, config.limits.max_attempts)
             print(
                 f"collection {name}: {counts.indexed} indexed, {counts.reposts} reposts, "
-                f"{counts.pending} queued, {counts.failed} failed, {counts.forgotten} forgotten"
+                f"{counts.pending} queued, {counts.failed} failed, {counts.forgotten} forgotten; "
+                f"words read in {read.read}, {read.unread} not read yet, "
+                f"{read.unreadable} unreadable"
             )
     finally:
         await store.close()

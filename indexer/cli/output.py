@@ -8,6 +8,15 @@ from typing import Any
 
 from indexer.records import CollectionStats, ImageRecord, ListedPicture, SearchHit
 
+#: How much of the words read in a picture a listing shows.
+LISTED_WORDS_CHARS = 80
+
+
+def one_line(text: str, most: int) -> str:
+    """Lines joined by " / ", cut to ``most`` characters with an ellipsis."""
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    return flat if len(flat) <= most else flat[: most - 1] + "…"
+
 
 def print_hits(hits: list[SearchHit]) -> None:
     """One line per hit, in rank order: rank, what matched and how well, where, id.
@@ -21,7 +30,9 @@ def print_hits(hits: list[SearchHit]) -> None:
         print("no matching pictures")
     for rank, hit in enumerate(hits, 1):
         image = hit.image
-        if hit.matched_text is not None:
+        if hit.matched_kind == "ocr" and hit.matched_text is not None:
+            match = f"📝 {hit.score:.3f} {hit.matched_text!r}"
+        elif hit.matched_text is not None:
             match = f"🏷 {hit.score:.3f} {hit.matched_text!r}"
         else:
             match = f"{_kind(image)} {hit.score:.3f}"
@@ -77,6 +88,8 @@ def print_listing(pictures: list[ListedPicture]) -> None:
             details.append(f"caption {image.caption!r}")
         if listed.tags:
             details.append("🏷 " + ", ".join(repr(tag) for tag in listed.tags))
+        if listed.words:
+            details.append(f"📝 {one_line(listed.words, LISTED_WORDS_CHARS)!r}")
         print("        " + "; ".join(details))
 
 
@@ -86,6 +99,7 @@ def listing_json(listed: ListedPicture) -> dict[str, Any]:
         **dataclasses.asdict(listed.image),
         "where": where_from(listed.image),
         "tags": listed.tags,
+        "words": listed.words,
     }
 
 
@@ -109,3 +123,8 @@ def print_stats(stats: CollectionStats) -> None:
         f"{stats.index_bytes:,} bytes on disk; last indexed {last}"
     )
     print(f"  thresholds {stats.thresholds.describe()}")
+    readings = stats.readings
+    print(
+        f"  words read in {readings.read} pictures ({readings.with_words} with words), "
+        f"{readings.unread} waiting, {readings.unreadable} unreadable"
+    )

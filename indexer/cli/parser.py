@@ -158,8 +158,9 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         '  python -m indexer search "人民广场" --collection photos -k 10\n'
         "  python -m indexer search --image cat.jpg --collection photos --include-self\n\n"
         "Results come best first. A text search fuses two rankings: the pictures themselves\n"
-        "and their captions and tags (🏷 lines show the matching text); the number is the\n"
-        "cosine similarity of the query to the picture, or to that text. A picture search\n"
+        "and their captions and tags (🏷 lines show the matching text) and the words read in\n"
+        "them (📝 lines show the words around the match); the number is the cosine\n"
+        "similarity of the query to the picture, or to that text. A picture search\n"
         "leaves the query picture itself (same bytes) out unless --include-self.",
     )
     search.add_argument("text", nargs="?", help="what the picture shows, in any language")
@@ -190,7 +191,7 @@ def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
         subparsers,
         common,
         "list",
-        "list a collection's pictures: source, poster, date, caption, tags, status",
+        "list a collection's pictures: source, poster, date, caption, tags, words read, status",
         "  python -m indexer list --collection photos\n"
         "  python -m indexer list --collection photos --status failed\n"
         '  python -m indexer list --collection -100123 --poster alice --contains "beach" --json',
@@ -203,7 +204,8 @@ def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("--poster", help="only pictures posted by this user id or name")
     listing.add_argument(
-        "--contains", help="only pictures whose source, caption or a tag contains this text"
+        "--contains",
+        help="only pictures whose source, caption, a tag or the words read in it contain this",
     )
     listing.add_argument(
         "--limit", type=_positive, default=50, help="at most this many pictures (default 50)"

@@ -69,8 +69,10 @@ class StoreOnly:
         texts: VectorBackend,
         model_id: str,
         thresholds: Thresholds,
+        max_attempts: int,
     ) -> None:
         self._store = store
+        self._max_attempts = max_attempts
         self._pictures = pictures
         self._texts = texts
         self._model_id = model_id
@@ -97,7 +99,7 @@ class StoreOnly:
         except BaseException:
             await store.close()
             raise
-        return cls(store, pictures, texts, model_id, thresholds)
+        return cls(store, pictures, texts, model_id, thresholds, config.limits.max_attempts)
 
     async def close(self) -> None:
         """Saves the indexes a ``forget`` changed, then closes everything (as the service does)."""
@@ -121,7 +123,13 @@ class StoreOnly:
         collection_id = await self._collection_id(collection)
         index = await self._pictures.describe(collection_id)
         return await collection_stats(
-            self._store, collection, collection_id, self._model_id, index, self._thresholds
+            self._store,
+            collection,
+            collection_id,
+            self._model_id,
+            index,
+            self._thresholds,
+            max_attempts=self._max_attempts,
         )
 
     async def list_pictures(self, collection: str, wanted: PictureFilter) -> list[ListedPicture]:

@@ -1,9 +1,9 @@
 """Answering a query inside named collections: picture vectors, captions and tags, fused.
 
-A text query is matched against the pictures' own vectors and against their captions and tags
-(by vector, and by words in any case); pictures scoring below a configured text↔picture floor
-are left out, and the two rankings are fused (:mod:`indexer.search.fusion`). A picture query is
-matched against the pictures' vectors only.
+A text query is matched against the pictures' own vectors and against their captions, tags and
+the words read in them (by vector, and by words in any case); pictures scoring below a
+configured text↔picture floor are left out, and the two rankings are fused
+(:mod:`indexer.search.fusion`). A picture query is matched against the pictures' vectors only.
 Searches only ever look inside the collections they are given.
 """
 
@@ -20,8 +20,17 @@ import numpy as np
 from indexer.config import SearchConfig
 from indexer.errors import BadQueryError
 from indexer.parts import Parts
-from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, PictureQuery, SearchHit, Thresholds
+from indexer.records import (
+    PICTURE_VECTORS,
+    TEXT_VECTORS,
+    ImageRecord,
+    ImageText,
+    PictureQuery,
+    SearchHit,
+    Thresholds,
+)
 from indexer.search.fusion import expand_query, reciprocal_rank_fusion
+from indexer.search.snippets import words_around
 from indexer.text_cleaning import clean_text
 from indexer.vectors.backend import VectorBackend
 
@@ -111,7 +120,7 @@ class Searcher:
             ),
         )
         return [
-            SearchHit(texts[i][0], records[i], texts[i][1], moments.get(i))
+            _text_hit(texts[i], records[i], query, moments.get(i))
             if i in texts
             else SearchHit(picture_scores[i], records[i], moment=moments.get(i))
             for i in order
@@ -186,8 +195,9 @@ class Searcher:
 
     async def _matching_texts(
         self, collection_ids: Sequence[int], query: str, vector: np.ndarray, depth: int
-    ) -> dict[int, tuple[float, str]]:
-        """Pictures whose caption or tag matches the query: id → (score, text), best first.
+    ) -> dict[int, tuple[float, ImageText]]:
+        """Pictures whose caption, tag or words match the query: id → (score, text), best
+        first.
 
         A text matches when one contains the other (any case), or when their vectors are at
         least :attr:`text_match_min` alike. The score is the cosine of the two vectors;
@@ -205,7 +215,17 @@ class Searcher:
             ((float(vectors[i] @ vector[0]), texts[i]) for i in texts if i in vectors),
             key=lambda pair: -pair[0],
         )
-        matches: dict[int, tuple[float, str]] = {}
+        matches: dict[int, tuple[float, ImageText]] = {}
         for score, text in scored:
-            matches.setdefault(text.image_id, (score, text.text))
+            matches.setdefault(text.image_id, (score, text))
         return matches
+
+
+def _text_hit(
+    match: tuple[float, ImageText], image: ImageRecord, query: str, moment: float | None
+) -> SearchHit:
+    """A hit through its text; words read in the picture are cut short around the match, and a
+    clip keeps the moment of its best frame."""
+    score, text = match
+    shown = words_around(text.text, query) if text.kind == "ocr" else text.text
+    return SearchHit(score, image, shown, text.kind, moment)

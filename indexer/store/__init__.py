@@ -8,13 +8,14 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
 * :mod:`~indexer.store.texts`: captions and tags;
+* :mod:`~indexer.store.readings`: which pictures had their words read (the words are texts);
 * :mod:`~indexer.store.calibrations`: each model's calibrated similarity thresholds;
 * :mod:`~indexer.store.health`: SQLite's integrity check, orphaned rows, online backups.
 
 The seam for a second backend (a server database shared by several machines): everything
 above this package uses only the parts' methods, which take and return
 :mod:`indexer.records` values and plain ids, never SQL or rows. Another backend provides the
-same six parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
+same parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from indexer.store.database import DATABASE_FILE, Database
 from indexer.store.health import Health
 from indexer.store.pictures import Pictures
 from indexer.store.queue import Queue
+from indexer.store.readings import Readings
 from indexer.store.texts import Texts
 from indexer.store.vectors import Vectors
 
@@ -43,6 +45,7 @@ class Store:
     queue: Queue
     vectors: Vectors
     texts: Texts
+    readings: Readings
     calibrations: Calibrations
     health: Health
     _database: Database
@@ -57,6 +60,7 @@ class Store:
             Queue(db),
             Vectors(db),
             Texts(db),
+            Readings(db),
             Calibrations(db),
             Health(db),
             db,

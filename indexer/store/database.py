@@ -43,7 +43,7 @@ from indexer.store.word_match import contains_words
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: How long a forget's checkpoint waits for another program's readers before it leaves the
 #: WAL to a later checkpoint (see Database.erase_history).
 ERASE_WAIT_MS = 2000
@@ -52,6 +52,23 @@ DATABASE_FILE = "index.sqlite3"
 #: How long a write waits for another program's transaction (the bot's worker migrating a new
 #: folder, a backup, a long forget) before giving up with DatabaseBusyError.
 BUSY_WAIT_SECONDS = 60.0
+
+#: Keep the trigram index of ``texts`` in step with it (schema 5, and again after the table is
+#: rebuilt in schema 8).
+_TRIGRAM_TRIGGERS = """
+    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+    END;
+    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
+        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
+            VALUES ('delete', old.id, old.folded);
+        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
+    END;
+"""
 
 #: Each entry upgrades the schema from version ``index`` to ``index + 1``.
 MIGRATIONS: list[str] = [
@@ -151,18 +168,9 @@ MIGRATIONS: list[str] = [
         folded, content='texts', content_rowid='id', tokenize='trigram case_sensitive 1'
     );
     INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
-    CREATE TRIGGER texts_trigrams_insert AFTER INSERT ON texts BEGIN
-        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
-    END;
-    CREATE TRIGGER texts_trigrams_delete AFTER DELETE ON texts BEGIN
-        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
-            VALUES ('delete', old.id, old.folded);
-    END;
-    CREATE TRIGGER texts_trigrams_update AFTER UPDATE OF folded ON texts BEGIN
-        INSERT INTO texts_trigrams(texts_trigrams, rowid, folded)
-            VALUES ('delete', old.id, old.folded);
-        INSERT INTO texts_trigrams(rowid, folded) VALUES (new.id, new.folded);
-    END;
+    """
+    + _TRIGRAM_TRIGGERS
+    + """
     CREATE INDEX texts_by_folded ON texts(folded);
     """,
     # 6: an attempt that ended with the process (killed, crashed) is told apart from a failed
@@ -192,6 +200,53 @@ MIGRATIONS: list[str] = [
         seconds     REAL NOT NULL,
         vector      BLOB NOT NULL,
         PRIMARY KEY (image_id, model_id, position)
+    );
+    """,
+    # 9: the words written in the pictures themselves (read by indexer/ocr) become a third kind
+    # of text with the recogniser's confidence, searched like captions and tags. SQLite cannot
+    # widen a CHECK, so ``texts`` is rebuilt under the same ids (its vectors set aside and put
+    # back, since they refer to it), with its indexes and triggers; the trigram index, whose
+    # rowids are those ids, is rebuilt from it. ``picture_readings`` records which pictures were
+    # read and the failed attempts; pictures without a row are read by the background stage,
+    # so the pictures of an existing data folder are read too.
+    """
+    CREATE TABLE texts_widened (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        kind        TEXT NOT NULL CHECK (kind IN ('caption', 'tag', 'ocr')),
+        text        TEXT NOT NULL,
+        added_by    INTEGER,
+        added_at    REAL NOT NULL,
+        folded      TEXT NOT NULL DEFAULT '',
+        confidence  REAL
+    );
+    INSERT INTO texts_widened (id, image_id, kind, text, added_by, added_at, folded)
+        SELECT id, image_id, kind, text, added_by, added_at, folded FROM texts;
+    CREATE TEMP TABLE text_vectors_aside AS SELECT text_id, model_id, vector FROM text_vectors;
+    DROP TABLE text_vectors;
+    DROP TABLE texts;
+    ALTER TABLE texts_widened RENAME TO texts;
+    CREATE INDEX texts_by_image ON texts(image_id);
+    CREATE INDEX texts_by_folded ON texts(folded);
+    CREATE TABLE text_vectors (
+        text_id     INTEGER NOT NULL REFERENCES texts(id),
+        model_id    TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (text_id, model_id)
+    );
+    INSERT INTO text_vectors (text_id, model_id, vector)
+        SELECT text_id, model_id, vector FROM text_vectors_aside;
+    DROP TABLE text_vectors_aside;
+    """
+    + _TRIGRAM_TRIGGERS
+    + """
+    INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
+    CREATE TABLE picture_readings (
+        image_id    INTEGER PRIMARY KEY REFERENCES images(id),
+        read_at     REAL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        retry_at    REAL,
+        error       TEXT
     );
     """,
 ]

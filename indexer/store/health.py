@@ -22,7 +22,9 @@ _ORPHANS: dict[str, str] = {
     "(SELECT id FROM images WHERE deleted = 0)",
     "vectors of captions and tags that are gone": "text_vectors WHERE text_id NOT IN "
     f"(SELECT id FROM texts WHERE NOT ({_FORGOTTEN_TEXTS}))",
-    "captions and tags of forgotten or missing pictures": f"texts WHERE {_FORGOTTEN_TEXTS}",
+    "captions, tags and words of forgotten or missing pictures": f"texts WHERE {_FORGOTTEN_TEXTS}",
+    "reading records of forgotten or missing pictures": "picture_readings WHERE image_id NOT IN "
+    "(SELECT id FROM images WHERE deleted = 0)",
 }
 
 

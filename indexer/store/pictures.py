@@ -156,9 +156,10 @@ class Pictures:
         Nothing of a forgotten post stays but what "a deletion wins" needs: its row keeps the
         chat's collection, the message id, the content hash and an opaque key of its source
         (:func:`forgotten_source`); its caption, poster, file ids and error are erased, and its
-        vectors (a clip's frames too), texts and pending bytes deleted. A repost's caption, kept
-        on the original picture, goes with the repost. (With ``PRAGMA secure_delete``, erased
-        bytes are overwritten in the file too: :mod:`indexer.store.database`.)
+        vectors (a clip's frames too), texts (the words read in it too), reading record and
+        pending bytes deleted. A repost's caption, kept on the original picture, goes with the
+        repost. (With ``PRAGMA secure_delete``, erased bytes are overwritten in the file too:
+        :mod:`indexer.store.database`.)
         """
         forgotten: list[tuple[int, str]] = []
         for chunk in chunks(ids, 400):
@@ -180,6 +181,7 @@ class Pictures:
                 (f"DELETE FROM vectors WHERE image_id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM clip_frames WHERE image_id IN ({marks})", tuple(chunk)),
                 (f"DELETE FROM pending_data WHERE image_id IN ({marks})", tuple(chunk)),
+                (f"DELETE FROM picture_readings WHERE image_id IN ({marks})", tuple(chunk)),
             ]
         for chunk in chunks(texts, 500):
             marks = ",".join("?" * len(chunk))

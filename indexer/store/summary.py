@@ -24,9 +24,12 @@ async def collection_stats(
     model_id: str,
     index: tuple[str, int, int],
     thresholds: Thresholds,
+    *,
+    max_attempts: int,
 ) -> CollectionStats:
     """Counts, model and index facts of one collection; ``index`` is what the picture index's
-    ``describe`` says (type, vectors, bytes on disk)."""
+    ``describe`` says (type, vectors, bytes on disk); a picture whose reading failed
+    ``max_attempts`` times counts as unreadable."""
     counts = await store.pictures.counts(collection_id, model_id)
     index_type, vectors, size = index
     return CollectionStats(
@@ -44,19 +47,25 @@ async def collection_stats(
         index_bytes=size,
         last_indexed_at=counts.last_indexed_at,
         thresholds=thresholds,
+        readings=await store.readings.counts(collection_id, max_attempts),
     )
 
 
 async def listed_pictures(
     store: Store, collection_id: int, wanted: PictureFilter
 ) -> list[ListedPicture]:
-    """The collection's pictures that pass ``wanted``, oldest first, with their tags."""
+    """The collection's pictures that pass ``wanted``, oldest first, with their tags and the
+    words read in them."""
     wanted = replace(
         wanted, poster=clean_optional(wanted.poster), contains=clean_optional(wanted.contains)
     )
     records = await store.pictures.matching(collection_id, wanted)
-    tags = await store.texts.tags_of([record.id for record in records])
-    return [ListedPicture(record, tags.get(record.id, [])) for record in records]
+    ids = [record.id for record in records]
+    tags = await store.texts.tags_of(ids)
+    words = await store.readings.words_of(ids)
+    return [
+        ListedPicture(record, tags.get(record.id, []), words.get(record.id)) for record in records
+    ]
 
 
 def thresholds_for(calibration: Calibration, search: SearchConfig) -> Thresholds:

@@ -1,4 +1,4 @@
-"""Captions and tags: searchable words beside each picture's pixels."""
+"""Captions, tags and the words read in pictures: searchable words beside each picture's pixels."""
 
 from __future__ import annotations
 
@@ -64,11 +64,15 @@ class Texts:
     async def containing(
         self, collection_ids: Sequence[int], query: str, limit: int
     ) -> list[ImageText]:
-        """Captions and tags that contain the query, or that the query contains (any case).
+        """Captions, tags and words read in pictures that contain the query, or that the query
+        contains (any case).
 
         The contained side must be at least two characters and whole words (see
-        :mod:`indexer.store.word_match`), so a short tag does not match every query. Both directions
-        use an index, so the cost does not grow with the number of captions: texts that
+        :mod:`indexer.store.word_match`), so a short tag does not match every query. Words read
+        in a picture contain a query of three characters or more wherever it occurs: the
+        recogniser often loses the space between two words (a JPEG's artifacts, tight letter
+        spacing: "RE16 TGK" read as "RE16TGK"), and "RE16" must still find the plate. Both
+        directions use an index, so the cost does not grow with the number of captions: texts that
         contain the query through the trigram index (queries of three characters or more),
         texts the query contains by looking up each of the query's word spans. A two-character
         query, or one with too many word spans, reads the collections' texts instead.
@@ -83,7 +87,8 @@ class Texts:
             params["phrase"] = '"' + folded.replace('"', '""') + '"'
             inside = (
                 "texts_trigrams CROSS JOIN texts ON texts.id = texts_trigrams.rowid",
-                "texts_trigrams MATCH :phrase AND contains_words(texts.folded, :query)",
+                "texts_trigrams MATCH :phrase "
+                "AND (texts.kind = 'ocr' OR contains_words(texts.folded, :query))",
             )
         else:
             inside = (
@@ -115,11 +120,14 @@ class Texts:
         return [_image_text(found[text_id]) for text_id in sorted(found)[:limit]]
 
     async def pairs(self, collection_id: int) -> list[tuple[str, str]]:
-        """(source, caption or tag) of the collection's indexed pictures, oldest first."""
+        """(source, caption or tag) of the collection's indexed pictures, oldest first.
+
+        Words read in a picture are left out: they say what is written on it, not what it
+        shows, so they would teach the model to describe a sign by its letters."""
         rows = await self._db.fetchall(
             "SELECT images.source, texts.text FROM texts JOIN images ON images.id = "
             f"texts.image_id WHERE images.collection_id = ? AND {LIVE} AND status = 'indexed' "
-            "ORDER BY texts.id",
+            "AND texts.kind != 'ocr' ORDER BY texts.id",
             (collection_id,),
         )
         return [(str(row[0]), str(row[1])) for row in rows]
