@@ -36,6 +36,8 @@ class ImageFacts:
     posted_at: float | None = None
     message_id: int | None = None
     caption: str | None = None
+    #: The poster's @username without the "@", so ``from:@name`` finds their pictures.
+    poster_username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,56 @@ class PictureFilter:
     #: Words the source, caption or a tag contains (any case).
     contains: str | None = None
     limit: int = 50
+
+
+#: What a stored picture is (``images.kind``): a photo or picture file, a clip or a sticker.
+PictureKind = Literal["photo", "video", "gif", "video_note", "sticker"]
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which pictures a search may return, applied before ranking (``from:``, ``after:``…).
+
+    ``posters`` are as the asker wrote them (``@ben``, ``Ben`` or a numeric id) and match a
+    poster's @username, name (any case) or id; several mean any of them. ``after`` and
+    ``before`` are Unix times: posted at or after ``after``, strictly before ``before``.
+    ``newest`` orders the good matches by date, newest first, instead of by score.
+    """
+
+    posters: tuple[str, ...] = ()
+    after: float | None = None
+    before: float | None = None
+    kinds: tuple[PictureKind, ...] = ()
+    newest: bool = False
+
+    @property
+    def narrows(self) -> bool:
+        """Whether they leave out some pictures (``sort:new`` alone only reorders)."""
+        return bool(self.posters or self.kinds) or self.after is not None or (
+            self.before is not None
+        )
+
+
+#: What is wrong with one operator of a query: it is unknown, its date or period cannot be
+#: read, its kind or sort order does not exist, or it has no value.
+ProblemKind = Literal["unknown_operator", "bad_date", "bad_period", "bad_kind", "bad_sort", "empty"]
+
+
+@dataclass(frozen=True)
+class QueryProblem:
+    """One operator of a query that cannot be used, as written (``after:yesterdayish``)."""
+
+    kind: ProblemKind
+    token: str
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A query read into the words to embed, the filters it names, and what could not be read."""
+
+    words: str
+    filters: SearchFilters
+    problems: tuple[QueryProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,12 +216,14 @@ class SearchHit:
     """One search result: the picture's stored facts and how well it matched.
 
     ``score`` is a cosine similarity: of the query to the caption or tag in ``matched_text``
-    when one matched, else of the query to the picture itself.
+    when one matched, else of the query to the picture itself (0 when ``by_date``).
     """
 
     score: float
     image: ImageRecord
     matched_text: str | None = None
+    #: Listed by date for a query of filters alone, not ranked: ``score`` means nothing.
+    by_date: bool = False
 
 
 @dataclass(frozen=True)

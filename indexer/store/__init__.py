@@ -6,6 +6,7 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.collections`: collections and who opted out of each;
 * :mod:`~indexer.store.queue`: pictures handed over, queued, embedded or given up on;
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
+* :mod:`~indexer.store.selection`: which pictures a filtered search may return;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
 * :mod:`~indexer.store.texts`: captions and tags;
 * :mod:`~indexer.store.calibrations`: each model's calibrated similarity thresholds;
@@ -14,7 +15,7 @@ One module per concern, all sharing one connection and one write transaction
 The seam for a second backend (a server database shared by several machines): everything
 above this package uses only the parts' methods, which take and return
 :mod:`indexer.records` values and plain ids, never SQL or rows. Another backend provides the
-same six parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
+same seven parts and an ``open``/``close``; nothing outside ``indexer/store/`` changes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from indexer.store.database import DATABASE_FILE, Database
 from indexer.store.health import Health
 from indexer.store.pictures import Pictures
 from indexer.store.queue import Queue
+from indexer.store.selection import Selection
 from indexer.store.texts import Texts
 from indexer.store.vectors import Vectors
 
@@ -40,6 +42,7 @@ class Store:
 
     collections: Collections
     pictures: Pictures
+    selection: Selection
     queue: Queue
     vectors: Vectors
     texts: Texts
@@ -54,6 +57,7 @@ class Store:
         return cls(
             Collections(db),
             Pictures(db),
+            Selection(db),
             Queue(db),
             Vectors(db),
             Texts(db),

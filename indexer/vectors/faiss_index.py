@@ -346,11 +346,45 @@ class VectorIndex:
             return 0
         return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) per query; missing results have id -1."""
+    def search(
+        self, queries: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) per query; missing results have id -1.
+
+        With ``among`` (ids), only those ids are ranked, so ``k`` of them come back when the
+        index holds ``k`` of them (see :meth:`_search_among`).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if among is not None:
+            return self._search_among(queries, max(1, min(k, len(among))), among)
         k = max(1, min(k, len(self)))
-        scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores, ids = self._index.search(queries, k)
         return scores, ids
+
+    def _search_among(
+        self, queries: np.ndarray, k: int, among: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` among some ids, through a FAISS ID selector (no vector outside is scored).
+
+        An exact index checks every vector's id against the selector. An IVF index visits
+        ``nprobe / share`` lists, ``share`` being the part of the index that ``among`` is, so a
+        filtered query meets about as many candidates as an unfiltered one does; when that
+        finds fewer than ``k`` of them it visits every list, which ranks all of ``among``.
+        """
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
+        if self.layout.is_exact:
+            params = faiss.SearchParameters(sel=selector)
+            return self._index.search(queries, k, params=params)
+        share = max(len(among) / max(1, len(self)), 1e-9)
+        nprobe = min(
+            self.layout.nlist, math.ceil(faiss.extract_index_ivf(self._index).nprobe / share)
+        )
+        while True:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+            scores, ids = self._index.search(queries, k, params=params)
+            if nprobe >= self.layout.nlist or (ids >= 0).sum(axis=1).min() >= k:
+                return scores, ids
+            nprobe = self.layout.nlist
 
     def ids(self) -> np.ndarray:
         """Every id the index holds (used to check it against SQLite)."""
