@@ -99,9 +99,8 @@ class SearchFilters:
     @property
     def narrows(self) -> bool:
         """Whether they leave out some pictures (``sort:new`` alone only reorders)."""
-        return bool(self.posters or self.kinds) or self.after is not None or (
-            self.before is not None
-        )
+        dates = (self.after, self.before)
+        return bool(self.posters or self.kinds) or dates != (None, None)
 
 
 #: What is wrong with one operator of a query: it is unknown, its date or period cannot be
