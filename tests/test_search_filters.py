@@ -7,9 +7,11 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.errors import UnknownPosterError
 from indexer.model.embedder import Embedder
@@ -327,3 +329,79 @@ async def test_a_picture_with_words_beats_the_picture_alone_and_the_words_alone(
             found[name] += sum(labels[hit.image.id] == wanted for hit in await run)
     assert found["composed"] >= 50, found  # of 100
     assert found["composed"] > 2 * max(found["picture"], found["words"]), found
+
+
+# The command line: the same words in the query, or as options
+
+
+@pytest.fixture(scope="module")
+def cli_config(
+    group: tuple[IndexerConfig, dict[int, ShapeSpec]], model_config: ModelConfig
+) -> Path:
+    config = group[0].storage.data_dir.parent / "config.toml"
+    config.write_text(
+        f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
+        f'[storage]\ndata_dir = "{group[0].storage.data_dir}"\n[index]\nflat_max = 100\n'
+    )
+    return config
+
+
+def _printed_ids(out: str) -> list[int]:
+    return [int(line.rpartition("(id ")[2].split(",")[0].rstrip(")")) for line in out.splitlines()]
+
+
+def test_cli_filters_in_the_query_and_as_options(
+    cli_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    search = ["--config", str(cli_config), "search", "--collection", "group"]
+    assert main([*search, "a blue star from:@ben_k kind:photo", "-k", "8"]) == 0
+    ids = _printed_ids(capsys.readouterr().out)
+    assert len(ids) == 8
+    assert {_poster_of(i) for i in ids} == {BEN[0]}
+    assert all(i % 12 not in (5, 7, 9, 11) for i in ids)
+
+    assert (
+        main([*search, "--poster", "小明", "--since", "2025-12", "--until", "2025-12", "-k", "40"])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    december = [i for i in range(1, 241) if ts("2025-12-01") <= FIRST_POST + (i - 1) * DAY]
+    assert sorted(_printed_ids("\n".join(lines))) == [i for i in december if _poster_of(i) == 3]
+    assert lines[0].startswith(" 1. posted 2025-12-") and "小明 (3)" in lines[0]
+
+
+def test_cli_bad_filters_and_unknown_posters_are_one_error_line(
+    cli_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    search = ["--config", str(cli_config), "search", "--collection", "group"]
+    assert main([*search, "a cat after:yesterdayish colour:red"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "'after:yesterdayish': not a date like 2025-07-14" in err
+    assert "unknown filter 'colour:red'" in err
+    assert main([*search, "a cat from:@nobody"]) == 2
+    assert "nobody called '@nobody' has posted a picture here" in capsys.readouterr().err
+
+
+def test_cli_searches_with_a_picture_and_words_as_one_query(
+    cli_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    held_out_pictures: list[tuple[bytes, ShapeSpec]],
+) -> None:
+    number = next(n for n, (_, spec) in enumerate(held_out_pictures) if spec.slug == "red_circle")
+    picture = tmp_path / "red_circle.jpg"
+    picture.write_bytes(held_out_pictures[number][0])
+    search = ["--config", str(cli_config), "search", "--collection", "group", "-k", "240"]
+    assert main([*search, "--image", str(picture), "square"]) == 0
+    composed = _printed_ids(capsys.readouterr().out)
+    assert main([*search, "--image", str(picture)]) == 0
+    alone = _printed_ids(capsys.readouterr().out)
+    slugs = {i + 1: spec.slug for i, (_, spec) in enumerate(held_out_pictures)}
+
+    def mean_rank(ids: list[int], slug: str) -> float:
+        ranks = [rank for rank, i in enumerate(ids) if slugs[i] == slug]
+        return sum(ranks) / len(ranks)
+
+    assert mean_rank(composed, "red_square") < mean_rank(composed, "red_circle")
+    assert mean_rank(alone, "red_square") > mean_rank(alone, "red_circle")

@@ -204,3 +204,20 @@ def date_span(value: str) -> tuple[float, float] | None:
     except ValueError:
         return None
     return start.timestamp(), end.timestamp()
+
+
+#: What each problem means, in English for the command line (the bot has its own phrases).
+_MEANINGS = {
+    "unknown_operator": "unknown filter {token!r} (known: from: after: before: on: last: kind: "
+    "sort:)",
+    "bad_date": "{token!r}: not a date like 2025-07-14, 2025-07 or 2025",
+    "bad_period": "{token!r}: not a period like 7d, 12h, 2w, 3m or 1y",
+    "bad_kind": "{token!r}: the kinds are photo, video, gif and sticker",
+    "bad_sort": "{token!r}: the only order besides the best first is sort:new",
+    "empty": "{token!r} needs a value right after the colon, e.g. from:@ben",
+}
+
+
+def describe(problem: QueryProblem) -> str:
+    """One line saying what is wrong with an operator and how it is written."""
+    return _MEANINGS[problem.kind].format(token=problem.token)
