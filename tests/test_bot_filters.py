@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from bot_world import BotWorld, Picture, Shown, more_data, pictures_of
 
+from bot.chats import collection_of
 from bot.playground.fake_telegram import Chat, User
 
 pytest_plugins = ["bot_fixtures"]
@@ -185,7 +186,7 @@ async def test_similar_with_words_as_a_reply_and_search_as_a_photos_caption(
     world.fake.send_text(group, alice, "/similar circle", reply_to=red_square.message_id)
     replied = await world.pictures_in(group)
     query = pictures_of(held_out_pictures, "a red square")[6]
-    world.post_photo(group, alice, query, caption="/search circle")
+    posted = world.post_photo(group, alice, query, caption="/search circle")
     captioned = await world.pictures_in(group)
     world.post_photo(group, alice, query, caption="/similar@clip_search_bot")
     alone = await world.pictures_in(group)
@@ -193,6 +194,9 @@ async def test_similar_with_words_as_a_reply_and_search_as_a_photos_caption(
 
     assert shapes(replied) == shapes(captioned) == [RED_CIRCLE] * 3
     assert shapes(alone)[:2] == ["a red square"] * 2
+    assert world.service is not None  # the words asked for a search: they are no caption
+    stored = await world.service.images_of_message(collection_of(group.id), posted.message_id)
+    assert [image.caption for image in stored] == [None]
 
 
 async def test_help_lists_the_filters_in_english_and_chinese(

@@ -18,7 +18,7 @@ from bot.context import BotContext, texts_of
 from bot.fetcher import TelegramPicture, download
 from bot.handlers.admission import admitted
 from bot.messages import (
-    SEARCH_COMMANDS,
+    caption_asks,
     caption_words,
     command_argument,
     mentions_of,
@@ -54,12 +54,7 @@ class _SearchCaption(filters.MessageFilter):
     this bot: searches with that picture (and the caption's words)."""
 
     def filter(self, message: Message) -> bool:
-        command, _, _ = (message.caption or "").partition(" ")
-        name, _, bot = command.partition("@")
-        username = message.get_bot().username.lower()
-        if name in SEARCH_COMMANDS and bot.lower() in ("", username):
-            return True
-        return f"@{username}" in (message.caption or "").lower().split()
+        return caption_asks(message, message.get_bot().username)
 
 
 MENTIONS_BOT = _MentionsBot(name="MENTIONS_BOT")
