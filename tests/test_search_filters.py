@@ -16,7 +16,7 @@ from indexer.config import IndexerConfig, ModelConfig
 from indexer.errors import UnknownPosterError
 from indexer.model.embedder import Embedder
 from indexer.records import ImageFacts, QueryProblem, SearchFilters
-from indexer.search.filters import parse_query
+from indexer.search.filters import OPERATORS, parse_query
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
 from indexer.synthetic import SHAPES, ShapeSpec
@@ -67,6 +67,29 @@ def test_chinese_operators_with_full_width_colons() -> None:
         kinds=("gif",),
         newest=True,
     )
+
+
+#: A value each operator accepts.
+VALUES = {
+    "from": "@ben",
+    "after": "2025-06",
+    "before": "2025-06",
+    "on": "2025-06",
+    "last": "7d",
+    "kind": "gif",
+    "sort": "new",
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(OPERATORS))
+@pytest.mark.parametrize("colon", [":", "："])
+def test_every_spelling_of_every_operator_is_read_with_either_colon(
+    spelling: str, colon: str
+) -> None:
+    parsed = parse_query(f"cat {spelling.upper()}{colon}{VALUES[OPERATORS[spelling]]}", NOW)
+    assert parsed.words == "cat"
+    assert parsed.problems == ()
+    assert parsed.filters.narrows or parsed.filters.newest
 
 
 def test_on_a_day_a_month_or_a_year_spans_it_and_last_counts_back_from_now() -> None:

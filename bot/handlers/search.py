@@ -187,7 +187,8 @@ async def _answer(
     if parsed.problems:
         await message.reply_text(filter_hint(texts, parsed.problems[0]))
         return
-    if picture is None and not parsed.words and not parsed.filters.narrows | parsed.filters.newest:
+    filtered = parsed.filters.narrows or parsed.filters.newest
+    if picture is None and not parsed.words and not filtered:
         await message.reply_text(texts.search_usage)
         return
     if not await admitted(update, context, user.id):
