@@ -5,6 +5,7 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.filtered_query                 # 1M pictures, 200 queries
     .venv/bin/python -m benchmarks.filtered_query --size 100000   # quicker
+    .venv/bin/python -m benchmarks.filtered_query --folder /tmp/f1m   # keep it, measure again
 
 One collection of ``--size`` indexed pictures is written straight into a real SQLite file (as
 :mod:`benchmarks.query` does), each with a poster (100 posters, 1 % of the pictures each, with
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import platform
 import sqlite3
 import tempfile
@@ -196,6 +198,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="keep the data folder here, and measure again a folder an earlier run kept",
+    )
     args = parser.parse_args()
     model = ModelConfig(arch="ViT-B-32", pretrained=None, precision="bf16")
     embedder = Embedder.load(model)
@@ -207,17 +214,22 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}",
         flush=True,
     )
-    with tempfile.TemporaryDirectory() as folder:
+    with contextlib.ExitStack() as stack:
+        folder = args.folder or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         config = IndexerConfig.model_validate(
-            {"model": model.model_dump(), "storage": {"data_dir": Path(folder)}}
+            {"model": model.model_dump(), "storage": {"data_dir": folder}}
         )
-        start = time.perf_counter()
-        vectors = fill_database(Path(folder) / DATABASE_FILE, args.size, embedder.identity, rng)
-        print(f"  {args.size:,} pictures written in {time.perf_counter() - start:.0f} s")
-        start = time.perf_counter()
-        layout = write_index(config, embedder.identity, vectors)
-        del vectors
-        print(f"  index {layout} built in {time.perf_counter() - start:.0f} s", flush=True)
+        if (folder / DATABASE_FILE).exists():
+            layout = "the index kept in " + str(folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            vectors = fill_database(folder / DATABASE_FILE, args.size, embedder.identity, rng)
+            print(f"  {args.size:,} pictures written in {time.perf_counter() - start:.0f} s")
+            start = time.perf_counter()
+            layout = write_index(config, embedder.identity, vectors)
+            del vectors
+            print(f"  index {layout} built in {time.perf_counter() - start:.0f} s", flush=True)
         rows = asyncio.run(measure(config, embedder, queries))
     print()
     print(f"{args.size:,} pictures, {layout}; {len(queries)} distinct queries, {WARMUP} warm-up:")

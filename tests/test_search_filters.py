@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexer.cli import main
@@ -20,6 +21,7 @@ from indexer.search.filters import OPERATORS, parse_query
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
 from indexer.synthetic import SHAPES, ShapeSpec
+from indexer.vectors.faiss_index import BITMAP_IDS, IndexLayout, VectorIndex
 from tests.conftest import make_config
 
 NOW = datetime(2025, 12, 31, tzinfo=UTC).timestamp()
@@ -428,3 +430,21 @@ def test_cli_searches_with_a_picture_and_words_as_one_query(
 
     assert mean_rank(composed, "red_square") < mean_rank(composed, "red_circle")
     assert mean_rank(alone, "red_square") > mean_rank(alone, "red_circle")
+
+
+@pytest.mark.parametrize("layout", [IndexLayout(), IndexLayout(nlist=4)])
+@pytest.mark.parametrize("base", [0, BITMAP_IDS], ids=["bitmap", "hash set"])
+def test_an_index_ranks_only_the_ids_it_is_given_below_and_past_the_bitmap(
+    layout: IndexLayout, base: int
+) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((400, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = base + np.arange(1, 401)
+    index = VectorIndex.build(ids, vectors, layout, 16)
+    among = ids[[5, 77, 150, 151, 398]]
+    _, found = index.search(vectors[:3], 10, among)
+    assert found.shape == (3, 5)
+    assert all(set(row) == set(among) for row in found.tolist())
+    _, one = index.search(vectors[77:78], 1, among)
+    assert one.tolist() == [[ids[77]]]

@@ -178,6 +178,31 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(per_query))
 
 
+#: Ids below this are selected through a bitmap (at most 16 MiB), above it through a hash set.
+BITMAP_IDS = 2**27
+
+
+def id_selector(ids: np.ndarray) -> faiss.IDSelector:
+    """A FAISS selector of ``ids`` (non-negative): a bitmap, one bit per id up to the largest,
+    whose membership test is one memory read (searching 1M vectors among 10,000 of them:
+    docs/BENCHMARKS.md), or past :data:`BITMAP_IDS` a hash set (``IDSelectorBatch``).
+
+    The selector keeps references to its parts and bitmap, which FAISS uses but does not own.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(ids) or int(ids.max()) >= BITMAP_IDS:
+        return faiss.IDSelectorBatch(np.ascontiguousarray(ids))
+    present = np.zeros(int(ids.max()) + 1, dtype=bool)
+    present[ids] = True
+    bitmap = np.packbits(present, bitorder="little")
+    in_bitmap = faiss.IDSelectorBitmap(len(present), faiss.swig_ptr(bitmap))
+    # FAISS reads the bitmap without checking its length: ids past it are tested first.
+    in_range = faiss.IDSelectorRange(0, len(present))
+    selector = faiss.IDSelectorAnd(in_range, in_bitmap)
+    selector.parts = (in_range, in_bitmap, bitmap)
+    return selector
+
+
 class VectorIndex:
     """One collection's FAISS index.
 
@@ -371,7 +396,7 @@ class VectorIndex:
         filtered query meets about as many candidates as an unfiltered one does; when that
         finds fewer than ``k`` of them it visits every list, which ranks all of ``among``.
         """
-        selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
+        selector = id_selector(among)
         if self.layout.is_exact:
             params = faiss.SearchParameters(sel=selector)
             return self._index.search(queries, k, params=params)
