@@ -77,15 +77,20 @@ class Selection:
         Forgotten, failed, pending pictures and reposts may be among them: only what the
         vector index holds is ranked, and it holds only searchable pictures. Not asking saves
         reading every row: ``from:`` alone or a date alone is answered from its index alone
-        (``images_by_poster``, ``images_by_posted_at`` hold the ids), 10,000 ids of 1M in a few
-        milliseconds (docs/BENCHMARKS.md).
+        (``images_by_poster``, ``images_by_posted_at`` hold the ids): 10,000 ids of 1M in about
+        a millisecond (docs/BENCHMARKS.md).
         """
         conditions, params = _conditions(filters, poster_ids)
-        rows = await self._db.fetchall(
-            f"SELECT id FROM images WHERE collection_id = ? AND {' AND '.join(conditions)}",
+        # One string of ids, not a row each: 10,000 rows made 10,000 tuples, and the garbage
+        # collector's passes over the model's heap added ~200 ms to one query in fifty.
+        row = await self._db.fetchone(
+            "SELECT group_concat(id) FROM images WHERE collection_id = ? AND "
+            + " AND ".join(conditions),
             (collection_id, *params),
         )
-        return np.sort(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
+        if row is None or row[0] is None:
+            return np.zeros(0, np.int64)
+        return np.sort(np.fromstring(row[0], dtype=np.int64, sep=","))
 
     async def newest(
         self,
