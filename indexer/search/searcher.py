@@ -129,7 +129,7 @@ class Searcher:
         records = await self._engine.store.pictures.images(order)
         order = _page(order, records, k, offset, filters.newest)
         log.debug(
-            "text query: %.1f ms filters and embedding the text, %.1f ms captions and tags, "
+            "text query: %.1f ms embedding the text (and the filters), %.1f ms captions and tags, "
             "%.1f ms pictures and fusion, %.1f ms reading the results",
             *(
                 1000 * (b - a)
