@@ -164,7 +164,7 @@ def shapes(shown: list[Shown]) -> list[str | None]:
 async def test_a_private_photo_with_a_caption_searches_with_the_picture_and_the_words(
     world: BotWorld, held_out_pictures: list[Picture]
 ) -> None:
-    _, _, _, carol = await squares_and_blue_circles(world, held_out_pictures)
+    _, ben, _, carol = await squares_and_blue_circles(world, held_out_pictures)
     red_square = pictures_of(held_out_pictures, "a red square")[7][0]
     private = world.fake.private_chat(carol)
 
@@ -172,8 +172,10 @@ async def test_a_private_photo_with_a_caption_searches_with_the_picture_and_the_
     alone = await world.pictures_in(private)
     world.fake.send_photo(private, carol, red_square, caption="circle")
     changed = await world.pictures_in(private)
+    world.fake.send_photo(private, carol, red_square, caption="circle", forward_from=ben)
+    forwarded = await world.pictures_in(private)
 
-    assert shapes(alone) == ["a red square"] * 3
+    assert shapes(alone) == shapes(forwarded) == ["a red square"] * 3
     assert shapes(changed) == [RED_CIRCLE] * 3
 
 

@@ -91,12 +91,14 @@ async def search_private_text(update: Update, context: BotContext) -> None:
 
 async def search_private_picture(update: Update, context: BotContext) -> None:
     """A photo or picture file in a private chat (forwarded too): similar pictures, changed
-    as its caption says if it has one ("at sunset")."""
+    as its caption says if the asker wrote one ("at sunset"; a forward's caption was written
+    for someone else, so it changes nothing)."""
     message = message_of(update)
+    own = message.forward_origin is None
     await _answer(
         update,
         context,
-        text=caption_words(message, message.get_bot().username),
+        text=caption_words(message, message.get_bot().username) if own else "",
         picture=TelegramPicture.of_message(message),
     )
 
