@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from telegram import Message, MessageEntity, Update
 
+#: Commands a picture's caption may start with to search with that picture.
+SEARCH_COMMANDS = ("/search", "/s", "/similar")
+
 
 def message_of(update: Update) -> Message:
     """The message a message handler was called for."""
@@ -19,6 +22,13 @@ def sender_of(message: Message) -> tuple[int | None, str | None]:
     if message.from_user is not None:
         return message.from_user.id, message.from_user.full_name
     return None, None
+
+
+def username_of(message: Message) -> str | None:
+    """The sender's @username (without the "@"), for ``from:@name`` searches; None if none."""
+    if message.sender_chat is not None:
+        return message.sender_chat.username
+    return message.from_user.username if message.from_user is not None else None
 
 
 def command_argument(message: Message) -> str:
@@ -39,3 +49,27 @@ def mentions_of(message: Message, username: str) -> list[str]:
         for value in message.parse_entities([MessageEntity.MENTION]).values()
         if value.lower() == wanted
     ]
+
+
+def caption_asks(message: Message, username: str) -> bool:
+    """Whether a picture's caption asks this bot for a search with the picture: it starts with
+    /search, /s or /similar (alone or addressed to @username), or mentions @username."""
+    words = (message.caption or "").split()
+    if not words:
+        return False
+    name, _, addressee = words[0].partition("@")
+    if name in SEARCH_COMMANDS and addressee.lower() in ("", username.lower()):
+        return True
+    return f"@{username}".lower() in (word.lower() for word in words)
+
+
+def caption_words(message: Message, username: str) -> str:
+    """A picture's caption without a leading /search, /s or /similar (or one addressed to
+    @username) and without mentions of @username: the words to search the picture with."""
+    words = (message.caption or "").split()
+    if words:
+        name, _, addressee = words[0].partition("@")
+        if name in SEARCH_COMMANDS and addressee.lower() in ("", username.lower()):
+            words = words[1:]
+    mention = f"@{username}".lower()
+    return " ".join(word for word in words if word.lower() != mention)

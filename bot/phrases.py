@@ -16,6 +16,7 @@ class Texts:
 
     help_private: str
     help_group: str
+    help_filters: str
     unknown_command: str
     search_usage: str
     similar_usage: str
@@ -24,6 +25,9 @@ class Texts:
     no_match: str
     no_more: str
     query_too_long: str
+    #: One line per kind of unreadable filter (indexer.records.ProblemKind), with {token}.
+    filter_problems: dict[str, str]
+    unknown_poster: str
     bad_image: str
     too_large: str
     slow_down: str
@@ -82,6 +86,17 @@ EN = Texts(
         "(/optin undoes it)\n"
         "• /stats shows the index; admins can /reindex."
     ),
+    help_filters=(
+        "\n\nNarrow any search with filters:\n"
+        "• from:@ben or from:Ben: who posted it (several: any of them)\n"
+        "• after:2025-06-01, before:2025-09, on:2025-07-14 (days in UTC), last:7d "
+        "(h, d, w, m, y)\n"
+        "• kind:photo, kind:video, kind:gif, kind:sticker\n"
+        "• sort:new: newest first among the good matches\n"
+        "Filters alone list pictures, newest first: /search from:@ben last:7d\n"
+        "A photo with words as its caption (/search at sunset), or /similar at sunset as a "
+        "reply to one, finds pictures like it, changed as the words say."
+    ),
     unknown_command="I don't know that command. Send me a description, or /help.",
     search_usage="Tell me what to look for, e.g. /search a red bicycle",
     similar_usage="Reply /similar to a photo, or send a photo with the caption /similar.",
@@ -93,6 +108,18 @@ EN = Texts(
     no_match="I found nothing that matches. Try describing it differently.",
     no_more="That's all I found.",
     query_too_long="Please describe it in at most {limit} characters.",
+    filter_problems={
+        "unknown_operator": (
+            "I don't know the filter “{token}”. Filters: from: after: before: on: last: kind: "
+            "sort:new (see /help)."
+        ),
+        "bad_date": "I can't read the date in “{token}”: write 2025-07-14, 2025-07 or 2025.",
+        "bad_period": "I can't read the period in “{token}”: write last:7d, 12h, 2w, 3m or 1y.",
+        "bad_kind": "“{token}”: the kinds are photo, video, gif and sticker.",
+        "bad_sort": "“{token}”: the only other order is sort:new (newest first).",
+        "empty": "“{token}” needs a value right after the colon, e.g. from:@ben or last:7d.",
+    },
+    unknown_poster="Nobody called {name} has posted a picture here that I indexed.",
     bad_image="I couldn't read that picture. Try another one.",
     too_large="That file is too large for me to download.",
     slow_down="You're searching a bit fast. Try again in {seconds} s.",
@@ -176,6 +203,18 @@ ZH = Texts(
         "• 回复图片 /forget 删除它；/optout 不再索引你的图片（/optin 恢复）\n"
         "• /stats 查看索引；管理员可以 /reindex。"
     ),
+    help_filters=(
+        "\n\n可以用筛选条件缩小任何搜索范围：\n"
+        "• 来自:@ben 或 来自:Ben：谁发的（可写多个，任一即可）\n"
+        "• 之后:2025-06-01、之前:2025-09、日期:2025-07-14（按 UTC 日期），最近:7天"
+        "（小时、天、周、月、年）\n"
+        "• 类型:照片、类型:视频、类型:动图、类型:贴纸\n"
+        "• 排序:最新：在相符的结果中最新的在前\n"
+        "冒号可以是 : 或 ：，英文写法（from: after: …）也可以。\n"
+        "只写筛选条件会按时间列出图片：/search 来自:@ben 最近:7天\n"
+        "发一张照片并配上文字（/search 日落时），或回复一张照片 /similar 日落时，"
+        "会找到与它相似、并按文字改变的图片。"
+    ),
     unknown_command="我不认识这个命令。请发给我一段描述，或发送 /help。",
     search_usage="请告诉我要找什么，例如 /search 一辆红色的自行车",
     similar_usage="请回复一张照片 /similar，或发送一张说明为 /similar 的照片。",
@@ -184,6 +223,18 @@ ZH = Texts(
     no_match="没有找到相符的图片。换个说法试试。",
     no_more="就这些了。",
     query_too_long="描述请不要超过 {limit} 个字符。",
+    filter_problems={
+        "unknown_operator": (
+            "我不认识筛选条件“{token}”。可用的有：来自: 之后: 之前: 日期: 最近: 类型: 排序:最新"
+            "（见 /help）。"
+        ),
+        "bad_date": "我读不懂“{token}”里的日期：请写成 2025-07-14、2025-07 或 2025。",
+        "bad_period": "我读不懂“{token}”里的时间段：请写成 最近:7天、12小时、2周、3个月 或 1年。",
+        "bad_kind": "“{token}”：类型只有 照片、视频、动图 和 贴纸。",
+        "bad_sort": "“{token}”：另一种排序只有 排序:最新（最新的在前）。",
+        "empty": "“{token}” 的冒号后面要紧跟一个值，例如 来自:@ben 或 之后:2025-06-01。",
+    },
+    unknown_poster="这里没有叫 {name} 的人发过我索引的图片。",
     bad_image="我读不了这张图片，换一张试试。",
     too_large="这个文件太大，我无法下载。",
     slow_down="你搜索得有点快，请 {seconds} 秒后再试。",

@@ -126,7 +126,8 @@ class IndexConfig(StrictSection):
 
 
 class SearchConfig(StrictSection):
-    """How captions and tags join the pictures' own pixels in a text search."""
+    """How captions and tags join the pictures' own pixels in a text search, how a picture
+    and words make one query, and how many matches ``sort:new`` orders by date."""
 
     #: Unset: calibrated per model from its own unrelated-pair cosines
     #: (indexer/model/calibration.py).
@@ -137,6 +138,13 @@ class SearchConfig(StrictSection):
         None
     )
     rank_fusion_k: int = Field(default=60, ge=1)
+    #: A picture searched together with words ("like this one, but at sunset") is one vector:
+    #: the picture's plus this weight times the words' (both normalised). 1.25 ranks the
+    #: asked-for change best on the tiny model's shapes (docs/BENCHMARKS.md).
+    composed_text_weight: float = Field(default=1.25, ge=0.0, le=10.0)
+    #: ``sort:new`` orders this many of the best matches (those above the picture floor) by
+    #: date, newest first.
+    newest_among: int = Field(default=100, ge=1, le=10_000)
 
 
 class LimitsConfig(StrictSection):

@@ -25,6 +25,14 @@ class BadQueryError(IndexerError):
     """A search query that cannot be answered as given (empty, too long...)."""
 
 
+class UnknownPosterError(IndexerError):
+    """A ``from:`` names nobody who posted a picture in the collections searched."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"nobody called {name!r} has posted a picture here")
+        self.name = name
+
+
 class PictureNotFoundError(IndexerError):
     """The picture asked for is not (or no longer) in the collection."""
 

@@ -42,6 +42,8 @@ class ImageFacts:
     caption: str | None = None
     #: What the post was sent as; a "photo" that decodes as a clip becomes a "video" or "gif".
     kind: ImageKind = "photo"
+    #: The poster's @username without the "@", so ``from:@name`` finds their pictures.
+    poster_username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,55 @@ class PictureFilter:
     #: Words the source, caption, a tag or the words read in the picture contain (any case).
     contains: str | None = None
     limit: int = 50
+
+
+#: What a stored picture is (``images.kind``): a photo or picture file, a clip or a sticker.
+PictureKind = Literal["photo", "video", "gif", "video_note", "sticker"]
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which pictures a search may return, applied before ranking (``from:``, ``after:``…).
+
+    ``posters`` are as the asker wrote them (``@ben``, ``Ben`` or a numeric id) and match a
+    poster's @username, name (any case) or id; several mean any of them. ``after`` and
+    ``before`` are Unix times: posted at or after ``after``, strictly before ``before``.
+    ``newest`` orders the good matches by date, newest first, instead of by score.
+    """
+
+    posters: tuple[str, ...] = ()
+    after: float | None = None
+    before: float | None = None
+    kinds: tuple[PictureKind, ...] = ()
+    newest: bool = False
+
+    @property
+    def narrows(self) -> bool:
+        """Whether they leave out some pictures (``sort:new`` alone only reorders)."""
+        dates = (self.after, self.before)
+        return bool(self.posters or self.kinds) or dates != (None, None)
+
+
+#: What is wrong with one operator of a query: it is unknown, its date or period cannot be
+#: read, its kind or sort order does not exist, or it has no value.
+ProblemKind = Literal["unknown_operator", "bad_date", "bad_period", "bad_kind", "bad_sort", "empty"]
+
+
+@dataclass(frozen=True)
+class QueryProblem:
+    """One operator of a query that cannot be used, as written (``after:yesterdayish``)."""
+
+    kind: ProblemKind
+    token: str
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A query read into the words to embed, the filters it names, and what could not be read."""
+
+    words: str
+    filters: SearchFilters
+    problems: tuple[QueryProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,12 +265,14 @@ class SearchHit:
     ``score`` is a cosine similarity: of the query to the caption, tag or words read in the
     picture that matched (``matched_text``, for words read only the part around the match),
     else of the query to the picture itself, or to a clip's best frame, whose moment (seconds
-    from the start) is ``moment``.
+    from the start) is ``moment`` (0 when ``by_date``).
     """
 
     score: float
     image: ImageRecord
     matched_text: str | None = None
+    #: Listed by date for a query of filters alone, not ranked: ``score`` means nothing.
+    by_date: bool = False
     #: What ``matched_text`` is; for words read in the picture (``"ocr"``) it is cut short
     #: around the words that matched.
     matched_kind: TextKind | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
@@ -43,13 +44,16 @@ from indexer.records import (
     ImageRecord,
     ImageText,
     ListedPicture,
+    ParsedQuery,
     PictureFilter,
     PictureQuery,
     ReindexProgress,
+    SearchFilters,
     SearchHit,
     Thresholds,
 )
-from indexer.search.searcher import Searcher, checked_text
+from indexer.search.filters import parse_query
+from indexer.search.searcher import NO_FILTERS, Searcher, checked_text
 from indexer.store import Store
 from indexer.store.summary import (
     collection_stats,
@@ -57,7 +61,7 @@ from indexer.store.summary import (
     stored_thresholds,
     thresholds_for,
 )
-from indexer.text_cleaning import clean_optional
+from indexer.text_cleaning import clean_optional, clean_text
 from indexer.vectors.backend import VectorBackend, open_backend
 
 #: ``Embedder`` is part of this door: a caller may load the model once and hand it to
@@ -274,13 +278,14 @@ class IndexService:
 
         ``data`` is needed only when ``facts.source`` cannot be fetched again later. A picture
         already in the collection (same Telegram ``file_unique_id``) is recorded as a repost
-        without being fetched; identical bytes are detected after fetching. The caption and the
-        poster's name are cleaned (:func:`clean_text`) before anything is stored.
+        without being fetched; identical bytes are detected after fetching. The caption, the
+        poster's name and @username are cleaned (:func:`clean_text`) before anything is stored.
         """
         facts = replace(
             facts,
             caption=clean_optional(facts.caption),
             poster_name=clean_optional(facts.poster_name),
+            poster_username=clean_optional(facts.poster_username),
         )
         collection_id = await self._store.collections.ensure(collection)
         if facts.poster_id is not None and await self._store.collections.is_opted_out(
@@ -322,20 +327,48 @@ class IndexService:
 
     # Searching
 
+    def parse_query(self, text: str) -> ParsedQuery:
+        """A query read into its words and its filters (``from:@ben last:7d kind:video``…,
+        :mod:`indexer.search.filters`), with the operators that could not be read; the text is
+        cleaned first. ``last:`` counts back from now, so a query is read once and its filters
+        reused for every page."""
+        return parse_query(clean_text(text), time.time())
+
     async def search_text(
-        self, collections: Sequence[str], query: str, *, k: int = 10, offset: int = 0
+        self,
+        collections: Sequence[str],
+        query: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters = NO_FILTERS,
     ) -> list[SearchHit]:
-        """The pictures of ``collections`` that best match a description, best first.
+        """The pictures of ``collections`` that best match a description, best first, among
+        those passing ``filters`` (applied before ranking, so ``k`` come back when ``k`` pass).
 
         Captions and tags that match the query closely count too (see :mod:`indexer.search.fusion`).
+        With filters and no words, the pictures passing them are listed, newest first. Raises
+        UnknownPosterError when a ``from:`` names nobody who posted in ``collections``.
         """
+        collection_ids = await self._collection_ids(collections)
+        filters = _cleaned(filters)
+        if not clean_text(query).strip() and (filters.narrows or filters.newest):
+            return await self._search.by_date(collection_ids, filters, k, offset)
         query = checked_text(query, "query", self.config.limits.max_query_chars)
-        return await self._search.by_text(await self._collection_ids(collections), query, k, offset)
+        return await self._search.by_text(collection_ids, query, k, offset, filters)
 
-    async def picture_query(self, data: bytes) -> PictureQuery:
+    async def picture_query(self, data: bytes, words: str | None = None) -> PictureQuery:
         """Embeds a query picture once, for :meth:`search_image` and every page after it;
-        raises BadImageError for unusable bytes."""
-        return await self._search.picture_query(data)
+        raises BadImageError for unusable bytes.
+
+        With ``words`` ("at sunset"), the query is the picture and the words as one vector
+        ("like this one, but at sunset"; ``search.composed_text_weight``).
+        """
+        picture = await self._search.picture_query(data)
+        if words is None or not clean_text(words).strip():
+            return picture
+        words = checked_text(words, "query", self.config.limits.max_query_chars)
+        return await self._search.composed(picture, words)
 
     async def search_image(
         self,
@@ -345,8 +378,10 @@ class IndexService:
         k: int = 10,
         offset: int = 0,
         include_self: bool = False,
+        filters: SearchFilters = NO_FILTERS,
     ) -> list[SearchHit]:
-        """The pictures of ``collections`` most similar to a picture, best first.
+        """The pictures of ``collections`` most similar to a picture, best first, among those
+        passing ``filters``.
 
         The query picture itself (same bytes) is left out of its own results unless
         ``include_self``. Pass a :class:`PictureQuery` to search again without embedding the
@@ -355,7 +390,9 @@ class IndexService:
         collection_ids = await self._collection_ids(collections)
         if isinstance(picture, bytes):
             picture = await self.picture_query(picture)
-        return await self._search.by_image(collection_ids, picture, k, offset, include_self)
+        return await self._search.by_image(
+            collection_ids, picture, k, offset, include_self, _cleaned(filters)
+        )
 
     async def holds_picture(self, collection: str, picture: PictureQuery) -> bool:
         """Whether ``collection`` holds a searchable picture of exactly these bytes: the one
@@ -523,3 +560,8 @@ class IndexService:
             self.thresholds,
             max_attempts=self.config.limits.max_attempts,
         )
+
+
+def _cleaned(filters: SearchFilters) -> SearchFilters:
+    """``filters`` with the names of its posters cleaned (:func:`clean_text`)."""
+    return replace(filters, posters=tuple(clean_text(name) for name in filters.posters))

@@ -198,8 +198,9 @@ def test_text_search_prints_rank_order_and_marks_tag_hits_with_their_text(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["search", "--collection", "c"], "search needs a TEXT or --image PATH"),
-        (["search", "x", "--image", "a.jpg", "--collection", "c"], "not both"),
+        (["search", "--collection", "c"], "search needs a TEXT, --image PATH or a filter"),
+        (["search", "x", "--collection", "c", "--since", "soon"], "--since: not a date like"),
+        (["search", "x", "--collection", "c", "--kind", "hologram"], "--kind: invalid choice"),
         (["search", "x", "--collection", "c", "-k", "0"], "-k: must be at least 1, not 0"),
         (["search", "x", "--collection", "c", "-k", "-3"], "-k: must be at least 1, not -3"),
         (["search", "x", "--collection", "c", "--include-self"], "--include-self needs --image"),

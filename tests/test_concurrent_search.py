@@ -45,10 +45,12 @@ class HeldIndex(VectorIndex):
     snapshot_started: threading.Event | None = None
     snapshot_released: threading.Event | None = None
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if self.search_barrier is not None:
             self.search_barrier.wait(STUCK)
-        return super().search(queries, k)
+        return super().search(queries, k, among)
 
     def to_bytes(self) -> bytes:
         if self.snapshot_started is not None and self.snapshot_released is not None:

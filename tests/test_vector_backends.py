@@ -24,7 +24,7 @@ from indexer.cli.index_folder import index_directory
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.errors import ConfigError
 from indexer.model.embedder import Embedder
-from indexer.records import PICTURE_VECTORS, ImageFacts
+from indexer.records import PICTURE_VECTORS, ImageFacts, SearchFilters
 from indexer.service import IndexService
 from indexer.store import Store
 from indexer.synthetic import ShapeSpec
@@ -303,3 +303,26 @@ async def test_a_milvus_collection_of_another_dimension_is_a_clear_config_error(
             await open_backend(config, store.vectors, PICTURE_VECTORS, "model", 16)
     finally:
         await store.close()
+
+
+async def test_a_filtered_search_ranks_only_the_pictures_that_pass(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    """``from:`` reaches the vector store as the ids it may answer with (FAISS: an ID
+    selector; Milvus: an ``id in [...]`` expression), so k of them come back."""
+    posters = {}
+    for number, (data, _) in enumerate(held_out_pictures[:60]):
+        poster = 7 if number % 4 == 0 else 8
+        result = await service.add_image(
+            "group", ImageFacts(source=f"upload:{number}", poster_id=poster), data=data
+        )
+        assert result.image_id is not None
+        posters[result.image_id] = poster
+    await service.wait_idle()
+
+    hits = await service.search_text(
+        ["group"], RED_CIRCLE_QUERY, k=15, filters=SearchFilters(posters=("7",))
+    )
+
+    assert len(hits) == 15
+    assert {posters[hit.image.id] for hit in hits} == {7}

@@ -28,13 +28,13 @@ from bot.handlers.inline import inline_search
 from bot.handlers.membership import follow_migration, track_membership
 from bot.handlers.search import (
     MENTIONS_BOT,
-    SIMILAR_CAPTION,
+    SEARCH_CAPTION,
     more_results,
+    search_caption,
     search_command,
     search_mention,
     search_private_picture,
     search_private_text,
-    similar_caption,
     similar_reply,
     unknown_button,
 )
@@ -92,7 +92,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
                 for name, callback in _GROUP_COMMANDS.items()
             ),
             CommandHandler(list(_GROUP_COMMANDS), group_only, filters=private),
-            MessageHandler(groups & pictures & SIMILAR_CAPTION, similar_caption),
+            MessageHandler(groups & pictures & SEARCH_CAPTION, search_caption),
             MessageHandler(groups & filters.TEXT & MENTIONS_BOT, search_mention),
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, search_private_text),
             MessageHandler(private & pictures, search_private_picture),

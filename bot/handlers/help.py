@@ -9,13 +9,16 @@ from bot.messages import message_of
 
 
 async def help_command(update: Update, context: BotContext) -> None:
-    """/start, /help: how to search (in a private chat) or how the bot works here (in a group)."""
+    """/start, /help: how to search (in a private chat) or how the bot works here (in a group),
+    and the filters a search may carry."""
     message = message_of(update)
     texts = texts_of(update)
     if message.chat.type == Chat.PRIVATE:
-        await message.reply_text(texts.help_private.format(bot=context.bot.username))
+        await message.reply_text(
+            texts.help_private.format(bot=context.bot.username) + texts.help_filters
+        )
     else:
-        await message.reply_text(texts.help_group)
+        await message.reply_text(texts.help_group + texts.help_filters)
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:

@@ -9,7 +9,7 @@ from telegram import Update
 from bot.chats import collection_of
 from bot.context import BotContext
 from bot.fetcher import TelegramPicture
-from bot.messages import message_of, sender_of
+from bot.messages import caption_asks, message_of, sender_of, username_of
 from indexer.records import ImageFacts
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,11 @@ async def index_picture(update: Update, context: BotContext) -> None:
             file_unique_id=picture.file_unique_id,
             poster_id=poster_id,
             poster_name=poster_name,
+            poster_username=username_of(message),
             posted_at=message.date.timestamp(),
             message_id=message.message_id,
-            caption=message.caption,
+            # A caption asking for a search ("/search at sunset") does not describe the picture.
+            caption=None if caption_asks(message, message.get_bot().username) else message.caption,
             kind=picture.indexed_as,
         ),
     )

@@ -1,4 +1,7 @@
-"""Searching: by description or by example picture, in a group or in a private chat.
+"""Searching: by description, by example picture or both, in a group or in a private chat.
+
+A query may carry filters (``from:@ben after:2025-06 kind:video sort:new``, read by the
+engine's ``parse_query``); one that cannot be read gets a one-line hint, not an empty result.
 
 In a group, results come only from that group. In a private chat they come from the groups
 the asker is a member of now (or the one they chose with /groups).
@@ -14,7 +17,13 @@ from telegram.ext import filters
 from bot.context import BotContext, texts_of
 from bot.fetcher import TelegramPicture, download
 from bot.handlers.admission import admitted
-from bot.messages import command_argument, mentions_of, message_of
+from bot.messages import (
+    caption_asks,
+    caption_words,
+    command_argument,
+    mentions_of,
+    message_of,
+)
 from bot.phrases import Texts
 from bot.results.continuations import Continuation
 from bot.results.relevance import Query, next_page
@@ -24,7 +33,13 @@ from bot.results.replies import (
     send_text,
 )
 from bot.updates.receipts import answering_starts
-from indexer.errors import BadImageError, BadQueryError, UnknownCollectionError
+from indexer.errors import (
+    BadImageError,
+    BadQueryError,
+    UnknownCollectionError,
+    UnknownPosterError,
+)
+from indexer.records import PictureQuery, QueryProblem
 
 
 class _MentionsBot(filters.MessageFilter):
@@ -34,21 +49,21 @@ class _MentionsBot(filters.MessageFilter):
         return bool(mentions_of(message, message.get_bot().username))
 
 
-class _SimilarCaption(filters.MessageFilter):
-    """Pictures captioned with the /similar command (or /similar@thisbot)."""
+class _SearchCaption(filters.MessageFilter):
+    """Pictures captioned with /similar, /search or /s (or /search@thisbot), or mentioning
+    this bot: searches with that picture (and the caption's words)."""
 
     def filter(self, message: Message) -> bool:
-        command, _, _ = (message.caption or "").partition(" ")
-        name, _, bot = command.partition("@")
-        return name == "/similar" and bot.lower() in ("", message.get_bot().username.lower())
+        return caption_asks(message, message.get_bot().username)
 
 
 MENTIONS_BOT = _MentionsBot(name="MENTIONS_BOT")
-SIMILAR_CAPTION = _SimilarCaption(name="SIMILAR_CAPTION")
+SEARCH_CAPTION = _SearchCaption(name="SEARCH_CAPTION")
 
 
 async def search_command(update: Update, context: BotContext) -> None:
-    """/search <description> (or /s): the best matching pictures."""
+    """/search <description and/or filters> (or /s): the best matching pictures, or with
+    filters alone (/search from:@ben last:7d) the pictures passing them, newest first."""
     message = message_of(update)
     text = command_argument(message)
     if not text:
@@ -71,27 +86,45 @@ async def search_mention(update: Update, context: BotContext) -> None:
 
 async def search_private_text(update: Update, context: BotContext) -> None:
     """Any text in a private chat: a search of the asker's groups."""
-    await _answer(update, context, text=message_of(update).text)
+    await _answer(update, context, text=message_of(update).text or "")
 
 
 async def search_private_picture(update: Update, context: BotContext) -> None:
-    """A photo or picture file in a private chat (forwarded too): similar pictures."""
-    await _answer(update, context, picture=TelegramPicture.of_message(message_of(update)))
+    """A photo or picture file in a private chat (forwarded too): similar pictures, changed
+    as its caption says if the asker wrote one ("at sunset"; a forward's caption was written
+    for someone else, so it changes nothing)."""
+    message = message_of(update)
+    own = message.forward_origin is None
+    await _answer(
+        update,
+        context,
+        text=caption_words(message, message.get_bot().username) if own else "",
+        picture=TelegramPicture.of_message(message),
+    )
 
 
 async def similar_reply(update: Update, context: BotContext) -> None:
-    """/similar as a reply to a picture: pictures similar to it."""
-    replied = message_of(update).reply_to_message
+    """/similar [words] as a reply to a picture: pictures similar to it (changed as the
+    words say)."""
+    message = message_of(update)
+    replied = message.reply_to_message
     picture = TelegramPicture.of_message(replied) if replied is not None else None
     if picture is None:
-        await message_of(update).reply_text(texts_of(update).similar_usage)
+        await message.reply_text(texts_of(update).similar_usage)
         return
-    await _answer(update, context, picture=picture)
+    await _answer(update, context, text=command_argument(message), picture=picture)
 
 
-async def similar_caption(update: Update, context: BotContext) -> None:
-    """A photo captioned /similar: pictures similar to it (the photo is indexed as well)."""
-    await _answer(update, context, picture=TelegramPicture.of_message(message_of(update)))
+async def search_caption(update: Update, context: BotContext) -> None:
+    """A photo captioned /similar, /search or @bot, with words or not: pictures similar to
+    it, changed as the words say (the photo is indexed as well)."""
+    message = message_of(update)
+    await _answer(
+        update,
+        context,
+        text=caption_words(message, message.get_bot().username),
+        picture=TelegramPicture.of_message(message),
+    )
 
 
 async def more_results(update: Update, context: BotContext) -> None:
@@ -138,10 +171,12 @@ async def _answer(
     update: Update,
     context: BotContext,
     *,
-    text: str | None = None,
+    text: str = "",
     picture: TelegramPicture | None = None,
 ) -> None:
-    """Checks the asker's rate and scope, then sends the first page of results.
+    """Checks the asker's rate and scope, reads the filters of ``text``, then sends the first
+    page of results: of the words, of the picture (with the words, if any), or of the filters
+    alone (newest first).
 
     A person's answers are sent one at a time (:class:`~bot.throttle.Turns`), so their
     backlog never queues ahead of other people's answers.
@@ -150,6 +185,14 @@ async def _answer(
     user = update.effective_user
     assert user is not None
     texts = texts_of(update)
+    parsed = context.service.parse_query(text)
+    if parsed.problems:
+        await message.reply_text(filter_hint(texts, parsed.problems[0]))
+        return
+    filtered = parsed.filters.narrows or parsed.filters.newest
+    if picture is None and not parsed.words and not filtered:
+        await message.reply_text(texts.search_usage)
+        return
     if not await admitted(update, context, user.id):
         return
     answering_starts()  # a search stores nothing: its wait for a turn holds no update back
@@ -161,22 +204,39 @@ async def _answer(
                 return
         else:
             groups = (message.chat.id,)
-        query = Query(groups, text=text)
+        query = Query(groups, text=parsed.words, filters=parsed.filters, asked=text)
         if picture is not None:
-            if (picture.file_size or 0) > context.settings.max_download_bytes:
-                await message.reply_text(texts.too_large)
+            embedded = await _picture_query(context, message, texts, picture, parsed.words)
+            if embedded is None:
                 return
-            try:
-                embedded = await context.service.picture_query(
-                    await download(context.bot, picture.fetch_id)
-                )
-            except BadImageError:
-                await message.reply_text(texts.bad_image)
-                return
-            query = Query(groups, picture=embedded)
+            query = Query(groups, picture=embedded, filters=parsed.filters, asked=text)
         await _send_results(
             context, message.chat, texts, query, frozenset(), message.message_id, user.id
         )
+
+
+async def _picture_query(
+    context: BotContext, message: Message, texts: Texts, picture: TelegramPicture, words: str
+) -> PictureQuery | None:
+    """The picture (and words) embedded as one query, or None once the asker is told why not."""
+    if (picture.file_size or 0) > context.settings.max_download_bytes:
+        await message.reply_text(texts.too_large)
+        return None
+    try:
+        return await context.service.picture_query(
+            await download(context.bot, picture.fetch_id), words
+        )
+    except BadImageError:
+        await message.reply_text(texts.bad_image)
+    except BadQueryError:
+        limit = context.service.config.limits.max_query_chars
+        await message.reply_text(texts.query_too_long.format(limit=limit))
+    return None
+
+
+def filter_hint(texts: Texts, problem: QueryProblem) -> str:
+    """One line saying what is wrong with a filter of the query and how it is written."""
+    return texts.filter_problems[problem.kind].format(token=problem.token)
 
 
 async def _send_results(
@@ -199,6 +259,11 @@ async def _send_results(
         return
     except UnknownCollectionError:
         await send_text(context.bot, chat.id, texts.nothing_indexed, reply_to)
+        return
+    except UnknownPosterError as unknown:
+        await send_text(
+            context.bot, chat.id, texts.unknown_poster.format(name=unknown.name), reply_to
+        )
         return
     if not page.hits:
         await send_text(context.bot, chat.id, texts.no_more if seen else texts.no_match, reply_to)

@@ -48,7 +48,8 @@ def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFa
     A hit found through its caption or tag shows those words (🏷), one found through the words
     read in the picture the words around the match (📝), instead of a score: the
     cosine of a query to a short text it contains can be low or even negative, and a number
-    like that on the #1 result reads as a bug, while the words say why it was found.
+    like that on the #1 result reads as a bug, while the words say why it was found. A
+    picture listed by date (filters without words) has no score to show either.
     """
     image = hit.image
     details = {
@@ -56,7 +57,7 @@ def caption(texts: Texts, rank: int, hit: SearchHit, groups: Mapping[int, ChatFa
         "poster": image.poster_name or texts.someone,
         "date": _date(image.posted_at),
     }
-    if hit.matched_text is None:
+    if hit.matched_text is None and not hit.by_date:
         head = texts.caption.format(score=hit.score, **details)
     else:
         head = texts.caption_by_words.format(**details)

@@ -20,8 +20,9 @@ from indexer.cli.index_folder import index_directory, picture_files
 from indexer.cli.output import print_hits
 from indexer.cli.without_model import report_targets, targets
 from indexer.embed.files import NotAPictureFileError, read_picture_file
-from indexer.errors import IndexerError, PictureNotFoundError, SourceGoneError
-from indexer.records import ReindexProgress
+from indexer.errors import BadQueryError, IndexerError, PictureNotFoundError, SourceGoneError
+from indexer.records import ReindexProgress, SearchFilters
+from indexer.search.filters import KINDS, describe
 from indexer.service import IndexService
 from indexer.text_cleaning import clean_text
 
@@ -39,26 +40,47 @@ async def index(service: IndexService, args: argparse.Namespace) -> int:
 
 
 async def search(service: IndexService, args: argparse.Namespace) -> int:
+    parsed = service.parse_query(args.text or "")
+    if parsed.problems:
+        raise BadQueryError("; ".join(describe(problem) for problem in parsed.problems))
+    filters = with_options(parsed.filters, args)
     left_out = False
     if args.image is not None:
         query = await service.picture_query(
-            _read(args.image, service.config.limits.max_image_bytes)
+            _read(args.image, service.config.limits.max_image_bytes), parsed.words
         )
         hits = await service.search_image(
-            [args.collection], query, k=args.k, include_self=args.include_self
+            [args.collection], query, k=args.k, include_self=args.include_self, filters=filters
         )
         # The note only where it is true: the collection holds the query picture itself.
         left_out = not args.include_self and await service.holds_picture(args.collection, query)
         unknown_to_demo = not are_demo_drawings([args.image])
     else:
-        hits = await service.search_text([args.collection], args.text, k=args.k)
-        unknown_to_demo = not is_about_shapes(args.text)
+        hits = await service.search_text([args.collection], parsed.words, k=args.k, filters=filters)
+        unknown_to_demo = bool(parsed.words) and not is_about_shapes(parsed.words)
     print_hits(hits)
     if left_out:
         _note("note: the query picture itself is left out (--include-self keeps it)")
     if unknown_to_demo and uses_demo_model(service.config):
         _note(DEMO_NOTICE)
     return 0
+
+
+def with_options(filters: SearchFilters, args: argparse.Namespace) -> SearchFilters:
+    """The query's own filters narrowed by ``--poster``, ``--since``, ``--until``, ``--kind``
+    and ``--newest`` (posters and kinds: any of them; dates: both limits hold)."""
+    since = None if args.since is None else args.since[0]
+    until = None if args.until is None else args.until[1]
+    after = [moment for moment in (filters.after, since) if moment is not None]
+    before = [moment for moment in (filters.before, until) if moment is not None]
+    kinds = [kind for name in args.kind for kind in KINDS[name]]
+    return SearchFilters(
+        posters=(*filters.posters, *args.poster),
+        after=max(after, default=None),
+        before=min(before, default=None),
+        kinds=tuple(dict.fromkeys((*filters.kinds, *kinds))),
+        newest=filters.newest or args.newest,
+    )
 
 
 async def tag(service: IndexService, args: argparse.Namespace) -> int:

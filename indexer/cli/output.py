@@ -23,14 +23,18 @@ def print_hits(hits: list[SearchHit]) -> None:
 
     The number is a cosine similarity: of the query to the picture (a clip: to its best frame,
     whose moment follows, ``video 0.412 at 00:12``), or, on a 🏷 line, to the caption or tag
-    shown. Ranks come from fusing both kinds (:mod:`indexer.search.fusion`), so the
-    numbers of the two kinds are not comparable and need not decrease down the list.
+    shown (📝: to the words read in the picture). Ranks come from fusing both kinds
+    (:mod:`indexer.search.fusion`), so the numbers of the two kinds are not comparable and need
+    not decrease down the list. A query of filters alone lists pictures by date: their lines say
+    when and by whom instead.
     """
     if not hits:
         print("no matching pictures")
     for rank, hit in enumerate(hits, 1):
         image = hit.image
-        if hit.matched_kind == "ocr" and hit.matched_text is not None:
+        if hit.by_date:
+            match = f"posted {_day(image.posted_at)} by {_poster(image)}"
+        elif hit.matched_kind == "ocr" and hit.matched_text is not None:
             match = f"📝 {hit.score:.3f} {hit.matched_text!r}"
         elif hit.matched_text is not None:
             match = f"🏷 {hit.score:.3f} {hit.matched_text!r}"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from indexer.cli import dispatch
 from indexer.invocation import command_name
+from indexer.search.filters import date_span
 from indexer.text_cleaning import clean_text
 
 EXAMPLES = """\
@@ -153,15 +154,25 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         subparsers,
         common,
         "search",
-        "search a collection by description or by example picture",
+        "search a collection by description, by example picture, or both; by who and when",
         '  python -m indexer search "a red circle" --collection demo\n'
         '  python -m indexer search "人民广场" --collection photos -k 10\n'
-        "  python -m indexer search --image cat.jpg --collection photos --include-self\n\n"
+        "  python -m indexer search --image cat.jpg --collection photos --include-self\n"
+        '  python -m indexer search --image beach.jpg "at sunset" --collection photos\n'
+        '  python -m indexer search "a dog from:@ben after:2025-06 kind:photo" --collection g\n'
+        "  python -m indexer search --poster ben --since 2025-06-01 --newest --collection g\n\n"
         "Results come best first. A text search fuses two rankings: the pictures themselves\n"
         "and their captions and tags (🏷 lines show the matching text) and the words read in\n"
         "them (📝 lines show the words around the match); the number is the cosine\n"
         "similarity of the query to the picture, or to that text. A picture search\n"
-        "leaves the query picture itself (same bytes) out unless --include-self.",
+        "leaves the query picture itself (same bytes) out unless --include-self; with words\n"
+        "as well, it looks for the picture changed as the words say (one vector of both).\n\n"
+        "The text may hold filters, as in the bot: from:@name or from:Name (several: any),\n"
+        "after:DATE, before:DATE, on:DATE (2025-07-14, 2025-07 or 2025, UTC), last:7d (h, d,\n"
+        "w, m = 30 days, y), kind:photo|video|gif|sticker, sort:new; in Chinese 来自: 之后:\n"
+        "之前: 日期: 最近: 类型: 排序:最新, with : or ：. The options below do the same. Filters\n"
+        "apply before ranking, so k results come back when k pictures pass; filters without\n"
+        "words list the pictures that pass, newest first.",
     )
     search.add_argument("text", nargs="?", help="what the picture shows, in any language")
     search.add_argument("--image", type=Path, help="find pictures similar to this file")
@@ -174,16 +185,46 @@ def _add_search(subparsers: Subcommands, common: argparse.ArgumentParser) -> Non
         action="store_true",
         help="with --image: keep the query picture itself in the results",
     )
+    search.add_argument(
+        "--poster",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only pictures posted by this @username, name or id (repeat: any of them)",
+    )
+    search.add_argument(
+        "--since", type=_date, metavar="DATE", help="only pictures posted on DATE or later"
+    )
+    search.add_argument(
+        "--until", type=_date, metavar="DATE", help="only pictures posted up to DATE, included"
+    )
+    search.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=("photo", "video", "gif", "sticker"),
+        help="only pictures of this kind (video includes round video notes; repeat: any)",
+    )
+    search.add_argument(
+        "--newest", action="store_true", help="the best matches newest first, not best first"
+    )
 
     def check(args: argparse.Namespace) -> None:
-        if args.text is None and args.image is None:
-            search.error("search needs a TEXT or --image PATH")
-        if args.text is not None and args.image is not None:
-            search.error("search takes a TEXT or --image PATH, not both")
+        filtered = args.poster or args.since or args.until or args.kind or args.newest
+        if args.text is None and args.image is None and not filtered:
+            search.error("search needs a TEXT, --image PATH or a filter (--poster, --since…)")
         if args.include_self and args.image is None:
             search.error("--include-self needs --image PATH")
 
     search.set_defaults(run=dispatch.on_service("search"), validate=check)
+
+
+def _date(text: str) -> tuple[float, float]:
+    """A day, month or year (2025-07-14, 2025-07, 2025) as its UTC start and end."""
+    span = date_span(text.strip())
+    if span is None:
+        raise argparse.ArgumentTypeError(f"not a date like 2025-07-14, 2025-07 or 2025: {text!r}")
+    return span
 
 
 def _add_list(subparsers: Subcommands, common: argparse.ArgumentParser) -> None:

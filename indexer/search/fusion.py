@@ -9,6 +9,10 @@ holds the two pure steps that join the rankings; it knows neither the store nor 
   picture ranking (Rocchio query expansion: the query vector plus the mean of theirs), so
   pictures that *look like* the tagged one follow it, even when the base model does not know
   the word.
+- :func:`composed_query`: a picture and words as one query vector ("like this one, but at
+  sunset"): the normalised picture vector plus a weighted normalised text vector, normalised
+  (the simple sum baseline of composed image retrieval, which the tiny model's shapes measure
+  in docs/BENCHMARKS.md).
 - :func:`reciprocal_rank_fusion` (Cormack et al., 2009): a picture scores ``1 / (k + rank)`` in
   each ranking it appears in, ``k`` being ``search.rank_fusion_k`` (60 by default, as in the
   paper). Ranks, not raw scores, are fused because text-text and text-image cosines live on
@@ -37,3 +41,11 @@ def expand_query(query: np.ndarray, examples: np.ndarray) -> np.ndarray:
         return query
     expanded = query + examples.mean(axis=0, keepdims=True)
     return (expanded / np.linalg.norm(expanded, axis=1, keepdims=True)).astype(np.float32)
+
+
+def composed_query(picture: np.ndarray, words: np.ndarray, weight: float) -> np.ndarray:
+    """``picture / |picture| + weight · words / |words|``, normalised (rows of one vector)."""
+    picture = picture / np.linalg.norm(picture, axis=1, keepdims=True)
+    words = words / np.linalg.norm(words, axis=1, keepdims=True)
+    composed = picture + weight * words
+    return (composed / np.linalg.norm(composed, axis=1, keepdims=True)).astype(np.float32)

@@ -3,7 +3,13 @@
 A text query is matched against the pictures' own vectors and against their captions, tags and
 the words read in them (by vector, and by words in any case); pictures scoring below a
 configured text↔picture floor are left out, and the two rankings are fused
-(:mod:`indexer.search.fusion`). A picture query is matched against the pictures' vectors only.
+(:mod:`indexer.search.fusion`). A picture query is matched against the pictures' vectors only,
+or together with words as one vector ("like this one, but at sunset",
+:func:`~indexer.search.fusion.composed_query`). A clip is scored by its best frame.
+
+Filters (``from:``, ``after:``, ``kind:``…, :mod:`indexer.search.filters`) are applied before
+ranking: SQLite names the pictures that pass them (:mod:`indexer.store.selection`) and the
+vector index ranks only those, so a page holds ``k`` pictures whenever ``k`` pass.
 Searches only ever look inside the collections they are given.
 """
 
@@ -14,11 +20,12 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from indexer.config import SearchConfig
-from indexer.errors import BadQueryError
+from indexer.errors import BadQueryError, UnknownPosterError
 from indexer.parts import Parts
 from indexer.records import (
     PICTURE_VECTORS,
@@ -26,15 +33,19 @@ from indexer.records import (
     ImageRecord,
     ImageText,
     PictureQuery,
+    SearchFilters,
     SearchHit,
     Thresholds,
 )
-from indexer.search.fusion import expand_query, reciprocal_rank_fusion
+from indexer.search.fusion import composed_query, expand_query, reciprocal_rank_fusion
 from indexer.search.snippets import words_around
 from indexer.text_cleaning import clean_text
 from indexer.vectors.backend import VectorBackend
 
 log = logging.getLogger(__name__)
+
+#: A search that every picture may answer.
+NO_FILTERS = SearchFilters()
 
 
 def checked_text(text: str, what: str, limit: int) -> str:
@@ -75,19 +86,27 @@ class Searcher:
         return -1.0 if floor is None else floor
 
     async def by_text(
-        self, collection_ids: Sequence[int], query: str, k: int, offset: int
+        self,
+        collection_ids: Sequence[int],
+        query: str,
+        k: int,
+        offset: int,
+        filters: SearchFilters = NO_FILTERS,
     ) -> list[SearchHit]:
         """Best matches of a (checked) description, best first: pictures whose caption or tag
         matches it, then pictures like those, or, when no caption or tag matches, pictures whose
         own vector scores at least :attr:`picture_match_min` (-1 unless configured).
 
-        With debug logging on (the CLI's ``-v``) it logs where the query's milliseconds went.
+        Only pictures passing ``filters`` are ranked (:meth:`_among`); ``filters.newest``
+        orders the best ``search.newest_among`` of them newest first. With debug logging on
+        (the CLI's ``-v``) it logs where the query's milliseconds went.
         """
         started = time.perf_counter()
+        among = await self._among(collection_ids, filters)
         vector = await self._engine.pipeline.embed_texts([query])
         embedded = time.perf_counter()
-        depth = k + offset
-        texts = await self._matching_texts(collection_ids, query, vector, depth)
+        depth = self._depth(k, offset, filters)
+        texts = _only(await self._matching_texts(collection_ids, query, vector, depth), among)
         matched = time.perf_counter()
         matched_ids = list(texts)
         examples = await self._engine.store.vectors.vectors_by_ids(
@@ -98,7 +117,9 @@ class Searcher:
         # those", not a text-picture cosine: the text-picture floor does not apply to it.
         floor = self.picture_match_min if not examples else -1.0
         ranked_pictures, moments = await self._by_best_frame(
-            await self._ranked(self._engine.pictures, collection_ids, expanded, depth + len(texts)),
+            await self._ranked(
+                self._engine.pictures, collection_ids, expanded, depth + len(texts), among
+            ),
             expanded,
         )
         pictures = [(score, image_id) for score, image_id in ranked_pictures if score >= floor]
@@ -106,11 +127,12 @@ class Searcher:
         order = reciprocal_rank_fusion(
             [matched_ids, [image_id for _, image_id in pictures]],
             self._settings.rank_fusion_k,
-        )[offset:depth]
+        )[:depth]
         ranked = time.perf_counter()
         records = await self._engine.store.pictures.images(order)
+        order = _page(order, records, k, offset, filters.newest)
         log.debug(
-            "text query: %.1f ms embedding the text, %.1f ms captions and tags, "
+            "text query: %.1f ms embedding the text (and the filters), %.1f ms captions and tags, "
             "%.1f ms pictures and fusion, %.1f ms reading the results",
             *(
                 1000 * (b - a)
@@ -124,13 +146,38 @@ class Searcher:
             if i in texts
             else SearchHit(picture_scores[i], records[i], moment=moments.get(i))
             for i in order
-            if i in records
         ]
+
+    async def by_date(
+        self, collection_ids: Sequence[int], filters: SearchFilters, k: int, offset: int
+    ) -> list[SearchHit]:
+        """A query of filters alone: the pictures passing them, most recently posted first."""
+        posters = await self._posters(collection_ids, filters)
+        dated: list[tuple[float | None, int]] = []
+        for collection_id in collection_ids:
+            if posters is None or posters[collection_id]:
+                dated += await self._engine.store.selection.newest(
+                    collection_id,
+                    filters,
+                    None if posters is None else posters[collection_id],
+                    k + offset,
+                )
+        dated.sort(key=lambda pair: (pair[0] is None, -(pair[0] or 0.0), -pair[1]))
+        order = [image_id for _, image_id in dated[offset : offset + k]]
+        records = await self._engine.store.pictures.images(order)
+        return [SearchHit(0.0, records[i], by_date=True) for i in order if i in records]
 
     async def picture_query(self, data: bytes) -> PictureQuery:
         """Embeds a query picture; raises BadImageError for unusable bytes."""
         vector = await self._engine.pipeline.embed_query_image(data)
         return PictureQuery(vector, hashlib.sha256(data).hexdigest())
+
+    async def composed(self, picture: PictureQuery, words: str) -> PictureQuery:
+        """A picture and (checked) words as one query: "like this one, but …"
+        (:func:`composed_query`); the picture itself stays left out of its results."""
+        vector = await self._engine.pipeline.embed_texts([words])
+        weight = self._settings.composed_text_weight
+        return replace(picture, vector=composed_query(picture.vector, vector, weight))
 
     async def by_image(
         self,
@@ -139,22 +186,79 @@ class Searcher:
         k: int,
         offset: int,
         include_self: bool = False,
+        filters: SearchFilters = NO_FILTERS,
     ) -> list[SearchHit]:
-        """Pictures most similar to a picture, best first, leaving out the same bytes unless
-        ``include_self``."""
+        """Pictures most similar to a picture, best first (newest first with
+        ``filters.newest``), only among those passing ``filters``, leaving out the same bytes
+        unless ``include_self``."""
+        among = await self._among(collection_ids, filters)
         ranked, moments = await self._by_best_frame(
             await self._ranked(
-                self._engine.pictures, collection_ids, picture.vector, k + offset + 1
+                self._engine.pictures,
+                collection_ids,
+                picture.vector,
+                self._depth(k, offset, filters) + 1,
+                among,
             ),
             picture.vector,
         )
         records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
-        hits = [
-            SearchHit(score, records[image_id], moment=moments.get(image_id))
+        scores = {
+            image_id: score
             for score, image_id in ranked
             if image_id in records and (include_self or records[image_id].sha256 != picture.sha256)
+        }
+        return [
+            SearchHit(scores[i], records[i], moment=moments.get(i))
+            for i in _page(list(scores), records, k, offset, filters.newest)
         ]
-        return hits[offset : offset + k]
+
+    def _depth(self, k: int, offset: int, filters: SearchFilters) -> int:
+        """How many of the best matches to rank: the page and those before it, or with
+        ``sort:new`` at least the ``search.newest_among`` best, which are then dated."""
+        if filters.newest:
+            return max(k + offset, self._settings.newest_among)
+        return k + offset
+
+    async def _posters(
+        self, collection_ids: Sequence[int], filters: SearchFilters
+    ) -> dict[int, list[int]] | None:
+        """Per collection, the ids of the posters ``filters.posters`` mean (None: no ``from:``).
+
+        Raises UnknownPosterError for a name that means nobody in any of the collections: a
+        hint, not an empty result.
+        """
+        if not filters.posters:
+            return None
+        found: dict[str, set[int]] = {name: set() for name in filters.posters}
+        posters: dict[int, list[int]] = {}
+        for collection_id in collection_ids:
+            named = await self._engine.store.selection.posters_named(collection_id, filters.posters)
+            for name, ids in named.items():
+                found[name] |= ids
+            posters[collection_id] = sorted(set().union(*named.values()))
+        unknown = [name for name, ids in found.items() if not ids]
+        if unknown:
+            raise UnknownPosterError(unknown[0])
+        return posters
+
+    async def _among(
+        self, collection_ids: Sequence[int], filters: SearchFilters
+    ) -> dict[int, np.ndarray] | None:
+        """Per collection, the ids of the pictures passing ``filters``, read from SQLite before
+        anything is ranked (None when they narrow nothing)."""
+        if not filters.narrows:
+            return None
+        posters = await self._posters(collection_ids, filters)
+        among: dict[int, np.ndarray] = {}
+        for collection_id in collection_ids:
+            if posters is not None and not posters[collection_id]:
+                among[collection_id] = np.zeros(0, np.int64)
+                continue
+            among[collection_id] = await self._engine.store.selection.candidates(
+                collection_id, filters, None if posters is None else posters[collection_id]
+            )
+        return among
 
     async def _by_best_frame(
         self, ranked: list[tuple[float, int]], vector: np.ndarray
@@ -183,12 +287,21 @@ class Searcher:
         return rescored, moments
 
     async def _ranked(
-        self, indexes: VectorBackend, collection_ids: Sequence[int], vector: np.ndarray, depth: int
+        self,
+        indexes: VectorBackend,
+        collection_ids: Sequence[int],
+        vector: np.ndarray,
+        depth: int,
+        among: dict[int, np.ndarray] | None = None,
     ) -> list[tuple[float, int]]:
-        """The ``depth`` best (score, id) over several collections' indexes, best first."""
+        """The ``depth`` best (score, id) over several collections' indexes, best first; with
+        ``among``, only those ids of each collection are ranked."""
         scored: list[tuple[float, int]] = []
         for collection_id in collection_ids:
-            scores, ids = await indexes.search(collection_id, vector, depth)
+            allowed = None if among is None else among[collection_id]
+            if allowed is not None and not len(allowed):
+                continue
+            scores, ids = await indexes.search(collection_id, vector, depth, allowed)
             scored += [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         scored.sort(key=lambda pair: -pair[0])
         return scored[:depth]
@@ -229,3 +342,25 @@ def _text_hit(
     score, text = match
     shown = words_around(text.text, query) if text.kind == "ocr" else text.text
     return SearchHit(score, image, shown, text.kind, moment)
+
+
+def _only(
+    texts: dict[int, tuple[float, ImageText]], among: dict[int, np.ndarray] | None
+) -> dict[int, tuple[float, ImageText]]:
+    """The caption and tag matches of pictures that pass the filters (all without any)."""
+    if among is None or not texts:
+        return texts
+    allowed = np.concatenate(list(among.values()))
+    ids = np.fromiter(texts, dtype=np.int64, count=len(texts))
+    return {int(i): texts[int(i)] for i in ids[np.isin(ids, allowed)]}
+
+
+def _page(
+    order: list[int], records: dict[int, ImageRecord], k: int, offset: int, newest: bool
+) -> list[int]:
+    """The ``k`` ids after ``offset`` of those still stored, in rank order or, with
+    ``newest``, most recently posted first (pictures without a date last)."""
+    kept = [i for i in order if i in records]
+    if newest:
+        kept.sort(key=lambda i: (records[i].posted_at is None, -(records[i].posted_at or 0.0)))
+    return kept[offset : offset + k]

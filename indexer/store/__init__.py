@@ -6,6 +6,7 @@ One module per concern, all sharing one connection and one write transaction
 * :mod:`~indexer.store.collections`: collections and who opted out of each;
 * :mod:`~indexer.store.queue`: pictures handed over, queued, embedded or given up on;
 * :mod:`~indexer.store.pictures`: reading stored pictures, forgetting them;
+* :mod:`~indexer.store.selection`: which pictures a filtered search may return;
 * :mod:`~indexer.store.vectors`: the vectors every index is built and repaired from;
 * :mod:`~indexer.store.texts`: captions and tags;
 * :mod:`~indexer.store.readings`: which pictures had their words read (the words are texts);
@@ -30,6 +31,7 @@ from indexer.store.health import Health
 from indexer.store.pictures import Pictures
 from indexer.store.queue import Queue
 from indexer.store.readings import Readings
+from indexer.store.selection import Selection
 from indexer.store.texts import Texts
 from indexer.store.vectors import Vectors
 
@@ -42,6 +44,7 @@ class Store:
 
     collections: Collections
     pictures: Pictures
+    selection: Selection
     queue: Queue
     vectors: Vectors
     texts: Texts
@@ -57,6 +60,7 @@ class Store:
         return cls(
             Collections(db),
             Pictures(db),
+            Selection(db),
             Queue(db),
             Vectors(db),
             Texts(db),

@@ -75,15 +75,16 @@ class Queue:
         # (changes() = 1), so an opted-out poster's picture leaves nothing behind.
         insert = (
             "INSERT INTO images (collection_id, source, file_unique_id, poster_id, poster_name, "
-            "posted_at, message_id, caption, status, repost_of, added_at, indexed_at, kind) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
-            "opted_out WHERE collection_id = ? AND poster_id IS ?)",
+            "poster_username, posted_at, message_id, caption, status, repost_of, added_at, "
+            "indexed_at, kind) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ("
+            "SELECT 1 FROM opted_out WHERE collection_id = ? AND poster_id IS ?)",
             (
                 collection_id,
                 facts.source,
                 facts.file_unique_id,
                 facts.poster_id,
                 facts.poster_name,
+                facts.poster_username,
                 facts.posted_at,
                 facts.message_id,
                 facts.caption,

@@ -39,9 +39,12 @@ class VectorBackend(Protocol):
         ...
 
     async def search(
-        self, collection_id: int, queries: np.ndarray, k: int
+        self, collection_id: int, queries: np.ndarray, k: int, among: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) per query row, best first; missing results have id -1."""
+        """Top-``k`` (scores, ids) per query row, best first; missing results have id -1.
+
+        With ``among``, only those ids are ranked (a filtered search): ``k`` of them come back
+        whenever the collection holds ``k`` of them, not ``k`` ranked and then filtered."""
         ...
 
     async def describe(self, collection_id: int) -> tuple[str, int, int]:

@@ -95,9 +95,10 @@ class FaissBackend:
                 self._dirty.add(collection_id)
 
     async def search(
-        self, collection_id: int, queries: np.ndarray, k: int
+        self, collection_id: int, queries: np.ndarray, k: int, among: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) in one collection; empty if it has no vectors yet.
+        """Top-``k`` (scores, ids) in one collection, only among the ids ``among`` if given;
+        empty if it has no vectors yet.
 
         Runs alongside other searches and saves of the collection.
         """
@@ -109,7 +110,7 @@ class FaissBackend:
             if len(index) == 0:
                 empty = np.zeros((len(queries), 0))
                 return empty.astype(np.float32), empty.astype(np.int64)
-            return index.search(queries, k)
+            return index.search(queries, k, among)
 
         return await self._guard(collection_id).index.read(search_current)
 

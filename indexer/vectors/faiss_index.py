@@ -178,6 +178,31 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(per_query))
 
 
+#: Ids below this are selected through a bitmap (at most 16 MiB), above it through a hash set.
+BITMAP_IDS = 2**27
+
+
+def id_selector(ids: np.ndarray) -> faiss.IDSelector:
+    """A FAISS selector of ``ids`` (non-negative): a bitmap, one bit per id up to the largest,
+    whose membership test is one memory read (searching 1M vectors among 10,000 of them:
+    docs/BENCHMARKS.md), or past :data:`BITMAP_IDS` a hash set (``IDSelectorBatch``).
+
+    The selector keeps references to its parts and bitmap, which FAISS uses but does not own.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(ids) or int(ids.max()) >= BITMAP_IDS:
+        return faiss.IDSelectorBatch(np.ascontiguousarray(ids))
+    present = np.zeros(int(ids.max()) + 1, dtype=bool)
+    present[ids] = True
+    bitmap = np.packbits(present, bitorder="little")
+    in_bitmap = faiss.IDSelectorBitmap(len(present), faiss.swig_ptr(bitmap))
+    # FAISS reads the bitmap without checking its length: ids past it are tested first.
+    in_range = faiss.IDSelectorRange(0, len(present))
+    selector = faiss.IDSelectorAnd(in_range, in_bitmap)
+    selector.parts = (in_range, in_bitmap, bitmap)
+    return selector
+
+
 class VectorIndex:
     """One collection's FAISS index.
 
@@ -346,11 +371,45 @@ class VectorIndex:
             return 0
         return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) per query; missing results have id -1."""
+    def search(
+        self, queries: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) per query; missing results have id -1.
+
+        With ``among`` (ids), only those ids are ranked, so ``k`` of them come back when the
+        index holds ``k`` of them (see :meth:`_search_among`).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if among is not None:
+            return self._search_among(queries, max(1, min(k, len(among))), among)
         k = max(1, min(k, len(self)))
-        scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores, ids = self._index.search(queries, k)
         return scores, ids
+
+    def _search_among(
+        self, queries: np.ndarray, k: int, among: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` among some ids, through a FAISS ID selector (no vector outside is scored).
+
+        An exact index checks every vector's id against the selector. An IVF index visits
+        ``nprobe / share`` lists, ``share`` being the part of the index that ``among`` is, so a
+        filtered query meets about as many candidates as an unfiltered one does; when that
+        finds fewer than ``k`` of them it visits every list, which ranks all of ``among``.
+        """
+        selector = id_selector(among)
+        if self.layout.is_exact:
+            params = faiss.SearchParameters(sel=selector)
+            return self._index.search(queries, k, params=params)
+        share = max(len(among) / max(1, len(self)), 1e-9)
+        nprobe = min(
+            self.layout.nlist, math.ceil(faiss.extract_index_ivf(self._index).nprobe / share)
+        )
+        while True:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+            scores, ids = self._index.search(queries, k, params=params)
+            if nprobe >= self.layout.nlist or (ids >= 0).sum(axis=1).min() >= k:
+                return scores, ids
+            nprobe = self.layout.nlist
 
     def ids(self) -> np.ndarray:
         """Every id the index holds (used to check it against SQLite)."""

@@ -172,17 +172,22 @@ class MilvusBackend:
             deleted.pop(int(i), None)
 
     async def search(
-        self, collection_id: int, queries: np.ndarray, k: int
+        self, collection_id: int, queries: np.ndarray, k: int, among: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) of one collection per query row; missing results are -1."""
+        """Top-``k`` (scores, ids) of one collection per query row, only among the ids
+        ``among`` if given (an ``id in [...]`` expression, applied by Milvus before ranking);
+        missing results are -1."""
         hidden = self._hidden_ids(collection_id)
         limit = min(k + len(hidden), _MAX_LIMIT)
+        expression = f"collection_id == {int(collection_id)}"
+        if among is not None:
+            expression += f" and id in [{','.join(str(int(i)) for i in among)}]"
         results = await asyncio.to_thread(
             self._client.search,
             self._name,
             data=[row for row in np.asarray(queries, dtype=np.float32)],
             limit=limit,
-            filter=f"collection_id == {int(collection_id)}",
+            filter=expression,
             search_params={"params": self._search_params(limit)},
             output_fields=[],
         )
