@@ -265,18 +265,18 @@ class SearchHit:
     ``score`` is a cosine similarity: of the query to the caption, tag or words read in the
     picture that matched (``matched_text``, for words read only the part around the match),
     else of the query to the picture itself, or to a clip's best frame, whose moment (seconds
-    from the start) is ``moment`` (0 when ``by_date``).
+    from the start) is ``moment``. It is 0 for pictures listed ``by_date``.
     """
 
     score: float
     image: ImageRecord
     matched_text: str | None = None
-    #: Listed by date for a query of filters alone, not ranked: ``score`` means nothing.
-    by_date: bool = False
     #: What ``matched_text`` is; for words read in the picture (``"ocr"``) it is cut short
     #: around the words that matched.
     matched_kind: TextKind | None = None
     moment: float | None = None
+    #: Listed by date for a query of filters alone, not ranked: ``score`` means nothing.
+    by_date: bool = False
 
     @property
     def moment_label(self) -> str | None:

@@ -341,7 +341,7 @@ def _text_hit(
     clip keeps the moment of its best frame."""
     score, text = match
     shown = words_around(text.text, query) if text.kind == "ocr" else text.text
-    return SearchHit(score, image, shown, text.kind, moment)
+    return SearchHit(score, image, shown, matched_kind=text.kind, moment=moment)
 
 
 def _only(
