@@ -75,6 +75,7 @@ class Worker(BackgroundLoop):
             ) and not await self._engine.store.texts.without_vector(self._engine.model_id, 1):
                 await self._engine.pictures.wait_growth()
                 await self._engine.texts.wait_growth()
+                await self._engine.frames.wait_growth()
                 return
             self._idle.clear()
             self._wake.set()
@@ -124,6 +125,7 @@ class Worker(BackgroundLoop):
         try:
             await self._engine.pictures.save_due(force=force)
             await self._engine.texts.save_due(force=force)
+            await self._engine.frames.save_due(force=force)
         except Exception as exc:
             self._save_again_at = time.monotonic() + self._save_trouble.failed(exc)
         else:
@@ -237,4 +239,18 @@ class Worker(BackgroundLoop):
                         np.array([item.id for item in kept], dtype=np.int64),
                         np.stack([item.vector for item in kept]),
                     )
+                clips = [item.id for item in kept if item.frames]
+                if clips:
+                    await self._add_frames(collection_id, clips)
             self._engine.pictures.grow_if_needed(collection_id)
+
+    async def _add_frames(self, collection_id: int, clip_ids: list[int]) -> None:
+        """Adds the stored frames of new clips to the frame index, under its lock (taken after
+        the pictures' lock, as a forget takes them)."""
+        async with self._engine.frames.editing(collection_id) as index:
+            ids, vectors = await self._engine.store.vectors.frame_vectors(
+                clip_ids, self._engine.model_id
+            )
+            if len(ids):
+                index.add(ids, vectors)
+        self._engine.frames.grow_if_needed(collection_id)

@@ -98,6 +98,7 @@ class Searcher:
         # those", not a text-picture cosine: the text-picture floor does not apply to it.
         floor = self.picture_match_min if not examples else -1.0
         ranked_pictures, moments = await self._by_best_frame(
+            collection_ids,
             await self._ranked(self._engine.pictures, collection_ids, expanded, depth + len(texts)),
             expanded,
         )
@@ -143,6 +144,7 @@ class Searcher:
         """Pictures most similar to a picture, best first, leaving out the same bytes unless
         ``include_self``."""
         ranked, moments = await self._by_best_frame(
+            collection_ids,
             await self._ranked(
                 self._engine.pictures, collection_ids, picture.vector, k + offset + 1
             ),
@@ -157,18 +159,27 @@ class Searcher:
         return hits[offset : offset + k]
 
     async def _by_best_frame(
-        self, ranked: list[tuple[float, int]], vector: np.ndarray
+        self, collection_ids: Sequence[int], ranked: list[tuple[float, int]], vector: np.ndarray
     ) -> tuple[list[tuple[float, int]], dict[int, float]]:
-        """``ranked`` with each clip scored by its best frame, best first, and by clip id the
-        moment (seconds) that frame shows.
+        """``ranked`` and the clips of the best frames, each once, every clip scored by its best
+        frame, best first; and by clip id the moment (seconds) that frame shows.
 
-        The indexes hold one vector per clip (the mean of its frames), which finds the clip;
-        the frames, read from SQLite for these few hits only, say how well and where it
-        matches: a red circle that fills the last second of a clip matches as one would.
+        The picture index holds one vector per clip (the mean of its frames); the frame index
+        holds every frame, so a clip whose subject fills one second of eight is a candidate
+        too. The frames of the candidate clips, read from SQLite, say how well and where each
+        matches. A collection without clips searches an empty frame index: no cost to speak of.
         """
-        frames = await self._engine.store.vectors.frames(
-            [image_id for _, image_id in ranked], self._engine.model_id
-        )
+        depth = len(ranked)  # fewer than asked for: every picture is among them already
+        frame_hits = await self._ranked(self._engine.frames, collection_ids, vector, depth)
+        clip_of = await self._engine.store.vectors.clips_of_frames([i for _, i in frame_hits])
+        ranked = list(ranked)
+        known = {image_id for _, image_id in ranked}
+        for score, frame_id in frame_hits:
+            clip_id = clip_of.get(frame_id)
+            if clip_id is not None and clip_id not in known:
+                known.add(clip_id)
+                ranked.append((score, clip_id))
+        frames = await self._engine.store.vectors.frames(list(known), self._engine.model_id)
         moments: dict[int, float] = {}
         rescored: list[tuple[float, int]] = []
         for score, image_id in ranked:
@@ -187,7 +198,7 @@ class Searcher:
     ) -> list[tuple[float, int]]:
         """The ``depth`` best (score, id) over several collections' indexes, best first."""
         scored: list[tuple[float, int]] = []
-        for collection_id in collection_ids:
+        for collection_id in collection_ids if depth else ():
             scores, ids = await indexes.search(collection_id, vector, depth)
             scored += [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         scored.sort(key=lambda pair: -pair[0])
