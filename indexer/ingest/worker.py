@@ -10,6 +10,7 @@ the collection's lock, so the two never drift apart while the process runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -228,8 +229,16 @@ class Worker(BackgroundLoop):
         for item in embedded:
             by_collection.setdefault(collection_of[item.id], []).append(item)
         for collection_id, items in by_collection.items():
-            async with self._engine.pictures.editing(collection_id) as index:
-                # Forgetting takes this lock too, so what SQLite stored is what still exists.
+            async with contextlib.AsyncExitStack() as held:
+                # Forgetting takes these locks too (in this order), so what SQLite stored is
+                # what still exists. Both are taken before the write: an index first loaded
+                # from SQLite inside the block would hold the new vectors already.
+                index = await held.enter_async_context(self._engine.pictures.editing(collection_id))
+                frame_index = (
+                    await held.enter_async_context(self._engine.frames.editing(collection_id))
+                    if any(item.frames for item in items)
+                    else None
+                )
                 stored = set(
                     await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
                 )
@@ -240,17 +249,10 @@ class Worker(BackgroundLoop):
                         np.stack([item.vector for item in kept]),
                     )
                 clips = [item.id for item in kept if item.frames]
-                if clips:
-                    await self._add_frames(collection_id, clips)
+                if frame_index is not None and clips:
+                    ids, vectors = await self._engine.store.vectors.frame_vectors(
+                        clips, self._engine.model_id
+                    )
+                    frame_index.add(ids, vectors)
             self._engine.pictures.grow_if_needed(collection_id)
-
-    async def _add_frames(self, collection_id: int, clip_ids: list[int]) -> None:
-        """Adds the stored frames of new clips to the frame index, under its lock (taken after
-        the pictures' lock, as a forget takes them)."""
-        async with self._engine.frames.editing(collection_id) as index:
-            ids, vectors = await self._engine.store.vectors.frame_vectors(
-                clip_ids, self._engine.model_id
-            )
-            if len(ids):
-                index.add(ids, vectors)
-        self._engine.frames.grow_if_needed(collection_id)
+            self._engine.frames.grow_if_needed(collection_id)
