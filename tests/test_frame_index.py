@@ -5,13 +5,16 @@ the mean of its frames is far from "a red circle": found only through the frame 
 every frame is a candidate of its own. Among a dozen stills (none a red circle) it must come
 first, at its last second, for a description and for a picture of its subject; forgetting it
 must leave none of its frames in the FAISS files, and ``check`` must see a frame index out of
-step with SQLite and ``--repair`` must mend it.
+step with SQLite and ``--repair`` must mend it. A data folder of schema 9 (frames without ids
+of their own) gets its frames numbered and indexed when it is opened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,8 @@ from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.records import FRAME_VECTORS, ImageFacts
 from indexer.service import Embedder, IndexService
+from indexer.store import DATABASE_FILE
+from indexer.store.database import MIGRATIONS
 from indexer.synthetic import ALL_SPECS, ShapeSpec, draw_shape
 from indexer.synthetic_clips import make_clip
 from indexer.vectors.backend import faiss_files
@@ -109,3 +114,27 @@ def test_check_sees_a_frame_index_out_of_step_and_repair_mends_it(
     assert main(["--config", config_file, "check"]) == 0
     repaired = files.load(1, model)
     assert repaired is not None and len(repaired) == 8
+
+
+async def test_a_schema_9_folder_gets_its_frames_numbered_and_indexed_at_start(
+    config: IndexerConfig, embedder: Embedder, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    clip_id = await _index(config, embedder, held_out_pictures)
+    # Back to schema 9 as it was written: clip_frames keyed by (clip, model, position), no
+    # frame index on disk.
+    with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
+        db.executescript(
+            "CREATE TABLE old_frames AS "
+            "SELECT image_id, model_id, position, seconds, vector FROM clip_frames; "
+            f"DROP TABLE clip_frames; {MIGRATIONS[7]} "
+            "INSERT INTO clip_frames SELECT * FROM old_frames; DROP TABLE old_frames; "
+            "UPDATE schema_version SET version = 9;"
+        )
+    shutil.rmtree(config.storage.data_dir / "faiss")
+    async with await IndexService.open(config, embedder) as service:
+        hits = await service.search_text(["chat"], RED_CIRCLE.caption_en, k=1)
+    assert hits[0].image.id == clip_id
+    assert hits[0].moment is not None and hits[0].moment >= 6.5
+    with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
+        numbered = db.execute("SELECT id, position FROM clip_frames ORDER BY id").fetchall()
+    assert [position for _, position in numbered] == list(range(8))

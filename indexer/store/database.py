@@ -237,6 +237,17 @@ MIGRATIONS: list[str] = [
     INSERT INTO text_vectors (text_id, model_id, vector)
         SELECT text_id, model_id, vector FROM text_vectors_aside;
     DROP TABLE text_vectors_aside;
+    """
+    + _TRIGRAM_TRIGGERS
+    + """
+    INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
+    CREATE TABLE picture_readings (
+        image_id    INTEGER PRIMARY KEY REFERENCES images(id),
+        read_at     REAL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        retry_at    REAL,
+        error       TEXT
+    );
     """,
     # 10: every frame of a clip gets an id of its own, never reused (AUTOINCREMENT), which is
     # its id in the frame index (FRAME_VECTORS), so a query reaches a clip through any frame.
@@ -255,17 +266,6 @@ MIGRATIONS: list[str] = [
         ORDER BY image_id, model_id, position;
     DROP TABLE clip_frames;
     ALTER TABLE clip_frames_numbered RENAME TO clip_frames;
-    """
-    + _TRIGRAM_TRIGGERS
-    + """
-    INSERT INTO texts_trigrams(texts_trigrams) VALUES ('rebuild');
-    CREATE TABLE picture_readings (
-        image_id    INTEGER PRIMARY KEY REFERENCES images(id),
-        read_at     REAL,
-        attempts    INTEGER NOT NULL DEFAULT 0,
-        retry_at    REAL,
-        error       TEXT
-    );
     """,
 ]
 
