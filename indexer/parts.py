@@ -1,4 +1,4 @@
-"""The parts the service's helpers share: the model pipeline, the store and both indexes."""
+"""The parts the service's helpers share: the model pipeline, the store and the indexes."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from indexer.vectors.backend import VectorBackend
 
 @dataclass(frozen=True)
 class Parts:
-    """One process's model pipeline, SQLite store and vector indexes (pictures, texts)."""
+    """One process's model pipeline, SQLite store and vector indexes (pictures, texts, and
+    every frame of the clips)."""
 
     pipeline: EmbeddingPipeline
     store: Store
     pictures: VectorBackend
     texts: VectorBackend
+    frames: VectorBackend
 
     @property
     def model_id(self) -> str:

@@ -19,10 +19,12 @@ ImageStatus = Literal["pending", "indexed", "repost", "failed"]
 ImageKind = Literal["photo", "video", "gif", "video_note", "sticker"]
 #: A caption the poster wrote, a tag someone gave, or the words read in the picture itself.
 TextKind = Literal["caption", "tag", "ocr"]
-#: Which vectors an index holds: the pictures' own, or those of their captions and tags.
-VectorKind = Literal["pictures", "texts"]
+#: Which vectors an index holds: the pictures' own, those of their captions and tags, or each
+#: frame of the clips (by the frame's id in ``clip_frames``).
+VectorKind = Literal["pictures", "texts", "frames"]
 PICTURE_VECTORS: VectorKind = "pictures"
 TEXT_VECTORS: VectorKind = "texts"
+FRAME_VECTORS: VectorKind = "frames"
 
 #: Reads the bytes of a picture from its source, e.g. ``file:/photos/a.jpg``; raises
 #: :class:`~indexer.errors.SourceGoneError` when the source no longer exists.
@@ -83,10 +85,6 @@ class PictureFilter:
     limit: int = 50
 
 
-#: What a stored picture is (``images.kind``): a photo or picture file, a clip or a sticker.
-PictureKind = Literal["photo", "video", "gif", "video_note", "sticker"]
-
-
 @dataclass(frozen=True)
 class SearchFilters:
     """Which pictures a search may return, applied before ranking (``from:``, ``after:``…).
@@ -100,7 +98,7 @@ class SearchFilters:
     posters: tuple[str, ...] = ()
     after: float | None = None
     before: float | None = None
-    kinds: tuple[PictureKind, ...] = ()
+    kinds: tuple[ImageKind, ...] = ()
     newest: bool = False
 
     @property
@@ -156,10 +154,12 @@ class ImageText:
 
 @dataclass(frozen=True)
 class Forgotten:
-    """What a forget removed: picture ids and the ids of their captions and tags."""
+    """What a forget removed: picture ids, the ids of their captions and tags, and the ids of
+    their clips' frames."""
 
     images: list[int]
     texts: list[int]
+    frames: list[int]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from indexer.ingest.worker import Worker
 from indexer.model.embedder import Embedder
 from indexer.parts import Parts
 from indexer.records import (
+    FRAME_VECTORS,
     PICTURE_VECTORS,
     TEXT_VECTORS,
     AddResult,
@@ -84,15 +85,17 @@ class IndexService:
         store: Store,
         pictures: VectorBackend,
         texts: VectorBackend,
+        frames: VectorBackend,
     ) -> None:
         self.config = config
         self._pipeline = pipeline
         self._store = store
         self._indexes = pictures
         self._texts = texts
+        self._frames = frames
         #: The parts behind this API, for tools that time or inspect one step alone
         #: (benchmarks); callers that index and search never need them.
-        self.engine = Parts(pipeline, store, pictures, texts)
+        self.engine = Parts(pipeline, store, pictures, texts, frames)
         self._worker = Worker(config.limits, self.engine)
         self._hand_over: HandOver | None = None
         self._reader: WordReader | None = None
@@ -124,13 +127,13 @@ class IndexService:
         backends: list[VectorBackend] = []
         pipeline: EmbeddingPipeline | None = None
         try:
-            for kind in (PICTURE_VECTORS, TEXT_VECTORS):
+            for kind in (PICTURE_VECTORS, TEXT_VECTORS, FRAME_VECTORS):
                 backends.append(
                     await open_backend(config, store.vectors, kind, embedder.identity, embedder.dim)
                 )
             pipeline = EmbeddingPipeline(embedder, config.limits)
-            pictures, texts = backends
-            service = cls(config, pipeline, store, pictures, texts)
+            pictures, texts, frames = backends
+            service = cls(config, pipeline, store, pictures, texts, frames)
         except BaseException:
             # Nothing opened outlives a failed open: the model thread and the database's
             # thread would outlast the process's end (see ModelThread).
@@ -195,7 +198,7 @@ class IndexService:
         async with contextlib.AsyncExitStack() as parts:
             parts.callback(self._pipeline.close)
             parts.push_async_callback(self._store.close)
-            for backend in (self._texts, self._indexes):
+            for backend in (self._frames, self._texts, self._indexes):
                 # Closed after its final save: the save may still need the connection.
                 parts.push_async_callback(backend.close)
                 parts.push_async_callback(backend.save_due, True)
@@ -251,6 +254,7 @@ class IndexService:
         collections = await self._store.collections.all()
         await self._indexes.load_all(list(collections.values()))
         await self._texts.load_all(list(collections.values()))
+        await self._frames.load_all(list(collections.values()))
         await self._reindexer.warn_if_needed(
             {
                 name: cid
@@ -449,11 +453,18 @@ class IndexService:
     async def forget(
         self, collection: str, image_ids: Sequence[int], *, author: int | None = None
     ) -> int:
-        """Removes pictures (their reposts, captions and tags too); returns how many pictures.
-        With ``author``, every caption and tag that person added to the collection goes too."""
+        """Removes pictures (their reposts, captions, tags and clips' frames too); returns how
+        many pictures. With ``author``, every caption and tag that person added to the
+        collection goes too."""
         collection_id = await self._collection_id(collection)
         return await forget_pictures(
-            self._store, self._indexes, self._texts, collection_id, image_ids, author=author
+            self._store,
+            self._indexes,
+            self._texts,
+            self._frames,
+            collection_id,
+            image_ids,
+            author=author,
         )
 
     async def forget_message(self, collection: str, message_id: int) -> int:

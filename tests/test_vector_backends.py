@@ -28,6 +28,7 @@ from indexer.records import PICTURE_VECTORS, ImageFacts, SearchFilters
 from indexer.service import IndexService
 from indexer.store import Store
 from indexer.synthetic import ShapeSpec
+from indexer.synthetic_clips import make_clip
 from indexer.vectors.backend import open_backend
 
 RED_CIRCLE_QUERY = "a red circle"
@@ -264,6 +265,27 @@ async def test_forgetting_a_picture_and_its_repost_counts_one_vector_less(
 
     stats = await service.stats("group")
     assert (stats.images, stats.reposts, stats.index_vectors) == (2, 0, 2)
+
+
+async def test_a_clip_is_found_by_its_one_bright_second_and_forgotten_frame_by_frame(
+    service: IndexService, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    """Seven dark seconds, then a red circle: only the frame index holds a vector near it."""
+    circle = next(spec for _, spec in held_out_pictures if spec.caption_en == RED_CIRCLE_QUERY)
+    stills = [(data, spec) for data, spec in held_out_pictures if spec != circle][:12]
+    await index_pictures(service, "group", stills)
+    clip = make_clip(circle, "mp4", seconds=8.0, dark_seconds=7.0, fps=2, size=64)
+    added = await service.add_image("group", ImageFacts("upload:clip", kind="video"), data=clip)
+    await service.wait_idle()
+    collection_id = (await service.engine.store.collections.all())["group"]
+
+    hits = await service.search_text(["group"], RED_CIRCLE_QUERY, k=1)
+    assert hits[0].image.id == added.image_id
+    assert hits[0].moment is not None and hits[0].moment >= 6.5
+    assert (await service.engine.frames.describe(collection_id))[1] == 8
+
+    await service.forget("group", [hits[0].image.id])
+    assert (await service.engine.frames.describe(collection_id))[1] == 0
 
 
 @pytest.mark.parametrize("index_section", ["milvus-lite", "milvus-server"], indirect=True)

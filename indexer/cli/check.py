@@ -2,15 +2,15 @@
 
 SQLite is the source of truth, so the check starts there (SQLite's own integrity check, the
 word index of captions and tags, rows that refer to nothing), then compares every collection's
-FAISS files with it: a file must be readable, match the checksum saved with it, and hold exactly
-the ids SQLite says. It counts the pictures whose words are not read yet (not a finding: the
-background stage reads them) and the reading records of forgotten pictures (orphans). An
-indexed picture without a stored vector is a finding too: every index
-is rebuilt from the stored vectors, so no search would find it again. ``--repair`` rebuilds what
-can be rebuilt without the model: the word index from the texts, FAISS files from the stored
-vectors, orphans deleted; pictures that lost their vector are queued to be embedded again by
-the next ``index`` run or the bot. A damaged SQLite file cannot be rebuilt from anything but a
-backup.
+FAISS files (pictures, captions and tags, clips' frames) with it: a file must be readable,
+match the checksum saved with it, and hold exactly the ids SQLite says. It counts the pictures
+whose words are not read yet (not a finding: the background stage reads them) and the reading
+records of forgotten pictures (orphans). An indexed picture without a stored vector is a
+finding too: every index is rebuilt from the stored vectors, so no search would find it
+again. ``--repair`` rebuilds what can be rebuilt without the model: the word index from the
+texts, FAISS files from the stored vectors, orphans deleted; pictures that lost their vector
+are queued to be embedded again by the next ``index`` run or the bot. A damaged SQLite file
+cannot be rebuilt from anything but a backup.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from indexer.config import IndexerConfig
 from indexer.errors import DamagedDatabaseError
 from indexer.model.identity import model_identity
-from indexer.records import PICTURE_VECTORS, TEXT_VECTORS, VectorKind
+from indexer.records import FRAME_VECTORS, PICTURE_VECTORS, TEXT_VECTORS, VectorKind
 from indexer.store import Store
 from indexer.vectors.backend import faiss_files
+
+#: Every kind of vector index, each checked on its own (pictures, texts, clips' frames).
+_KINDS: tuple[VectorKind, ...] = (PICTURE_VECTORS, TEXT_VECTORS, FRAME_VECTORS)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ async def check_data(config: IndexerConfig, options: CheckOptions) -> int:
         for name, collection_id in (await store.collections.all()).items():
             found += await _check_missing_vectors(store, name, collection_id, model_id, options)
             if config.index.backend == "faiss":
-                for kind in (PICTURE_VECTORS, TEXT_VECTORS):
+                for kind in _KINDS:
                     found += await _check_faiss(
                         config, store, name, collection_id, kind, model_id, options
                     )
@@ -94,7 +97,7 @@ def _check_leftovers(config: IndexerConfig, options: CheckOptions) -> int:
     found = 0
     if config.index.backend != "faiss":
         return found
-    for kind in (PICTURE_VECTORS, TEXT_VECTORS):
+    for kind in _KINDS:
         files = faiss_files(config, kind)
         leftovers = files.remove_leftovers() if options.repair else files.leftovers()
         for path in leftovers:

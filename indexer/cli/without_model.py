@@ -26,6 +26,7 @@ from indexer.errors import PictureNotFoundError, UnknownCollectionError
 from indexer.ingest.forgetting import forget_pictures
 from indexer.model.identity import model_identity
 from indexer.records import (
+    FRAME_VECTORS,
     PICTURE_VECTORS,
     TEXT_VECTORS,
     CollectionStats,
@@ -67,6 +68,7 @@ class StoreOnly:
         store: Store,
         pictures: VectorBackend,
         texts: VectorBackend,
+        frames: VectorBackend,
         model_id: str,
         thresholds: Thresholds,
         max_attempts: int,
@@ -75,6 +77,7 @@ class StoreOnly:
         self._max_attempts = max_attempts
         self._pictures = pictures
         self._texts = texts
+        self._frames = frames
         self._model_id = model_id
         self._thresholds = thresholds
         self._changed = False
@@ -96,16 +99,17 @@ class StoreOnly:
                 return None
             pictures = await open_backend(config, store.vectors, PICTURE_VECTORS, model_id, dim)
             texts = await open_backend(config, store.vectors, TEXT_VECTORS, model_id, dim)
+            frames = await open_backend(config, store.vectors, FRAME_VECTORS, model_id, dim)
         except BaseException:
             await store.close()
             raise
-        return cls(store, pictures, texts, model_id, thresholds, config.limits.max_attempts)
+        return cls(store, pictures, texts, frames, model_id, thresholds, config.limits.max_attempts)
 
     async def close(self) -> None:
         """Saves the indexes a ``forget`` changed, then closes everything (as the service does)."""
         async with contextlib.AsyncExitStack() as parts:
             parts.push_async_callback(self._store.close)
-            for backend in (self._texts, self._pictures):
+            for backend in (self._frames, self._texts, self._pictures):
                 parts.push_async_callback(backend.close)
                 if self._changed:
                     parts.push_async_callback(backend.save_due, True)
@@ -143,7 +147,7 @@ class StoreOnly:
         collection_id = await self._collection_id(collection)
         self._changed = True
         return await forget_pictures(
-            self._store, self._pictures, self._texts, collection_id, image_ids
+            self._store, self._pictures, self._texts, self._frames, collection_id, image_ids
         )
 
 

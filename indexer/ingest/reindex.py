@@ -78,8 +78,11 @@ class Reindexer:
         finally:
             await downloads.close()
         await self._engine.pictures.rebuild(collection_id)
+        # Re-embedded clips' frames were stored under new ids: the frame index is built afresh.
+        await self._engine.frames.rebuild(collection_id)
         if failed == 0:
             await self._engine.store.vectors.drop_other_models(collection_id, self._engine.model_id)
             await self._engine.pictures.delete_other_models(collection_id)
             await self._engine.texts.delete_other_models(collection_id)
+            await self._engine.frames.delete_other_models(collection_id)
         return ReindexProgress(done, len(targets), failed, time.monotonic() - started)

@@ -10,6 +10,7 @@ the collection's lock, so the two never drift apart while the process runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -75,6 +76,7 @@ class Worker(BackgroundLoop):
             ) and not await self._engine.store.texts.without_vector(self._engine.model_id, 1):
                 await self._engine.pictures.wait_growth()
                 await self._engine.texts.wait_growth()
+                await self._engine.frames.wait_growth()
                 return
             self._idle.clear()
             self._wake.set()
@@ -124,6 +126,7 @@ class Worker(BackgroundLoop):
         try:
             await self._engine.pictures.save_due(force=force)
             await self._engine.texts.save_due(force=force)
+            await self._engine.frames.save_due(force=force)
         except Exception as exc:
             self._save_again_at = time.monotonic() + self._save_trouble.failed(exc)
         else:
@@ -226,8 +229,16 @@ class Worker(BackgroundLoop):
         for item in embedded:
             by_collection.setdefault(collection_of[item.id], []).append(item)
         for collection_id, items in by_collection.items():
-            async with self._engine.pictures.editing(collection_id) as index:
-                # Forgetting takes this lock too, so what SQLite stored is what still exists.
+            async with contextlib.AsyncExitStack() as held:
+                # Forgetting takes these locks too (in this order), so what SQLite stored is
+                # what still exists. Both are taken before the write: an index first loaded
+                # from SQLite inside the block would hold the new vectors already.
+                index = await held.enter_async_context(self._engine.pictures.editing(collection_id))
+                frame_index = (
+                    await held.enter_async_context(self._engine.frames.editing(collection_id))
+                    if any(item.frames for item in items)
+                    else None
+                )
                 stored = set(
                     await self._engine.store.queue.mark_indexed(items, self._engine.model_id)
                 )
@@ -237,4 +248,11 @@ class Worker(BackgroundLoop):
                         np.array([item.id for item in kept], dtype=np.int64),
                         np.stack([item.vector for item in kept]),
                     )
+                clips = [item.id for item in kept if item.frames]
+                if frame_index is not None and clips:
+                    ids, vectors = await self._engine.store.vectors.frame_vectors(
+                        clips, self._engine.model_id
+                    )
+                    frame_index.add(ids, vectors)
             self._engine.pictures.grow_if_needed(collection_id)
+            self._engine.frames.grow_if_needed(collection_id)

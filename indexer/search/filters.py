@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from indexer.records import ParsedQuery, PictureKind, QueryProblem, SearchFilters
+from indexer.records import ImageKind, ParsedQuery, QueryProblem, SearchFilters
 
 #: Every spelling of an operator, lower case, and the operator it means.
 OPERATORS: dict[str, str] = {
@@ -53,7 +53,7 @@ OPERATORS: dict[str, str] = {
 }
 
 #: Every spelling of a kind and the stored kinds it matches (``images.kind``).
-KINDS: dict[str, tuple[PictureKind, ...]] = {
+KINDS: dict[str, tuple[ImageKind, ...]] = {
     "photo": ("photo",),
     "picture": ("photo",),
     "照片": ("photo",),
@@ -103,7 +103,7 @@ class _Reading:
         self.posters: list[str] = []
         self.after: float | None = None
         self.before: float | None = None
-        self.kinds: list[PictureKind] = []
+        self.kinds: list[ImageKind] = []
         self.newest = False
         self.problems: list[QueryProblem] = []
 

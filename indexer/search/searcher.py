@@ -117,10 +117,12 @@ class Searcher:
         # those", not a text-picture cosine: the text-picture floor does not apply to it.
         floor = self.picture_match_min if not examples else -1.0
         ranked_pictures, moments = await self._by_best_frame(
+            collection_ids,
             await self._ranked(
                 self._engine.pictures, collection_ids, expanded, depth + len(texts), among
             ),
             expanded,
+            among,
         )
         pictures = [(score, image_id) for score, image_id in ranked_pictures if score >= floor]
         picture_scores = {image_id: score for score, image_id in pictures}
@@ -193,6 +195,7 @@ class Searcher:
         unless ``include_self``."""
         among = await self._among(collection_ids, filters)
         ranked, moments = await self._by_best_frame(
+            collection_ids,
             await self._ranked(
                 self._engine.pictures,
                 collection_ids,
@@ -201,6 +204,7 @@ class Searcher:
                 among,
             ),
             picture.vector,
+            among,
         )
         records = await self._engine.store.pictures.images([image_id for _, image_id in ranked])
         scores = {
@@ -261,18 +265,33 @@ class Searcher:
         return among
 
     async def _by_best_frame(
-        self, ranked: list[tuple[float, int]], vector: np.ndarray
+        self,
+        collection_ids: Sequence[int],
+        ranked: list[tuple[float, int]],
+        vector: np.ndarray,
+        among: dict[int, np.ndarray] | None = None,
     ) -> tuple[list[tuple[float, int]], dict[int, float]]:
-        """``ranked`` with each clip scored by its best frame, best first, and by clip id the
-        moment (seconds) that frame shows.
+        """``ranked`` and the clips of the best frames, each once, every clip scored by its best
+        frame, best first; and by clip id the moment (seconds) that frame shows.
 
-        The indexes hold one vector per clip (the mean of its frames), which finds the clip;
-        the frames, read from SQLite for these few hits only, say how well and where it
-        matches: a red circle that fills the last second of a clip matches as one would.
+        The picture index holds one vector per clip (the mean of its frames); the frame index
+        holds every frame, so a clip whose subject fills one second of eight is a candidate
+        too. The frames of the candidate clips, read from SQLite, say how well and where each
+        matches. A collection without clips searches an empty frame index: no cost to speak of.
         """
-        frames = await self._engine.store.vectors.frames(
-            [image_id for _, image_id in ranked], self._engine.model_id
+        depth = len(ranked)  # fewer than asked for: every picture is among them already
+        frame_hits = await self._ranked(self._engine.frames, collection_ids, vector, depth)
+        clip_of = _passing(
+            await self._engine.store.vectors.clips_of_frames([i for _, i in frame_hits]), among
         )
+        ranked = list(ranked)
+        known = {image_id for _, image_id in ranked}
+        for score, frame_id in frame_hits:
+            clip_id = clip_of.get(frame_id)
+            if clip_id is not None and clip_id not in known:
+                known.add(clip_id)
+                ranked.append((score, clip_id))
+        frames = await self._engine.store.vectors.frames(list(known), self._engine.model_id)
         moments: dict[int, float] = {}
         rescored: list[tuple[float, int]] = []
         for score, image_id in ranked:
@@ -297,7 +316,7 @@ class Searcher:
         """The ``depth`` best (score, id) over several collections' indexes, best first; with
         ``among``, only those ids of each collection are ranked."""
         scored: list[tuple[float, int]] = []
-        for collection_id in collection_ids:
+        for collection_id in collection_ids if depth else ():
             allowed = None if among is None else among[collection_id]
             if allowed is not None and not len(allowed):
                 continue
@@ -353,6 +372,17 @@ def _only(
     allowed = np.concatenate(list(among.values()))
     ids = np.fromiter(texts, dtype=np.int64, count=len(texts))
     return {int(i): texts[int(i)] for i in ids[np.isin(ids, allowed)]}
+
+
+def _passing(clip_of: dict[int, int], among: dict[int, np.ndarray] | None) -> dict[int, int]:
+    """Frame id → clip id for the clips that pass the filters (all without any): a frame
+    index holds frame ids, so the filters' picture ids are applied once frames are clips."""
+    if among is None or not clip_of:
+        return clip_of
+    allowed = np.concatenate(list(among.values()))
+    clips = np.fromiter(clip_of.values(), dtype=np.int64, count=len(clip_of))
+    passing = set(clips[np.isin(clips, allowed)].tolist())
+    return {frame: clip for frame, clip in clip_of.items() if clip in passing}
 
 
 def _page(

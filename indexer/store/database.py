@@ -43,7 +43,7 @@ from indexer.store.word_match import contains_words
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: How long a forget's checkpoint waits for another program's readers before it leaves the
 #: WAL to a later checkpoint (see Database.erase_history).
 ERASE_WAIT_MS = 2000
@@ -248,6 +248,24 @@ MIGRATIONS: list[str] = [
         retry_at    REAL,
         error       TEXT
     );
+    """,
+    # 10: every frame of a clip gets an id of its own, never reused (AUTOINCREMENT), which is
+    # its id in the frame index (FRAME_VECTORS), so a query reaches a clip through any frame.
+    """
+    CREATE TABLE clip_frames_numbered (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id    INTEGER NOT NULL REFERENCES images(id),
+        model_id    TEXT NOT NULL,
+        position    INTEGER NOT NULL,
+        seconds     REAL NOT NULL,
+        vector      BLOB NOT NULL,
+        UNIQUE (image_id, model_id, position)
+    );
+    INSERT INTO clip_frames_numbered (image_id, model_id, position, seconds, vector)
+        SELECT image_id, model_id, position, seconds, vector FROM clip_frames
+        ORDER BY image_id, model_id, position;
+    DROP TABLE clip_frames;
+    ALTER TABLE clip_frames_numbered RENAME TO clip_frames;
     """,
 ]
 

@@ -172,6 +172,9 @@ class Pictures:
             forgotten += [(int(r[0]), str(r[1])) for r in rows]
         image_ids = [image_id for image_id, _ in forgotten]
         texts = await self._texts_going_with(collection_id, image_ids, author)
+        frames = await self._db.fetchall_by_ids(
+            "SELECT id FROM clip_frames WHERE image_id IN (:ids)", image_ids
+        )
         statements: list[Statement] = [
             (_ERASE_POST, (forgotten_source(source), image_id)) for image_id, source in forgotten
         ]
@@ -191,7 +194,7 @@ class Pictures:
             ]
         await self._db.write(statements)
         await self._db.erase_history()
-        return Forgotten(images=image_ids, texts=texts)
+        return Forgotten(images=image_ids, texts=texts, frames=[int(r[0]) for r in frames])
 
     async def _texts_going_with(
         self, collection_id: int, image_ids: Sequence[int], author: int | None

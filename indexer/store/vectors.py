@@ -1,4 +1,5 @@
-"""The stored vectors of pictures and of their captions and tags, one row per model.
+"""The stored vectors of pictures, of their captions and tags, and of clips' frames, one row
+per model.
 
 These rows are what every vector index (FAISS or Milvus) is built and repaired from, so an
 index can always be rebuilt without running the model.
@@ -19,7 +20,7 @@ from indexer.store.database import LIVE, Database, Statement, from_blob, to_blob
 class _Table:
     """Where one kind of vector is stored.
 
-    ``joined`` reaches the ``images`` row the vector belongs to, so both kinds share one
+    ``joined`` reaches the ``images`` row the vector belongs to, so every kind shares one
     definition of a searchable picture; ``owner_kept`` is true (for the id given as its one
     parameter) while that picture is not forgotten.
     """
@@ -48,6 +49,14 @@ _TABLES: dict[VectorKind, _Table] = {
         owner_kept="EXISTS (SELECT 1 FROM texts JOIN images ON images.id = texts.image_id "
         "WHERE texts.id = ? AND deleted = 0)",
     ),
+    "frames": _Table(
+        table="clip_frames",
+        key="id",
+        id_column="clip_frames.id",
+        joined="images JOIN clip_frames ON clip_frames.image_id = images.id",
+        owner_kept="EXISTS (SELECT 1 FROM clip_frames JOIN images ON images.id = "
+        "clip_frames.image_id WHERE clip_frames.id = ? AND deleted = 0)",
+    ),
 }
 
 
@@ -69,8 +78,8 @@ def frame_statements(item: EmbeddedImage, model_id: str) -> list[Statement]:
 
 
 class Vectors:
-    """The ``vectors`` (pictures) and ``text_vectors`` (captions and tags) tables, and the
-    frames of clips (``clip_frames``)."""
+    """The ``vectors`` (pictures), ``text_vectors`` (captions and tags) and ``clip_frames``
+    (each frame of a clip) tables."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -165,6 +174,28 @@ class Vectors:
             moments.append(float(seconds))
             vectors.append(from_blob(vector))
         return {i: (moments, np.stack(vectors)) for i, (moments, vectors) in frames.items()}
+
+    async def frame_vectors(
+        self, image_ids: Sequence[int], model_id: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of the frames of the clips among ``image_ids`` (for the frame index)."""
+        rows = await self._db.fetchall_by_ids(
+            "SELECT id, vector FROM clip_frames WHERE model_id = ? AND image_id IN (:ids) "
+            "ORDER BY id",
+            image_ids,
+            model_id,
+        )
+        ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        return ids, np.stack([from_blob(r[1]) for r in rows])
+
+    async def clips_of_frames(self, frame_ids: Sequence[int]) -> dict[int, int]:
+        """The clip (picture id) of each frame id; frames that are gone are left out."""
+        rows = await self._db.fetchall_by_ids(
+            "SELECT id, image_id FROM clip_frames WHERE id IN (:ids)", frame_ids
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
 
     async def store_pictures(self, embedded: Sequence[EmbeddedImage], model_id: str) -> None:
         """Stores re-embedded pictures' vectors (and clips' frames) of ``model_id``, each only

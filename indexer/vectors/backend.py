@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.config import IndexerConfig
-from indexer.records import PICTURE_VECTORS, VectorKind
+from indexer.records import VectorKind
 from indexer.store.vectors import Vectors
 from indexer.vectors.faiss_backend import FaissBackend
 from indexer.vectors.faiss_files import FaissFiles
@@ -32,7 +32,8 @@ class IndexEditor(Protocol):
 
 
 class VectorBackend(Protocol):
-    """One kind of vector (pictures, or captions and tags) of every collection, for one model."""
+    """One kind of vector (pictures, captions and tags, or clips' frames) of every collection,
+    for one model."""
 
     def editing(self, collection_id: int) -> AbstractAsyncContextManager[IndexEditor]:
         """Holds the collection's lock; the changes are visible to searches once it is left."""
@@ -80,9 +81,13 @@ class VectorBackend(Protocol):
         ...
 
 
+#: How the files (FAISS) or collections (Milvus) of each kind of vector are named.
+_PREFIXES: dict[VectorKind, str] = {"pictures": "collection", "texts": "texts", "frames": "frames"}
+
+
 def index_prefix(kind: VectorKind) -> str:
     """How the files (FAISS) or collections (Milvus) of one kind of vector are named."""
-    return "collection" if kind is PICTURE_VECTORS else "texts"
+    return _PREFIXES[kind]
 
 
 def faiss_files(config: IndexerConfig, kind: VectorKind) -> FaissFiles:
