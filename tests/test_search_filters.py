@@ -448,3 +448,21 @@ def test_an_index_ranks_only_the_ids_it_is_given_below_and_past_the_bitmap(
     assert all(set(row) == set(among) for row in found.tolist())
     _, one = index.search(vectors[77:78], 1, among)
     assert one.tolist() == [[ids[77]]]
+
+
+def test_a_kind_filter_names_its_pictures_through_an_index(tmp_path: Path) -> None:
+    """kind:video reads the few clips' ids from an index, not every row of a 1 M collection."""
+
+    async def create() -> None:
+        from indexer.store import Store
+
+        await (await Store.open_in(tmp_path)).close()
+
+    asyncio.run(create())
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT group_concat(id) FROM images "
+            "WHERE collection_id = ? AND 1 AND kind IN (?, ?)",
+            (1, "video", "video_note"),
+        ).fetchall()
+    assert "images_by_kind" in " ".join(str(row[-1]) for row in plan)
