@@ -121,14 +121,14 @@ async def test_a_schema_9_folder_gets_its_frames_numbered_and_indexed_at_start(
 ) -> None:
     clip_id = await _index(config, embedder, held_out_pictures)
     # Back to schema 9 as it was written: clip_frames keyed by (clip, model, position), no
-    # frame index on disk.
+    # index by kind (schema 11), no frame index on disk.
     with sqlite3.connect(config.storage.data_dir / DATABASE_FILE) as db:
         db.executescript(
             "CREATE TABLE old_frames AS "
             "SELECT image_id, model_id, position, seconds, vector FROM clip_frames; "
             f"DROP TABLE clip_frames; {MIGRATIONS[7]} "
             "INSERT INTO clip_frames SELECT * FROM old_frames; DROP TABLE old_frames; "
-            "UPDATE schema_version SET version = 9;"
+            "DROP INDEX images_by_kind; UPDATE schema_version SET version = 9;"
         )
     shutil.rmtree(config.storage.data_dir / "faiss")
     async with await IndexService.open(config, embedder) as service:
