@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from indexer.config import ModelConfig
+from indexer.model import onnx_text
+from indexer.model.embedder import Embedder
+
 REPO = Path(__file__).resolve().parent.parent
 
 #: A process that starts the real recogniser, pauses it mid-way (as reading does when pictures
@@ -62,3 +66,17 @@ def test_a_paused_recogniser_does_not_outlive_its_killed_parent() -> None:
     finally:
         if _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_a_damaged_cached_text_tower_is_exported_again(
+    model_config: ModelConfig, tmp_path: Path
+) -> None:
+    config = model_config.model_copy(update={"text_runtime": "onnx-int8", "cache_dir": tmp_path})
+    first = Embedder.load(config)
+    [cached] = (tmp_path / "text-onnx").glob("*.onnx")
+    reference = first.encode_texts(["a red circle"])
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])
+    again = Embedder.load(config)
+    assert again.text_runtime == "onnx-int8"
+    assert float((again.encode_texts(["a red circle"]) * reference).sum()) >= 0.999
+    assert onnx_text.text_session(cached) is not None
