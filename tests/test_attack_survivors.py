@@ -4,6 +4,7 @@ real part that met it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,10 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
+from bot_world import BotWorld, bot_config
 
-from indexer.config import ModelConfig
+from bot.chats import collection_of
+from bot.playground.fake_telegram import FakeTelegram
+from indexer.config import ModelConfig, OcrConfig
 from indexer.model import onnx_text
 from indexer.model.embedder import Embedder
+from indexer.synthetic import ALL_SPECS
+from indexer.synthetic_clips import make_clip
+
+pytest_plugins = ["bot_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,3 +88,22 @@ def test_a_damaged_cached_text_tower_is_exported_again(
     assert again.text_runtime == "onnx-int8"
     assert float((again.encode_texts(["a red circle"]) * reference).sum()) >= 0.999
     assert onnx_text.text_session(cached) is not None
+
+
+async def test_a_video_sticker_is_not_read_for_words_nor_counted_unreadable(
+    fake: FakeTelegram, tmp_path: Path, model_config: ModelConfig, embedder: Embedder
+) -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    config = bot_config(fake, tmp_path / "data", model_config)
+    reading = config.indexer.model_copy(update={"ocr": OcrConfig()})
+    world = BotWorld(fake, dataclasses.replace(config, indexer=reading), embedder)
+    clip = make_clip(next(s for s in ALL_SPECS if s.slug == "blue_square"), "webm")
+    async with world.running():
+        group, alice = fake.add_group("Stickers"), fake.add_user("Alice")
+        fake.send_sticker(group, alice, data=clip, is_video=True)
+        await world.until_indexed(group, 1)
+        stats = await world._service().stats(collection_of(group.id))
+
+    assert stats.images == 1
+    assert (stats.readings.unread, stats.readings.unreadable) == (0, 0), stats.readings
+    assert len(fake.calls("getFile")) == 1, "the sticker was downloaded again to be read"

@@ -20,10 +20,15 @@ from indexer.store.database import LIVE, Database
 
 #: The first pause before a failed reading is tried again; it doubles with every attempt.
 _RETRY_PAUSE_SECONDS = 5.0
-#: Kinds of rows whose source is one still picture the recogniser can read.
+#: Kinds of rows whose source may be one still picture the recogniser can read.
 _READABLE_KINDS = "('photo', 'sticker')"
-#: The collection's embedded original pictures (the one parameter is the collection).
-_EMBEDDED = f"images.status = 'indexed' AND {LIVE} AND images.kind IN {_READABLE_KINDS}"
+#: The collection's embedded original still pictures. A sticker or a picture file may be a
+#: clip all the same (a video sticker, a GIF sent as a file): embedded by its frames, it has
+#: no one picture to read, and reading it would download it again only to count it unreadable.
+_EMBEDDED = (
+    f"images.status = 'indexed' AND {LIVE} AND images.kind IN {_READABLE_KINDS} "
+    "AND NOT EXISTS (SELECT 1 FROM clip_frames WHERE clip_frames.image_id = images.id)"
+)
 
 
 class Readings:
