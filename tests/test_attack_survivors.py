@@ -4,7 +4,10 @@ real part that met it."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import json
 import os
 import signal
 import subprocess
@@ -17,9 +20,11 @@ from bot_world import BotWorld, bot_config
 
 from bot.chats import collection_of
 from bot.playground.fake_telegram import FakeTelegram
+from indexer.cli import main
 from indexer.config import ModelConfig, OcrConfig
 from indexer.model import onnx_text
 from indexer.model.embedder import Embedder
+from indexer.ocr.samples import lettered_picture
 from indexer.synthetic import ALL_SPECS
 from indexer.synthetic_clips import make_clip
 
@@ -107,3 +112,27 @@ async def test_a_video_sticker_is_not_read_for_words_nor_counted_unreadable(
     assert stats.images == 1
     assert (stats.readings.unread, stats.readings.unreadable) == (0, 0), stats.readings
     assert len(fake.calls("getFile")) == 1, "the sticker was downloaded again to be read"
+
+
+def test_words_are_not_read_from_a_file_changed_since_it_was_indexed(
+    tmp_path: Path, model_config: ModelConfig
+) -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    shot = pictures / "shot.png"
+    lettered_picture(["Holiday plans", "Beach on Friday"], "screenshot", seed=1).save(shot)
+    model = f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
+    config = tmp_path / "config.toml"
+    config.write_text(f'{model}[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n')
+    assert main(["--config", str(config), "index", str(pictures), "--collection", "c"]) == 0
+    # The same path now holds another picture; reading (turned on now, or the schema 9
+    # upgrade of an older folder) must not give the indexed picture the new file's words.
+    lettered_picture(["Bank PIN 4821", "Account of Zoltan"], "screenshot", seed=2).save(shot)
+    config.write_text(f'{model}[storage]\ndata_dir = "data"\n')
+    main(["--config", str(config), "index", str(pictures), "--collection", "c"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["--config", str(config), "list", "--collection", "c", "--json"])
+    [listed] = json.loads(out.getvalue())
+    assert listed["words"] is None, listed

@@ -138,6 +138,10 @@ class WordReader(BackgroundLoop):
         if fetched.data is None:
             await self._failed(picture, fetched.error or "unknown error", fetched.permanent)
             return
+        if picture.sha256 is not None and fetched.sha256 != picture.sha256:
+            # A file replaced since it was indexed: its words would be another picture's.
+            await self._failed(picture, "the file changed since it was indexed", True)
+            return
         try:
             read = await self._read_yielding(fetched.data)
         except ReadingFailed as exc:

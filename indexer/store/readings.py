@@ -47,7 +47,8 @@ class Readings:
         names = {f"s{i}": f"{scheme}:%" for i, scheme in enumerate(schemes)}
         rows = await self._db.fetchall(
             "SELECT images.id, images.collection_id, images.source, "
-            "coalesce(picture_readings.attempts, 0) FROM images LEFT JOIN picture_readings "
+            "coalesce(picture_readings.attempts, 0), images.sha256 "
+            "FROM images LEFT JOIN picture_readings "
             f"ON picture_readings.image_id = images.id WHERE {_EMBEDDED} "
             "AND picture_readings.read_at IS NULL "
             "AND coalesce(picture_readings.attempts, 0) < :most "
@@ -56,7 +57,7 @@ class Readings:
             "ORDER BY images.id LIMIT :limit",
             {**names, "most": max_attempts, "now": time.time(), "limit": limit},
         )
-        return [PictureToRead(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+        return [PictureToRead(int(r[0]), int(r[1]), str(r[2]), int(r[3]), r[4]) for r in rows]
 
     async def begin(self, picture: PictureToRead) -> None:
         """Counts an attempt before it starts: one that ends with the process is then
