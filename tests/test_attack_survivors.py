@@ -136,3 +136,17 @@ def test_words_are_not_read_from_a_file_changed_since_it_was_indexed(
         main(["--config", str(config), "list", "--collection", "c", "--json"])
     [listed] = json.loads(out.getvalue())
     assert listed["words"] is None, listed
+
+
+@pytest.mark.parametrize(
+    "key", ["ocr.seconds_per_picture", "limits.clip_decode_seconds", "limits.download_seconds"]
+)
+def test_an_endless_time_limit_is_refused_naming_its_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    section, name = key.split(".")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[storage]\ndata_dir = "data"\n[{section}]\n{name} = inf\n')
+    assert main(["--config", str(config), "stats"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: invalid configuration: ") and key in line, line
