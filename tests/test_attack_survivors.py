@@ -13,8 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from bot_world import BotWorld, bot_config
 
@@ -22,6 +25,7 @@ from bot.chats import collection_of
 from bot.playground.fake_telegram import FakeTelegram
 from indexer.cli import main
 from indexer.config import ModelConfig, OcrConfig
+from indexer.embed.clips import ClipLimits, decode_clip
 from indexer.model import onnx_text
 from indexer.model.embedder import Embedder
 from indexer.ocr.samples import lettered_picture
@@ -150,3 +154,26 @@ def test_an_endless_time_limit_is_refused_naming_its_key(
     assert main(["--config", str(config), "stats"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: invalid configuration: ") and key in line, line
+
+
+@pytest.mark.parametrize("container", ["matroska", "mp4", "mpegts"])
+def test_a_clip_whose_timestamps_start_an_hour_in_is_read_from_its_first_frame(
+    container: str,
+) -> None:
+    # A cut from a longer recording or a live stream keeps its timestamps: the first frame
+    # shows at 01:00:00, yet it is the clip's first moment.
+    rate, output = 6, io.BytesIO()
+    with av.open(output, "w", format=container) as clip:
+        stream = clip.add_stream("libx264", rate=rate)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for index in range(3 * rate):
+            shade = np.full((64, 64, 3), index * 12, np.uint8)
+            frame = av.VideoFrame.from_ndarray(shade, format="rgb24")
+            frame.pts, frame.time_base = 3600 * rate + index, Fraction(1, rate)
+            clip.mux(stream.encode(frame))
+        clip.mux(stream.encode(None))
+    limits = ClipLimits(frames=8, max_pixels=10**6, seconds=600, decode_seconds=30, short_side=48)
+    frames = decode_clip(output.getvalue(), limits)
+    assert len(frames.images) == 8
+    assert frames.seconds[0] < 0.5 and 2.0 < frames.seconds[-1] < 3.0, frames.seconds

@@ -99,12 +99,19 @@ def _frames(
     started: float,
 ) -> Iterator[tuple[float, av.VideoFrame]]:
     """(moment, frame) of the stream in order, within every limit; a frame of another size
-    than the header announced is checked again."""
+    than the header announced is checked again.
+
+    Moments count from the first frame: a cut from a longer recording or a live stream keeps
+    its timestamps (its first frame at 01:00:00), and is read from its start all the same.
+    """
     rate = float(stream.average_rate or 25)
+    origin: float | None = None
     for count, frame in enumerate(container.decode(stream)):
         if count >= MAX_DECODED_FRAMES or time.monotonic() - started > limits.decode_seconds:
             return
-        moment = frame.time if frame.time is not None else count / rate
+        stamp = frame.time if frame.time is not None else count / rate
+        origin = stamp if origin is None else origin
+        moment = stamp - origin
         if moment > limits.seconds:
             return
         _check_size(frame.width, frame.height, limits.max_pixels)
