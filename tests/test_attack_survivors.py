@@ -9,7 +9,9 @@ import dataclasses
 import io
 import json
 import os
+import resource
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from bot.playground.fake_telegram import FakeTelegram
 from indexer.cli import main
 from indexer.config import ModelConfig, OcrConfig
 from indexer.embed.clips import ClipLimits, decode_clip
+from indexer.errors import BadImageError
 from indexer.model import onnx_text
 from indexer.model.embedder import Embedder
 from indexer.ocr.samples import lettered_picture
@@ -177,3 +180,17 @@ def test_a_clip_whose_timestamps_start_an_hour_in_is_read_from_its_first_frame(
     frames = decode_clip(output.getvalue(), limits)
     assert len(frames.images) == 8
     assert frames.seconds[0] < 0.5 and 2.0 < frames.seconds[-1] < 3.0, frames.seconds
+
+
+def test_a_clip_whose_frames_are_larger_than_its_header_says_is_refused_before_decoding() -> None:
+    # A few KB of WebM: the container says 96×96, the VP8 key frame 16000×16000. Decoding it
+    # would allocate ~1 GB (a few of them side by side: the OOM killer) before any check.
+    clip = bytearray(make_clip(next(s for s in ALL_SPECS if s.slug == "red_circle"), "webm"))
+    key_frame = clip.find(b"\x9d\x01\x2a" + struct.pack("<HH", 96, 96))
+    clip[key_frame + 3 : key_frame + 7] = struct.pack("<HH", 16000, 16000)
+    limits = ClipLimits(frames=8, max_pixels=10**6, seconds=600, decode_seconds=30, short_side=48)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(BadImageError):
+        decode_clip(bytes(clip), limits)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB"

@@ -64,6 +64,9 @@ def decode_clip(data: bytes, limits: ClipLimits) -> ClipFrames:
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
             _check_size(width, height, limits.max_pixels)
+            # The header's size is the container's word; the decoder allocates what each frame
+            # says (a 16000×16000 VP8 key frame in a 96×96 WebM: ~1 GB). FFmpeg refuses those.
+            stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}
             stream.thread_type = "AUTO"
             candidates = _candidates(_frames(container, stream, limits, started), limits)
     except BadImageError:
