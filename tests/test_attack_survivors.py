@@ -194,3 +194,33 @@ def test_a_clip_whose_frames_are_larger_than_its_header_says_is_refused_before_d
         decode_clip(bytes(clip), limits)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_a_forget_leaves_no_trigram_of_the_words_in_the_database_file(
+    tmp_path: Path, model_config: ModelConfig, held_out_pictures: list[tuple[bytes, object]]
+) -> None:
+    # The word index keeps a deleted text's trigrams (in its old segment and in the deletion
+    # marker) until its segments are merged: a phone number read in a screenshot could be
+    # read back from the file after the forget.
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for number, (data, _) in enumerate(held_out_pictures[:2]):
+        (pictures / f"p{number}.jpg").write_bytes(data)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[model]\narch = "{model_config.arch}"\ncheckpoint = "{model_config.checkpoint}"\n'
+        '[storage]\ndata_dir = "data"\n[ocr]\nenabled = false\n'
+    )
+    base = ["--config", str(config)]
+    assert main([*base, "index", str(pictures), "--collection", "c"]) == 0
+    kept, forgotten = str(pictures / "p0.jpg"), str(pictures / "p1.jpg")
+    assert main([*base, "tag", "Harbour walk", "--collection", "c", "--path", kept]) == 0
+    assert (
+        main([*base, "tag", "Call Quxzolvik Wyngard", "--collection", "c", "--path", forgotten])
+        == 0
+    )
+    assert main([*base, "forget", "--collection", "c", "--path", forgotten]) == 0
+    on_disk = b"".join(path.read_bytes() for path in (tmp_path / "data").glob("index.sqlite3*"))
+    grams = ("qux", "uxz", "xzo", "zol", "olv", "lvi", "vik", "wyn", "yng", "nga", "gar")
+    left = [gram for gram in grams if gram.encode() in on_disk]
+    assert not left, f"trigrams of the forgotten words still in the file: {left}"
