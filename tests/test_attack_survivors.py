@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from indexer.errors import BadImageError
 from indexer.model import onnx_text
 from indexer.model.embedder import Embedder
 from indexer.ocr.samples import lettered_picture
+from indexer.store import Store
 from indexer.synthetic import ALL_SPECS
 from indexer.synthetic_clips import make_clip
 
@@ -224,3 +226,36 @@ def test_a_forget_leaves_no_trigram_of_the_words_in_the_database_file(
     grams = ("qux", "uxz", "xzo", "zol", "olv", "lvi", "vik", "wyn", "yng", "nga", "gar")
     left = [gram for gram in grams if gram.encode() in on_disk]
     assert not left, f"trigrams of the forgotten words still in the file: {left}"
+
+
+async def test_finding_the_next_picture_to_read_does_not_walk_every_picture_read(
+    tmp_path: Path,
+) -> None:
+    # After the schema 9 upgrade every picture waits to be read; looking for the next one from
+    # the first picture each time walks all those read so far: quadratic in the collection.
+    path = tmp_path / "index.sqlite3"
+    await (await Store.open(path)).close()
+    count = 100_000
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO collections (id, name, created_at) VALUES (1, 'c', 0)")
+        db.executemany(
+            "INSERT INTO images (id, collection_id, source, status, added_at, kind) "
+            "VALUES (?, 1, ?, 'indexed', 0, 'photo')",
+            ((n, f"file:/p/{n}.jpg") for n in range(1, count + 1)),
+        )
+        db.executemany(
+            "INSERT INTO picture_readings (image_id, attempts, read_at) VALUES (?, 1, 1)",
+            ((n,) for n in range(1, count - 1)),
+        )
+    store = await Store.open(path)
+    try:
+        started = time.perf_counter()
+        [first] = await store.readings.unread(["file"], 1, 3)
+        from_start = time.perf_counter() - started
+        started = time.perf_counter()
+        [following] = await store.readings.unread(["file"], 1, 3, after=first.id)
+        from_last = time.perf_counter() - started
+    finally:
+        await store.close()
+    assert (first.id, following.id) == (count - 1, count)
+    assert from_last < from_start / 10, (from_start, from_last)

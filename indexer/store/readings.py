@@ -38,10 +38,14 @@ class Readings:
         self._db = db
 
     async def unread(
-        self, schemes: Sequence[str], limit: int, max_attempts: int
+        self, schemes: Sequence[str], limit: int, max_attempts: int, *, after: int = 0
     ) -> list[PictureToRead]:
         """Embedded pictures not read yet whose source one of ``schemes`` fetches and whose
-        retry pause is over, oldest first."""
+        retry pause is over, oldest first; only those with an id above ``after``.
+
+        The rows already read are walked through to find these: a reader that starts each
+        look where the last one ended (``after``) walks them once per sweep, not once per
+        picture (after the schema 9 upgrade of 300 000 pictures, 90 ms a picture)."""
         if not schemes:
             return []
         names = {f"s{i}": f"{scheme}:%" for i, scheme in enumerate(schemes)}
@@ -52,10 +56,10 @@ class Readings:
             f"ON picture_readings.image_id = images.id WHERE {_EMBEDDED} "
             "AND picture_readings.read_at IS NULL "
             "AND coalesce(picture_readings.attempts, 0) < :most "
-            "AND coalesce(picture_readings.retry_at, 0) <= :now "
+            "AND coalesce(picture_readings.retry_at, 0) <= :now AND images.id > :after "
             f"AND ({' OR '.join(f'images.source LIKE :{name}' for name in names)}) "
             "ORDER BY images.id LIMIT :limit",
-            {**names, "most": max_attempts, "now": time.time(), "limit": limit},
+            {**names, "most": max_attempts, "now": time.time(), "limit": limit, "after": after},
         )
         return [PictureToRead(int(r[0]), int(r[1]), str(r[2]), int(r[3]), r[4]) for r in rows]
 
