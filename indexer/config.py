@@ -36,9 +36,10 @@ Section = TypeVar("Section", bound=BaseModel)
 
 
 class StrictSection(BaseModel):
-    """A config section that rejects unknown keys, so typos fail loudly."""
+    """A config section that rejects unknown keys, so typos fail loudly, and `inf` or `nan`
+    (a time limit of `inf` would let a hung recogniser or download hold its slot for ever)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(StrictSection):

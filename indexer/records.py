@@ -200,6 +200,8 @@ class PictureToRead:
     collection_id: int
     source: str
     attempts: int
+    #: The SHA-256 of the bytes that were embedded: the source must still hold them.
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ def decode_clip(data: bytes, limits: ClipLimits) -> ClipFrames:
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
             _check_size(width, height, limits.max_pixels)
+            # The header's size is the container's word; the decoder allocates what each frame
+            # says (a 16000×16000 VP8 key frame in a 96×96 WebM: ~1 GB). FFmpeg refuses those.
+            stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}
             stream.thread_type = "AUTO"
             candidates = _candidates(_frames(container, stream, limits, started), limits)
     except BadImageError:
@@ -99,12 +102,19 @@ def _frames(
     started: float,
 ) -> Iterator[tuple[float, av.VideoFrame]]:
     """(moment, frame) of the stream in order, within every limit; a frame of another size
-    than the header announced is checked again."""
+    than the header announced is checked again.
+
+    Moments count from the first frame: a cut from a longer recording or a live stream keeps
+    its timestamps (its first frame at 01:00:00), and is read from its start all the same.
+    """
     rate = float(stream.average_rate or 25)
+    origin: float | None = None
     for count, frame in enumerate(container.decode(stream)):
         if count >= MAX_DECODED_FRAMES or time.monotonic() - started > limits.decode_seconds:
             return
-        moment = frame.time if frame.time is not None else count / rate
+        stamp = frame.time if frame.time is not None else count / rate
+        origin = stamp if origin is None else origin
+        moment = stamp - origin
         if moment > limits.seconds:
             return
         _check_size(frame.width, frame.height, limits.max_pixels)

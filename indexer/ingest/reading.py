@@ -60,6 +60,9 @@ class WordReader(BackgroundLoop):
         self._started = False
         self._reading = False
         self._unavailable: str | None = None
+        #: The last picture looked at: the next look starts after it, and from the first
+        #: picture again once it finds nothing further on.
+        self._after = 0
 
     async def stop(self) -> None:
         """Ends the loop at once: the recogniser is stopped, and a picture it was reading is
@@ -86,9 +89,11 @@ class WordReader(BackgroundLoop):
             self._idle.clear()
             self._wake.set()
 
-    async def _due(self, limit: int) -> list[PictureToRead]:
+    async def _due(self, limit: int, after: int = 0) -> list[PictureToRead]:
         schemes = self._engine.pipeline.schemes if self._schemes is None else self._schemes
-        return await self._engine.store.readings.unread(schemes, limit, self._limits.max_attempts)
+        return await self._engine.store.readings.unread(
+            schemes, limit, self._limits.max_attempts, after=after
+        )
 
     async def _round(self) -> None:
         self._wake.clear()
@@ -96,7 +101,10 @@ class WordReader(BackgroundLoop):
         if await queue.next_pending(1, self._engine.pipeline.schemes):
             await self._pause(_EMBEDDING_FIRST_SECONDS)
             return
-        due = await self._due(1)
+        due = await self._due(1, after=self._after)
+        if not due and self._after:
+            self._after = 0
+            due = await self._due(1)
         if not due:
             self._idle.set()
             await self._pause(_POLL_SECONDS)
@@ -105,6 +113,7 @@ class WordReader(BackgroundLoop):
             self._idle.set()
             self._closing = True
             return
+        self._after = due[0].id
         await self._read(due[0])
 
     async def _start_recogniser(self) -> bool:
@@ -137,6 +146,10 @@ class WordReader(BackgroundLoop):
             return
         if fetched.data is None:
             await self._failed(picture, fetched.error or "unknown error", fetched.permanent)
+            return
+        if picture.sha256 is not None and fetched.sha256 != picture.sha256:
+            # A file replaced since it was indexed: its words would be another picture's.
+            await self._failed(picture, "the file changed since it was indexed", True)
             return
         try:
             read = await self._read_yielding(fetched.data)

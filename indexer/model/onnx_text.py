@@ -102,8 +102,7 @@ def open_text_encoder(
         return None
     hint = 'model.text_runtime = "torch" keeps it there without this message'
     try:
-        file = exported_text_tower(loaded, identity, text_cache_folder(config))
-        encoder = OnnxTextEncoder(text_session(file), file)
+        encoder = _cached_or_exported(loaded, identity, text_cache_folder(config))
     except ImportError as exc:
         log.warning(
             "the text tower runs in torch: %s is not installed "
@@ -119,8 +118,29 @@ def open_text_encoder(
             hint,
         )
         return None
-    log.info("text tower: ONNX Runtime int8 from %s", file)
+    log.info("text tower: ONNX Runtime int8 from %s", encoder.file)
     return encoder
+
+
+def _cached_or_exported(loaded: LoadedModel, identity: str, folder: Path) -> OnnxTextEncoder:
+    """The encoder on the cached file, or on a fresh export when there is none or the cached
+    one cannot be loaded (cut short, damaged): a bad file in the cache would otherwise leave
+    the text tower in torch at every start, whatever the config asks."""
+    file = text_tower_file(loaded.model, identity, folder)
+    if file.is_file():
+        import onnxruntime  # noqa: F401  (missing: ImportError, not a damaged file)
+
+        try:
+            return OnnxTextEncoder(text_session(file), file)
+        except Exception as exc:
+            log.warning(
+                "the cached text tower %s cannot be loaded (%s): exporting it again",
+                file,
+                first_line(exc),
+            )
+            file.unlink(missing_ok=True)
+    file = exported_text_tower(loaded, identity, folder)
+    return OnnxTextEncoder(text_session(file), file)
 
 
 def text_cache_folder(config: ModelConfig) -> Path:

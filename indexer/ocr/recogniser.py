@@ -61,14 +61,12 @@ class Recogniser:
 
     def __init__(self, settings: OcrConfig, limits: LimitsConfig) -> None:
         self._settings = settings
-        self._child_settings = json.dumps(
-            {
-                "min_confidence": settings.min_confidence,
-                "max_side": settings.max_side,
-                "max_bytes": limits.max_image_bytes,
-                "max_pixels": limits.max_image_pixels,
-            }
-        )
+        self._child_settings: dict[str, Any] = {
+            "min_confidence": settings.min_confidence,
+            "max_side": settings.max_side,
+            "max_bytes": limits.max_image_bytes,
+            "max_pixels": limits.max_image_pixels,
+        }
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         #: Seconds the child spent paused in all, and since when it is paused (if it is).
@@ -164,7 +162,7 @@ class Recogniser:
             sys.executable,
             "-m",
             "indexer.ocr.child",
-            self._child_settings,
+            json.dumps({**self._child_settings, "parent": os.getpid()}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

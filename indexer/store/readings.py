@@ -20,10 +20,15 @@ from indexer.store.database import LIVE, Database
 
 #: The first pause before a failed reading is tried again; it doubles with every attempt.
 _RETRY_PAUSE_SECONDS = 5.0
-#: Kinds of rows whose source is one still picture the recogniser can read.
+#: Kinds of rows whose source may be one still picture the recogniser can read.
 _READABLE_KINDS = "('photo', 'sticker')"
-#: The collection's embedded original pictures (the one parameter is the collection).
-_EMBEDDED = f"images.status = 'indexed' AND {LIVE} AND images.kind IN {_READABLE_KINDS}"
+#: The collection's embedded original still pictures. A sticker or a picture file may be a
+#: clip all the same (a video sticker, a GIF sent as a file): embedded by its frames, it has
+#: no one picture to read, and reading it would download it again only to count it unreadable.
+_EMBEDDED = (
+    f"images.status = 'indexed' AND {LIVE} AND images.kind IN {_READABLE_KINDS} "
+    "AND NOT EXISTS (SELECT 1 FROM clip_frames WHERE clip_frames.image_id = images.id)"
+)
 
 
 class Readings:
@@ -33,25 +38,30 @@ class Readings:
         self._db = db
 
     async def unread(
-        self, schemes: Sequence[str], limit: int, max_attempts: int
+        self, schemes: Sequence[str], limit: int, max_attempts: int, *, after: int = 0
     ) -> list[PictureToRead]:
         """Embedded pictures not read yet whose source one of ``schemes`` fetches and whose
-        retry pause is over, oldest first."""
+        retry pause is over, oldest first; only those with an id above ``after``.
+
+        The rows already read are walked through to find these: a reader that starts each
+        look where the last one ended (``after``) walks them once per sweep, not once per
+        picture (after the schema 9 upgrade of 300 000 pictures, 90 ms a picture)."""
         if not schemes:
             return []
         names = {f"s{i}": f"{scheme}:%" for i, scheme in enumerate(schemes)}
         rows = await self._db.fetchall(
             "SELECT images.id, images.collection_id, images.source, "
-            "coalesce(picture_readings.attempts, 0) FROM images LEFT JOIN picture_readings "
+            "coalesce(picture_readings.attempts, 0), images.sha256 "
+            "FROM images LEFT JOIN picture_readings "
             f"ON picture_readings.image_id = images.id WHERE {_EMBEDDED} "
             "AND picture_readings.read_at IS NULL "
             "AND coalesce(picture_readings.attempts, 0) < :most "
-            "AND coalesce(picture_readings.retry_at, 0) <= :now "
+            "AND coalesce(picture_readings.retry_at, 0) <= :now AND images.id > :after "
             f"AND ({' OR '.join(f'images.source LIKE :{name}' for name in names)}) "
             "ORDER BY images.id LIMIT :limit",
-            {**names, "most": max_attempts, "now": time.time(), "limit": limit},
+            {**names, "most": max_attempts, "now": time.time(), "limit": limit, "after": after},
         )
-        return [PictureToRead(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+        return [PictureToRead(int(r[0]), int(r[1]), str(r[2]), int(r[3]), r[4]) for r in rows]
 
     async def begin(self, picture: PictureToRead) -> None:
         """Counts an attempt before it starts: one that ends with the process is then
