@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from indexer.config import LimitsConfig, OcrConfig
+from indexer.text_cleaning import clean_text
 
 #: How long the child may take to load the recogniser (a cold disk, a slow machine).
 START_SECONDS = 120.0
@@ -105,7 +106,9 @@ class Recogniser:
                 raise
         if "error" in answer:
             raise ReadingFailed(str(answer["error"]), permanent=bool(answer.get("permanent")))
-        return WordsRead(str(answer["words"]), float(answer["confidence"]))
+        # Text from outside, cleaned where it enters like every other (the recogniser's own
+        # dictionary holds no control or bidi character today; a future model's might).
+        return WordsRead(clean_text(str(answer["words"])), float(answer["confidence"]))
 
     def pause(self) -> None:
         """Stops the child where it is (SIGSTOP), so that it takes no CPU time."""
