@@ -2,8 +2,9 @@
 
 The playground runs as a user starts it (a subprocess, the offline demo model), and the page is
 used as a person would: switch person, search in English and Chinese, upload pictures and find
-them, press More, use inline mode, and check that an outsider's private search shows nothing of
-a group they are not in. Screenshots go to tests/output/playground/.
+them, press More, use inline mode, find the demo video by a description and play it at the
+moment that matched, find a picture by the words written on it, and check that an outsider's
+private search shows nothing of a group they are not in. Screenshots go to tests/output/playground/.
 
 Chromium comes from the system (Debian: ``apt-get install chromium chromium-driver``; CI's
 scripts/test.sh installs them); without it the test is skipped, except in CI (``CI=true``),
@@ -35,6 +36,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bot.playground.cast import words_query
 from indexer.synthetic import ALL_SPECS, draw_shape
 
 SCREENSHOTS = Path(__file__).parent / "output" / "playground"
@@ -45,6 +47,8 @@ START_SECONDS = 240
 ANSWER_SECONDS = 60
 RED_CIRCLE = next(spec for spec in ALL_SPECS if spec.slug == "red_circle")
 PURPLE_STAR = next(spec for spec in ALL_SPECS if spec.slug == "purple_star")
+#: The demo video's shape (bot/playground/cast.py DEMO_CLIPS): shown after a dark first second.
+ORANGE_CIRCLE = next(spec for spec in ALL_SPECS if spec.slug == "orange_circle")
 
 
 def _browser_binaries() -> tuple[str, str]:
@@ -381,3 +385,68 @@ def test_what_a_newcomer_ran_into(browser: Any, playground: str, tmp_path: Path)
     own = page.texts(".message.own .bubble")[-1]
     assert "route.jpg" in own and "our walk" in own, own
     page.shot("10-file-with-caption")
+
+
+#: The latest answer's videos: [readyState, duration, the caption of the result it is in].
+_VIDEO_RESULTS = """
+    const rows = [...document.querySelectorAll('.message.from-bot')]
+        .filter(row => row.querySelector('.photo'));
+    const last = rows[rows.length - 1];
+    if (!last) return [];
+    return [...last.querySelectorAll('video')].map(video => {
+        const text = (video.closest('.result') || video.closest('.bubble')).querySelector('.text');
+        return [video.readyState, video.duration || 0, text ? text.innerText : ''];
+    });
+"""
+#: Shows the latest answer's first video at ``arguments[0]`` seconds, as a person dragging its
+#: slider there; true once the browser has decoded the frame there.
+_SHOW_MOMENT = """
+    const rows = [...document.querySelectorAll('.message.from-bot')]
+        .filter(row => row.querySelector('.photo'));
+    const video = rows[rows.length - 1].querySelector('video');
+    if (video.readyState >= 1 && !video.seeking && video.currentTime < arguments[0]) {
+        video.currentTime = arguments[0];
+    }
+    video.scrollIntoView({block: 'center'});
+    return video.readyState >= 2 && !video.seeking && video.currentTime >= arguments[0];
+"""
+
+
+def test_clips_and_words_in_a_browser(browser: Any, playground: str) -> None:
+    """A description finds the demo video, which the page loads and plays at the moment its
+    caption says matched; the words chip finds the picture with those words, said with 📝."""
+    page = Page(browser)
+    browser.get(playground)
+    page.viewport(1280, 800)
+    page.wait(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "page")
+    page.act_as("Ada")
+    page.open_chat("Shapes club")
+
+    # The video: among the results, a <video> the browser loaded, matched past its dark second.
+    page.results_after("/search an orange circle")
+
+    def loaded() -> list[Any]:
+        videos = list(browser.execute_script(_VIDEO_RESULTS))
+        return [v for v in videos if v[0] >= 1 and v[1] > 0]
+
+    caption = page.wait(loaded, "the video result to load")[0][2]
+    moment = re.search(r"▶ at (\d\d):(\d\d)", caption)
+    assert moment, caption
+    seconds = 60 * int(moment.group(1)) + int(moment.group(2))
+    assert seconds > 0, caption
+    assert "https://t.me/c/" in caption
+    page.wait(lambda: browser.execute_script(_SHOW_MOMENT, seconds), "the video at its moment")
+    page.shot("11-video-result")
+
+    # Words in a picture: the chip searches a word written on one, the caption quotes them.
+    query = words_query()
+    page.click("#suggestions button", f"/search {query}")
+    assert browser.find_element(By.ID, "text").get_attribute("value") == f"/search {query}"
+    captions = page.results_after("")
+    worded = [c for c in captions if "📝" in c]
+    assert worded and query in worded[0], captions
+    browser.execute_script(
+        "const rows = document.querySelectorAll('.message.from-bot .results');"
+        "rows[rows.length - 1].scrollIntoView({block: 'start'})"
+    )
+    page.shot("12-words-in-pictures")
