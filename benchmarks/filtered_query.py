@@ -33,7 +33,6 @@ import platform
 import sqlite3
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import faiss
@@ -48,6 +47,7 @@ from benchmarks.query import (
     clustered_vectors,
     create_schema,
     ms_percentiles,
+    one_at_a_time,
     phrases,
 )
 from indexer.config import IndexerConfig, ModelConfig
@@ -131,18 +131,6 @@ def write_index(config: IndexerConfig, model_id: str, vectors: np.ndarray) -> st
     return index.layout.name + (f", nprobe {index.layout.nprobe}" if index.layout.nlist else "")
 
 
-async def timed(run: Callable[[str], Awaitable[object]], queries: list[str]) -> list[float]:
-    """Milliseconds of ``run(query)`` for each query in turn, after a few untimed ones."""
-    for query in queries[:WARMUP]:
-        await run(query)
-    latencies = []
-    for query in queries:
-        start = time.perf_counter()
-        await run(query)
-        latencies.append(1000 * (time.perf_counter() - start))
-    return latencies
-
-
 async def measure(
     config: IndexerConfig, embedder: Embedder, queries: list[str]
 ) -> list[tuple[str, str, float, float, int]]:
@@ -162,7 +150,7 @@ async def measure(
                 return await service.search_text([COLLECTION], words, k=K, filters=filters)
 
             found = len(await search(queries[0]))  # type: ignore[arg-type]
-            p50, p99 = ms_percentiles(await timed(search, queries))
+            p50, p99 = ms_percentiles(await one_at_a_time(search, queries))
             rows.append((case, "end to end (`search_text`, k=10)", p50, p99, found))
             print(f"  {case}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {found} results", flush=True)
             if not filters.narrows:
@@ -177,7 +165,7 @@ async def measure(
                 return await selection.candidates(1, filters, posters)
 
             among = await candidates("")
-            p50, p99 = ms_percentiles(await timed(candidates, queries))
+            p50, p99 = ms_percentiles(await one_at_a_time(candidates, queries))
             rows.append((case, f"candidate ids from SQLite ({len(among):,})", p50, p99, 0))
             if alone:
                 continue
@@ -185,9 +173,9 @@ async def measure(
             async def restricted(query: str, among: np.ndarray = among) -> object:
                 return await engine.pictures.search(1, vectors[query][None, :], K, among)
 
-            p50, p99 = ms_percentiles(await timed(restricted, queries))
+            p50, p99 = ms_percentiles(await one_at_a_time(restricted, queries))
             rows.append((case, "FAISS search among them", p50, p99, 0))
-        latencies = await timed(
+        latencies = await one_at_a_time(
             lambda query: engine.pictures.search(1, vectors[query][None, :], K), queries
         )
         rows.insert(1, ("no filter", "FAISS search", *ms_percentiles(latencies), 0))
