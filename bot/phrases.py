@@ -54,6 +54,10 @@ class Texts:
     reindex_running: str
     reindex_interrupted: str
     stats: str
+    #: What /stats says of embedded pictures not read for words yet: queued, or not read
+    #: at all because reading is off (``ocr.enabled = false``).
+    words_waiting: str
+    words_reading_off: str
     never: str
     forget_usage: str
     tag_usage: str
@@ -149,9 +153,11 @@ EN = Texts(
         "Pictures: {images}\nReposts: {reposts}\nTags: {tags}\nWaiting: {pending}\n"
         "Failed: {failed}\n"
         "Model: {model}\nIndex: {index_type}, {vectors} vectors, {size}\nLast indexed: {last}\n"
-        "Read for words: {read} ({with_words} with words, {unread} waiting)\n"
+        "Read for words: {read} ({with_words} with words, {unread})\n"
         "Updates skipped as unstorable since the bot started: {poisoned}"
     ),
+    words_waiting="{count} waiting",
+    words_reading_off="{count} not read: reading is off",
     never="never",
     forget_usage="Reply /forget to the picture you want me to forget.",
     tag_usage=(
@@ -263,9 +269,11 @@ ZH = Texts(
     stats=(
         "图片：{images}\n重复转发：{reposts}\n标签：{tags}\n等待中：{pending}\n失败：{failed}\n"
         "模型：{model}\n索引：{index_type}，{vectors} 个向量，{size}\n最近索引：{last}\n"
-        "已识别文字：{read} 张（{with_words} 张有文字，{unread} 张等待中）\n"
+        "已识别文字：{read} 张（{with_words} 张有文字，{unread}）\n"
         "本次启动以来无法保存而跳过的更新：{poisoned}"
     ),
+    words_waiting="{count} 张等待中",
+    words_reading_off="{count} 张未识别：文字识别已关闭",
     never="从未",
     forget_usage="请回复你要我删除的图片 /forget。",
     tag_usage="请回复一张图片 /tag <词语>，例如 /tag 人民广场，之后用这些词就能找到它。",

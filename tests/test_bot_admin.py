@@ -107,6 +107,7 @@ async def test_stats_reports_what_is_indexed(
         "Pictures: 6\nReposts: 0\nTags: 0\nWaiting: 0\nFailed: 0\nModel: tiny-clip"
     )
     assert "Index: Flat, 6 vectors, " in text
+    assert "Read for words: 0 (0 with words, 6 not read: reading is off)" in text
 
 
 async def test_the_poster_may_forget_a_picture_and_it_is_never_shown_again(

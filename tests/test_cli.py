@@ -94,6 +94,8 @@ def test_stats_forget_and_reindex(workspace: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "pictures 89 (+0 reposts), pending 0, failed 1, forgotten 1" in out
     assert "index Flat, 89 vectors" in out
+    # Reading is off in these tests: its pictures are not read, not "waiting" for ever.
+    assert "89 not read (ocr.enabled is false)" in out and "waiting" not in out
     # A deletion wins: indexing the folder again (a nightly job) does not bring it back.
     assert run(workspace, "index", str(workspace / "pictures"), "--collection", "c") == 1
     known = "0 indexed, 0 duplicates, 90 already known (1 of them forgotten, kept out), 1 failed"

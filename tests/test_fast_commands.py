@@ -114,9 +114,9 @@ def printed_by_the_service(
         async with await IndexService.open(config, embedder) as service:
             capsys.readouterr()
             for name in await service.collections():
-                print_stats(await service.stats(name))
+                print_stats(await service.stats(name), config.ocr.enabled)
             printed["stats"] = capsys.readouterr().out
-            print_stats(await service.stats("c"))
+            print_stats(await service.stats("c"), config.ocr.enabled)
             printed["stats --collection c"] = capsys.readouterr().out
             print_listing(await service.list_pictures("c", PictureFilter()))
             printed["list --collection c"] = capsys.readouterr().out

@@ -28,7 +28,9 @@ async def stats(update: Update, context: BotContext) -> None:
     except UnknownCollectionError:
         await message.reply_text(texts.nothing_indexed)
         return
-    await message.reply_text(stats_text(texts, numbers, context.deps.deliveries.poisoned))
+    reading_on = context.service.config.ocr.enabled
+    poisoned = context.deps.deliveries.poisoned
+    await message.reply_text(stats_text(texts, numbers, poisoned, reading_on))
 
 
 async def reindex(update: Update, context: BotContext) -> None:

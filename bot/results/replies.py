@@ -222,8 +222,10 @@ def groups_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
-def stats_text(texts: Texts, stats: CollectionStats, poisoned: int) -> str:
-    """/stats: the collection's numbers, and the updates the bot skipped as poisoned."""
+def stats_text(texts: Texts, stats: CollectionStats, poisoned: int, reading_on: bool) -> str:
+    """/stats: the collection's numbers, and the updates the bot skipped as poisoned; pictures
+    not read for words are "waiting" only while reading is on."""
+    unread = texts.words_waiting if reading_on else texts.words_reading_off
     return texts.stats.format(
         poisoned=poisoned,
         images=stats.images,
@@ -233,7 +235,7 @@ def stats_text(texts: Texts, stats: CollectionStats, poisoned: int) -> str:
         failed=stats.failed,
         read=stats.readings.read,
         with_words=stats.readings.with_words,
-        unread=stats.readings.unread,
+        unread=unread.format(count=stats.readings.unread),
         model=stats.model,
         index_type=stats.index_type,
         vectors=stats.index_vectors,

@@ -107,7 +107,9 @@ def listing_json(listed: ListedPicture) -> dict[str, Any]:
     }
 
 
-def print_stats(stats: CollectionStats) -> None:
+def print_stats(stats: CollectionStats, reading_on: bool) -> None:
+    """A collection's numbers; pictures not read for words are "waiting" only while reading
+    is on (``ocr.enabled``)."""
     last = (
         datetime.fromtimestamp(stats.last_indexed_at).isoformat(timespec="seconds")
         if stats.last_indexed_at
@@ -130,5 +132,6 @@ def print_stats(stats: CollectionStats) -> None:
     readings = stats.readings
     print(
         f"  words read in {readings.read} pictures ({readings.with_words} with words), "
-        f"{readings.unread} waiting, {readings.unreadable} unreadable"
+        f"{readings.unread} {'waiting' if reading_on else 'not read (ocr.enabled is false)'}, "
+        f"{readings.unreadable} unreadable"
     )

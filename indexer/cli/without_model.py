@@ -43,6 +43,8 @@ class Kept(Protocol):
     """What these commands ask: :class:`~indexer.service.IndexService` answers it, and so does
     :class:`StoreOnly` without the model."""
 
+    config: IndexerConfig
+
     async def collections(self) -> list[str]: ...
 
     async def stats(self, collection: str) -> CollectionStats: ...
@@ -71,10 +73,11 @@ class StoreOnly:
         frames: VectorBackend,
         model_id: str,
         thresholds: Thresholds,
-        max_attempts: int,
+        config: IndexerConfig,
     ) -> None:
+        self.config = config
         self._store = store
-        self._max_attempts = max_attempts
+        self._max_attempts = config.limits.max_attempts
         self._pictures = pictures
         self._texts = texts
         self._frames = frames
@@ -103,7 +106,7 @@ class StoreOnly:
         except BaseException:
             await store.close()
             raise
-        return cls(store, pictures, texts, frames, model_id, thresholds, config.limits.max_attempts)
+        return cls(store, pictures, texts, frames, model_id, thresholds, config)
 
     async def close(self) -> None:
         """Saves the indexes a ``forget`` changed, then closes everything (as the service does)."""
@@ -175,9 +178,10 @@ async def list_pictures(kept: Kept, args: argparse.Namespace) -> int:
 
 
 async def stats(kept: Kept, args: argparse.Namespace) -> int:
+    reading_on = kept.config.ocr.enabled
     names = [args.collection] if args.collection else await kept.collections()
     for name in names:
-        print_stats(await kept.stats(name))
+        print_stats(await kept.stats(name), reading_on)
     return 0
 
 
