@@ -466,3 +466,13 @@ def test_a_kind_filter_names_its_pictures_through_an_index(tmp_path: Path) -> No
             (1, "video", "video_note"),
         ).fetchall()
     assert "images_by_kind" in " ".join(str(row[-1]) for row in plan)
+
+
+def test_a_date_at_the_end_of_the_calendar_is_a_hint_not_a_crash() -> None:
+    """Found by attack: ``on:9999-12-31`` raised OverflowError (the day after it cannot be
+    written), so the asker got no answer at all instead of a hint."""
+    for query in ("on:9999-12-31", "before:9999-12-31 a cat", "日期：9999-12-31"):
+        parsed = parse_query(query, NOW)
+        assert [problem.kind for problem in parsed.problems] == ["bad_date"], query
+    assert parse_query("after:9999-12-30", NOW).problems == ()
+

@@ -201,7 +201,7 @@ def date_span(value: str) -> tuple[float, float] | None:
             end = datetime(year + int(month) // 12, int(month) % 12 + 1, 1, tzinfo=UTC)
         else:
             start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # 2025-02-30; 9999-12-31 has no day after it
         return None
     return start.timestamp(), end.timestamp()
 
