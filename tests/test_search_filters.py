@@ -476,3 +476,27 @@ def test_a_date_at_the_end_of_the_calendar_is_a_hint_not_a_crash() -> None:
         assert [problem.kind for problem in parsed.problems] == ["bad_date"], query
     assert parse_query("after:9999-12-30", NOW).problems == ()
 
+
+async def test_sort_new_pages_past_newest_among_neither_repeat_nor_skip(
+    group: tuple[IndexerConfig, dict[int, ShapeSpec]], embedder: Embedder
+) -> None:
+    """Found by attack: past ``search.newest_among`` each More page re-sorted a deeper set of
+    matches by date, so pictures of earlier pages came back and others were never shown."""
+    config, _ = group
+    few = config.model_copy(update={"search": config.search.model_copy(update={"newest_among": 8})})
+    async with await IndexService.open(few, embedder, embed=False) as service:
+        at_once = await service.search_text(
+            ["group"], "a purple cross", k=24, filters=SearchFilters(newest=True)
+        )
+        paged = [
+            hit
+            for offset in range(0, 24, 4)
+            for hit in await service.search_text(
+                ["group"], "a purple cross", k=4, offset=offset, filters=SearchFilters(newest=True)
+            )
+        ]
+    ids = [hit.image.id for hit in paged]
+    assert len(set(ids)) == len(ids) == 24
+    assert ids == [hit.image.id for hit in at_once]
+    first = [hit.image.posted_at or 0.0 for hit in paged[:8]]
+    assert first == sorted(first, reverse=True)
