@@ -500,3 +500,15 @@ async def test_sort_new_pages_past_newest_among_neither_repeat_nor_skip(
     assert ids == [hit.image.id for hit in at_once]
     first = [hit.image.posted_at or 0.0 for hit in paged[:8]]
     assert first == sorted(first, reverse=True)
+
+
+async def test_an_empty_name_or_a_bare_at_means_nobody_not_everyone_without_a_username(
+    searcher: IndexService,
+) -> None:
+    """Found by attack: ``from:@`` (and the CLI's ``--poster ""``) matched every poster who has
+    no @username (小明 here) and listed their pictures, instead of naming nobody."""
+    for name in ("@", "", " "):
+        with pytest.raises(UnknownPosterError):
+            await searcher.search_text(["group"], "a cat", filters=SearchFilters(posters=(name,)))
+        with pytest.raises(UnknownPosterError):
+            await searcher.search_text(["group"], "", filters=SearchFilters(posters=(name,)))

@@ -44,11 +44,16 @@ def poster_matches(wanted: str, poster_id: int, username: str | None, name: str 
     """Whether ``@name``, ``name`` or a numeric id (as a person wrote it) means this poster.
 
     ``@ben`` means the @username only; ``Ben`` the username, the name (any case) or the id.
+    An empty name or a bare ``@`` means nobody (not everyone without a username or name).
     """
-    wanted = wanted.casefold()
+    wanted = wanted.strip().casefold()
     if wanted.startswith("@"):
-        return wanted[1:] == (username or "").casefold()
-    return wanted in ((username or "").casefold(), (name or "").casefold(), str(poster_id))
+        return len(wanted) > 1 and wanted[1:] == (username or "").casefold()
+    return bool(wanted) and wanted in (
+        (username or "").casefold(),
+        (name or "").casefold(),
+        str(poster_id),
+    )
 
 
 class Selection:
