@@ -189,6 +189,10 @@ async def _answer(
     user = update.effective_user
     assert user is not None
     texts = texts_of(update)
+    # A hint is an answer too: asked before the limit, anyone could have the bot post one
+    # for every message, spending the group's send budget that other answers need.
+    if not await admitted(update, context, user.id):
+        return
     parsed = context.service.parse_query(text)
     if parsed.problems:
         await message.reply_text(filter_hint(texts, parsed.problems[0]))
@@ -196,8 +200,6 @@ async def _answer(
     filtered = parsed.filters.narrows or parsed.filters.newest
     if picture is None and not parsed.words and not filtered:
         await message.reply_text(texts.search_usage)
-        return
-    if not await admitted(update, context, user.id):
         return
     answering_starts()  # a search stores nothing: its wait for a turn holds no update back
     async with context.deps.turns.answering(user.id, message.chat.id):
