@@ -512,3 +512,22 @@ async def test_an_empty_name_or_a_bare_at_means_nobody_not_everyone_without_a_us
             await searcher.search_text(["group"], "a cat", filters=SearchFilters(posters=(name,)))
         with pytest.raises(UnknownPosterError):
             await searcher.search_text(["group"], "", filters=SearchFilters(posters=(name,)))
+
+
+async def test_chinese_input_full_width_at_and_punctuation_after_a_value(
+    searcher: IndexService,
+) -> None:
+    """Found by attack: a Chinese input method types ``＠`` and ends clauses with ``，`` or
+    ``。``: ``来自：＠ben_k`` named nobody, ``来自：小明，之后：2025-06`` looked for a poster
+    called "小明，之后：2025-06", and ``最近：7天。`` was no period."""
+    parsed = parse_query("红色的圆形 来自：小明，之后：2025-06；类型：视频。最近：700天。", NOW)
+    assert parsed.problems == ()
+    assert parsed.words == "红色的圆形"
+    assert parsed.filters.posters == ("小明",)
+    assert parsed.filters.after == ts("2025-06-01")
+    assert parsed.filters.kinds == ("video", "video_note")
+    assert parse_query("注意，红色：圆形。", NOW).words == "注意，红色：圆形。"
+    hits = await searcher.search_text(
+        ["group"], "", k=3, filters=searcher.parse_query("来自：＠BEN_K").filters
+    )
+    assert len(hits) == 3 and {hit.image.poster_id for hit in hits} == {BEN[0]}
