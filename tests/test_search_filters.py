@@ -16,7 +16,7 @@ from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.errors import UnknownPosterError
 from indexer.model.embedder import Embedder
-from indexer.records import ImageFacts, QueryProblem, SearchFilters
+from indexer.records import ImageFacts, ParsedQuery, QueryProblem, SearchFilters
 from indexer.search.filters import OPERATORS, parse_query
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
@@ -526,7 +526,8 @@ async def test_chinese_input_full_width_at_and_punctuation_after_a_value(
     assert parsed.filters.posters == ("小明",)
     assert parsed.filters.after == ts("2025-06-01")
     assert parsed.filters.kinds == ("video", "video_note")
-    assert parse_query("注意，红色：圆形。", NOW).words == "注意，红色：圆形。"
+    for prose in ("注意，红色：圆形。", "照片，iPhone:红色"):
+        assert parse_query(prose, NOW) == ParsedQuery(prose, SearchFilters()), prose
     hits = await searcher.search_text(
         ["group"], "", k=3, filters=searcher.parse_query("来自：＠BEN_K").filters
     )

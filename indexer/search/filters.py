@@ -169,7 +169,8 @@ def parse_query(text: str, now: float) -> ParsedQuery:
         operator = OPERATORS.get(token["name"].lower())
         value = (token["value"] or "").strip('"“”').strip()
         if operator is None:
-            if _looks_like_operator(token["name"], token["value"]):
+            spaced = not token.start() or text[token.start() - 1].isspace()
+            if spaced and _looks_like_operator(token["name"], token["value"]):
                 words.append(text[position : token.start()])
                 reading.problems.append(
                     QueryProblem("unknown_operator", token.group().rstrip(_STOPS))
