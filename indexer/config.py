@@ -144,7 +144,7 @@ class SearchConfig(StrictSection):
     #: asked-for change best on the tiny model's shapes (docs/BENCHMARKS.md).
     composed_text_weight: float = Field(default=1.25, ge=0.0, le=10.0)
     #: ``sort:new`` orders this many of the best matches (those above the picture floor) by
-    #: date, newest first.
+    #: date, newest first; further pages the next this many, and so on.
     newest_among: int = Field(default=100, ge=1, le=10_000)
 
 

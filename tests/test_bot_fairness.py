@@ -7,6 +7,7 @@ read from the fake's recorded calls. Time limits are generous hang guards, not s
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 
@@ -211,3 +212,30 @@ async def test_picture_searches_keep_the_query_vector_not_the_picture(
     assert len(world.fake.calls("getFile")) == downloads
     assert world.application is not None
     assert deps_of(world.application).pages.bytes_held < 64 * 1024
+
+
+@pytest.mark.parametrize("telegram_settings", [{"queries_per_minute": 2}])
+async def test_hints_about_bad_filters_count_against_the_limit_too(
+    world: BotWorld, held_out_pictures: list[Picture]
+) -> None:
+    """Found by attack: a query with a filter that cannot be read was answered with its hint
+    before the per-person limit was asked, so anyone could make the bot post a hint for every
+    message, spending the group's send budget (20 a minute) that other people's answers need."""
+    group, alice = await group_with_circles(world, held_out_pictures, count=1)
+
+    for _ in range(8):
+        world.fake.send_text(group, alice, "/search a cat colour:red")
+
+    def sent() -> list[str]:
+        return [call.params["text"] for call in world.fake.calls("sendMessage", group)]
+
+    async def answered() -> bool:
+        return len(sent()) >= 3
+
+    await world.until_handled()
+    await until(answered, timeout=HANG_GUARD)
+    await asyncio.sleep(0.5)  # time for any further replies to arrive
+    replies = sent()
+    hints = [text for text in replies if text.startswith("I don't know the filter")]
+    assert len(hints) == 2
+    assert len(slow_downs(world, group)) == 1

@@ -216,3 +216,21 @@ async def test_help_lists_the_filters_in_english_and_chinese(
         assert word in english.params["text"]
     for word in ("来自:@ben", "之后:2025-06-01", "最近:7天", "类型:视频", "排序:最新"):
         assert word in chinese.params["text"]
+
+
+async def test_a_hint_about_a_very_long_filter_still_fits_in_a_message(
+    world: BotWorld, held_out_pictures: list[Picture]
+) -> None:
+    """Found by attack: the hint quoted the whole filter, so one near Telegram's 4096
+    characters made a hint longer than a message may be: Telegram refused it and the asker
+    got no answer at all."""
+    group, _, alice, _ = await ben_and_alice(world, held_out_pictures, bens=1)
+
+    world.fake.send_text(group, alice, "/search a cat colour:" + "x" * 4050)
+    unknown_filter = await world.text_in(group)
+    world.fake.send_text(group, alice, "/search a cat from:@" + "n" * 4050)
+    nobody = await world.text_in(group)
+
+    assert unknown_filter.params["text"].startswith("I don't know the filter “colour:xxx")
+    assert nobody.params["text"].startswith("Nobody called @nnn")
+    assert all(len(call.params["text"]) <= 300 for call in (unknown_filter, nobody))

@@ -16,7 +16,7 @@ from indexer.cli import main
 from indexer.config import IndexerConfig, ModelConfig
 from indexer.errors import UnknownPosterError
 from indexer.model.embedder import Embedder
-from indexer.records import ImageFacts, QueryProblem, SearchFilters
+from indexer.records import ImageFacts, ParsedQuery, QueryProblem, SearchFilters
 from indexer.search.filters import OPERATORS, parse_query
 from indexer.service import IndexService
 from indexer.store import DATABASE_FILE
@@ -466,3 +466,69 @@ def test_a_kind_filter_names_its_pictures_through_an_index(tmp_path: Path) -> No
             (1, "video", "video_note"),
         ).fetchall()
     assert "images_by_kind" in " ".join(str(row[-1]) for row in plan)
+
+
+def test_a_date_at_the_end_of_the_calendar_is_a_hint_not_a_crash() -> None:
+    """Found by attack: ``on:9999-12-31`` raised OverflowError (the day after it cannot be
+    written), so the asker got no answer at all instead of a hint."""
+    for query in ("on:9999-12-31", "before:9999-12-31 a cat", "日期：9999-12-31"):
+        parsed = parse_query(query, NOW)
+        assert [problem.kind for problem in parsed.problems] == ["bad_date"], query
+    assert parse_query("after:9999-12-30", NOW).problems == ()
+
+
+async def test_sort_new_pages_past_newest_among_neither_repeat_nor_skip(
+    group: tuple[IndexerConfig, dict[int, ShapeSpec]], embedder: Embedder
+) -> None:
+    """Found by attack: past ``search.newest_among`` each More page re-sorted a deeper set of
+    matches by date, so pictures of earlier pages came back and others were never shown."""
+    config, _ = group
+    few = config.model_copy(update={"search": config.search.model_copy(update={"newest_among": 8})})
+    async with await IndexService.open(few, embedder, embed=False) as service:
+        at_once = await service.search_text(
+            ["group"], "a purple cross", k=24, filters=SearchFilters(newest=True)
+        )
+        paged = [
+            hit
+            for offset in range(0, 24, 4)
+            for hit in await service.search_text(
+                ["group"], "a purple cross", k=4, offset=offset, filters=SearchFilters(newest=True)
+            )
+        ]
+    ids = [hit.image.id for hit in paged]
+    assert len(set(ids)) == len(ids) == 24
+    assert ids == [hit.image.id for hit in at_once]
+    first = [hit.image.posted_at or 0.0 for hit in paged[:8]]
+    assert first == sorted(first, reverse=True)
+
+
+async def test_an_empty_name_or_a_bare_at_means_nobody_not_everyone_without_a_username(
+    searcher: IndexService,
+) -> None:
+    """Found by attack: ``from:@`` (and the CLI's ``--poster ""``) matched every poster who has
+    no @username (小明 here) and listed their pictures, instead of naming nobody."""
+    for name in ("@", "", " "):
+        with pytest.raises(UnknownPosterError):
+            await searcher.search_text(["group"], "a cat", filters=SearchFilters(posters=(name,)))
+        with pytest.raises(UnknownPosterError):
+            await searcher.search_text(["group"], "", filters=SearchFilters(posters=(name,)))
+
+
+async def test_chinese_input_full_width_at_and_punctuation_after_a_value(
+    searcher: IndexService,
+) -> None:
+    """Found by attack: a Chinese input method types ``＠`` and ends clauses with ``，`` or
+    ``。``: ``来自：＠ben_k`` named nobody, ``来自：小明，之后：2025-06`` looked for a poster
+    called "小明，之后：2025-06", and ``最近：7天。`` was no period."""
+    parsed = parse_query("红色的圆形 来自：小明，之后：2025-06；类型：视频。最近：700天。", NOW)
+    assert parsed.problems == ()
+    assert parsed.words == "红色的圆形"
+    assert parsed.filters.posters == ("小明",)
+    assert parsed.filters.after == ts("2025-06-01")
+    assert parsed.filters.kinds == ("video", "video_note")
+    for prose in ("注意，红色：圆形。", "照片，iPhone:红色"):
+        assert parse_query(prose, NOW) == ParsedQuery(prose, SearchFilters()), prose
+    hits = await searcher.search_text(
+        ["group"], "", k=3, filters=searcher.parse_query("来自：＠BEN_K").filters
+    )
+    assert len(hits) == 3 and {hit.image.poster_id for hit in hits} == {BEN[0]}

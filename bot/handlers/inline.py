@@ -7,7 +7,7 @@ from dataclasses import replace
 from telegram import InlineQuery, InlineQueryResultsButton, Update
 
 from bot.context import BotContext, texts_of
-from bot.handlers.search import filter_hint
+from bot.handlers.search import filter_hint, unknown_poster_hint
 from bot.results.continuations import Continuation
 from bot.results.relevance import Query, next_page
 from bot.results.replies import clipped, inline_result
@@ -49,7 +49,7 @@ async def inline_search(update: Update, context: BotContext) -> None:
             continuation.seen,
         )
     except UnknownPosterError as unknown:
-        await _answer_with_hint(inline, texts.unknown_poster.format(name=unknown.name))
+        await _answer_with_hint(inline, unknown_poster_hint(texts, unknown.name))
         return
     except (BadQueryError, UnknownCollectionError):
         await inline.answer([], cache_time=CACHE_SECONDS, is_personal=True)

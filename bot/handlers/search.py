@@ -29,6 +29,7 @@ from bot.results.continuations import Continuation
 from bot.results.relevance import Query, next_page
 from bot.results.replies import (
     MORE_PREFIX,
+    clipped,
     send_page,
     send_text,
 )
@@ -58,6 +59,9 @@ class _SearchCaption(filters.MessageFilter):
 
 
 MENTIONS_BOT = _MentionsBot(name="MENTIONS_BOT")
+#: A hint quotes at most this many characters of what was typed: a filter or name near
+#: Telegram's 4096 characters would make a hint too long to send, and the asker get nothing.
+QUOTED_CHARS = 64
 SEARCH_CAPTION = _SearchCaption(name="SEARCH_CAPTION")
 
 
@@ -185,6 +189,10 @@ async def _answer(
     user = update.effective_user
     assert user is not None
     texts = texts_of(update)
+    # A hint is an answer too: asked before the limit, anyone could have the bot post one
+    # for every message, spending the group's send budget that other answers need.
+    if not await admitted(update, context, user.id):
+        return
     parsed = context.service.parse_query(text)
     if parsed.problems:
         await message.reply_text(filter_hint(texts, parsed.problems[0]))
@@ -192,8 +200,6 @@ async def _answer(
     filtered = parsed.filters.narrows or parsed.filters.newest
     if picture is None and not parsed.words and not filtered:
         await message.reply_text(texts.search_usage)
-        return
-    if not await admitted(update, context, user.id):
         return
     answering_starts()  # a search stores nothing: its wait for a turn holds no update back
     async with context.deps.turns.answering(user.id, message.chat.id):
@@ -236,7 +242,12 @@ async def _picture_query(
 
 def filter_hint(texts: Texts, problem: QueryProblem) -> str:
     """One line saying what is wrong with a filter of the query and how it is written."""
-    return texts.filter_problems[problem.kind].format(token=problem.token)
+    return texts.filter_problems[problem.kind].format(token=clipped(problem.token, QUOTED_CHARS))
+
+
+def unknown_poster_hint(texts: Texts, name: str) -> str:
+    """One line saying that nobody of that name posted a picture in the groups searched."""
+    return texts.unknown_poster.format(name=clipped(name, QUOTED_CHARS))
 
 
 async def _send_results(
@@ -261,9 +272,7 @@ async def _send_results(
         await send_text(context.bot, chat.id, texts.nothing_indexed, reply_to)
         return
     except UnknownPosterError as unknown:
-        await send_text(
-            context.bot, chat.id, texts.unknown_poster.format(name=unknown.name), reply_to
-        )
+        await send_text(context.bot, chat.id, unknown_poster_hint(texts, unknown.name), reply_to)
         return
     if not page.hits:
         await send_text(context.bot, chat.id, texts.no_more if seen else texts.no_match, reply_to)

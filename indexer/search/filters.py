@@ -1,8 +1,8 @@
 """Reading a query's operators (``from:@ben after:2025-06 kind:video``) apart from its words.
 
 A query is words to embed plus operators, each ``name:value`` with an ASCII or full-width colon
-(``来自：@ben``) and a value right after it, up to the next space, or quoted
-(``from:"Ben Smith"``); ``from: @ben`` is an operator without a value (a hint says so). The
+(``来自：@ben``) and a value right after it, up to the next space or ``，。；、！？``, or
+quoted (``from:"Ben Smith"``); ``from: @ben`` is an operator without a value (a hint says so). The
 operators and their Chinese spellings are in :data:`OPERATORS`; their values:
 
 - ``from:`` a poster's ``@username``, name or id; several mean any of them;
@@ -84,9 +84,12 @@ _UNITS = {
     "年": 365 * 86400,
 }
 
+#: Chinese punctuation that ends a clause: it ends an operator's value too (``来自：小明，之后：
+#: 2025-06`` is two operators) and may come before one, as a space does.
+_STOPS = "，。；、！？"
 _TOKEN = re.compile(
-    r"(?<!\S)(?P<name>[A-Za-z]+|[\u4e00-\u9fff]+)[:：]"
-    r"(?P<value>\"[^\"]*\"|“[^”]*”|[^\s\"“]+)?"
+    rf"(?<![^\s{_STOPS}])(?P<name>[A-Za-z]+|[\u4e00-\u9fff]+)[:：]"
+    rf"(?P<value>\"[^\"]*\"|“[^”]*”|[^\s\"“{_STOPS}]+)?[{_STOPS}]?"
 )
 _DATE = re.compile(
     r"(?P<y>\d{4})(?:[-/.](?P<m>\d{1,2})(?:[-/.](?P<d>\d{1,2}))?)?"
@@ -166,13 +169,16 @@ def parse_query(text: str, now: float) -> ParsedQuery:
         operator = OPERATORS.get(token["name"].lower())
         value = (token["value"] or "").strip('"“”').strip()
         if operator is None:
-            if _looks_like_operator(token["name"], token["value"]):
+            spaced = not token.start() or text[token.start() - 1].isspace()
+            if spaced and _looks_like_operator(token["name"], token["value"]):
                 words.append(text[position : token.start()])
-                reading.problems.append(QueryProblem("unknown_operator", token.group()))
+                reading.problems.append(
+                    QueryProblem("unknown_operator", token.group().rstrip(_STOPS))
+                )
                 position = token.end()
             continue
-        words.append(text[position : token.start()])
-        reading.read(operator, value, token.group().strip())
+        words.append(text[position : token.start()].rstrip(_STOPS))
+        reading.read(operator, value, token.group().strip().rstrip(_STOPS))
         position = token.end()
     words.append(text[position:])
     return ParsedQuery(
@@ -201,7 +207,7 @@ def date_span(value: str) -> tuple[float, float] | None:
             end = datetime(year + int(month) // 12, int(month) % 12 + 1, 1, tzinfo=UTC)
         else:
             start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # 2025-02-30; 9999-12-31 has no day after it
         return None
     return start.timestamp(), end.timestamp()
 

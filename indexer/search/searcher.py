@@ -132,7 +132,7 @@ class Searcher:
         )[:depth]
         ranked = time.perf_counter()
         records = await self._engine.store.pictures.images(order)
-        order = _page(order, records, k, offset, filters.newest)
+        order = _page(order, records, k, offset, self._newest(filters))
         log.debug(
             "text query: %.1f ms embedding the text (and the filters), %.1f ms captions and tags, "
             "%.1f ms pictures and fusion, %.1f ms reading the results",
@@ -214,14 +214,20 @@ class Searcher:
         }
         return [
             SearchHit(scores[i], records[i], moment=moments.get(i))
-            for i in _page(list(scores), records, k, offset, filters.newest)
+            for i in _page(list(scores), records, k, offset, self._newest(filters))
         ]
+
+    def _newest(self, filters: SearchFilters) -> int:
+        """How many of the best matches ``sort:new`` dates at a time (0: no ``sort:new``)."""
+        return self._settings.newest_among if filters.newest else 0
 
     def _depth(self, k: int, offset: int, filters: SearchFilters) -> int:
         """How many of the best matches to rank: the page and those before it, or with
-        ``sort:new`` at least the ``search.newest_among`` best, which are then dated."""
+        ``sort:new`` the whole blocks of ``search.newest_among`` best holding them, which are
+        then dated block by block (:func:`_page`)."""
         if filters.newest:
-            return max(k + offset, self._settings.newest_among)
+            block = self._settings.newest_among
+            return -(-(k + offset) // block) * block
         return k + offset
 
     async def _posters(
@@ -386,11 +392,22 @@ def _passing(clip_of: dict[int, int], among: dict[int, np.ndarray] | None) -> di
 
 
 def _page(
-    order: list[int], records: dict[int, ImageRecord], k: int, offset: int, newest: bool
+    order: list[int], records: dict[int, ImageRecord], k: int, offset: int, newest: int
 ) -> list[int]:
     """The ``k`` ids after ``offset`` of those still stored, in rank order or, with
-    ``newest``, most recently posted first (pictures without a date last)."""
+    ``newest`` (``search.newest_among``; 0: off), most recently posted first within each block
+    of that many (pictures without a date last)."""
     kept = [i for i in order if i in records]
     if newest:
-        kept.sort(key=lambda i: (records[i].posted_at is None, -(records[i].posted_at or 0.0)))
+        # Sorted by date in blocks of ``newest_among``, each block the same on every page: the
+        # whole ranked list sorted at once changed with its depth, so More pages repeated
+        # pictures and skipped others once past the first block.
+        kept = [
+            i
+            for start in range(0, len(kept), newest)
+            for i in sorted(
+                kept[start : start + newest],
+                key=lambda i: (records[i].posted_at is None, -(records[i].posted_at or 0.0)),
+            )
+        ]
     return kept[offset : offset + k]

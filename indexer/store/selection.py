@@ -43,12 +43,18 @@ WHERE posters.id IS NOT NULL
 def poster_matches(wanted: str, poster_id: int, username: str | None, name: str | None) -> bool:
     """Whether ``@name``, ``name`` or a numeric id (as a person wrote it) means this poster.
 
-    ``@ben`` means the @username only; ``Ben`` the username, the name (any case) or the id.
+    ``@ben`` (or ``＠ben``) means the @username only; ``Ben`` the username, the name (any
+    case) or the id.
+    An empty name or a bare ``@`` means nobody (not everyone without a username or name).
     """
-    wanted = wanted.casefold()
-    if wanted.startswith("@"):
-        return wanted[1:] == (username or "").casefold()
-    return wanted in ((username or "").casefold(), (name or "").casefold(), str(poster_id))
+    wanted = wanted.strip().casefold()
+    if wanted.startswith(("@", "＠")):  # ＠: as a Chinese input method types it
+        return len(wanted) > 1 and wanted[1:] == (username or "").casefold()
+    return bool(wanted) and wanted in (
+        (username or "").casefold(),
+        (name or "").casefold(),
+        str(poster_id),
+    )
 
 
 class Selection:
