@@ -71,6 +71,16 @@ def test_chinese_operators_with_full_width_colons() -> None:
     )
 
 
+def test_chinese_operators_written_right_after_the_words_without_a_space() -> None:
+    parsed = parse_query("红色的圆形来自：小明，一只猫之后：2025年7月", NOW)
+    assert parsed.words == "红色的圆形 一只猫"
+    assert parsed.problems == ()
+    assert parsed.filters == SearchFilters(posters=("小明",), after=ts("2025-07-01"))
+    # Prose with a colon after words that end in no operator stays words.
+    assert parse_query("会议纪要注意：红色", NOW).words == "会议纪要注意：红色"
+    assert parse_query("会议纪要注意：红色", NOW).filters == SearchFilters()
+
+
 #: A value each operator accepts.
 VALUES = {
     "from": "@ben",

@@ -2,8 +2,10 @@
 
 A query is words to embed plus operators, each ``name:value`` with an ASCII or full-width colon
 (``来自：@ben``) and a value right after it, up to the next space or ``，。；、！？``, or
-quoted (``from:"Ben Smith"``); ``from: @ben`` is an operator without a value (a hint says so). The
-operators and their Chinese spellings are in :data:`OPERATORS`; their values:
+quoted (``from:"Ben Smith"``); ``from: @ben`` is an operator without a value (a hint says so).
+A Chinese spelling may follow the words with no space, as Chinese is written
+(``红色的圆形来自：小明``). The operators and their Chinese spellings are in :data:`OPERATORS`;
+their values:
 
 - ``from:`` a poster's ``@username``, name or id; several mean any of them;
 - ``after:``, ``before:``, ``on:`` a date ``2025-07-14``, a month ``2025-07`` or a year ``2025``
@@ -51,6 +53,11 @@ OPERATORS: dict[str, str] = {
     "sort": "sort",
     "排序": "sort",
 }
+
+#: The Chinese spellings, longest first, for operators written right after the words.
+_CHINESE_SPELLINGS = sorted(
+    (spelling for spelling in OPERATORS if not spelling.isascii()), key=len, reverse=True
+)
 
 #: Every spelling of a kind and the stored kinds it matches (``images.kind``).
 KINDS: dict[str, tuple[ImageKind, ...]] = {
@@ -168,6 +175,14 @@ def parse_query(text: str, now: float) -> ParsedQuery:
     for token in _TOKEN.finditer(text):
         operator = OPERATORS.get(token["name"].lower())
         value = (token["value"] or "").strip('"“”').strip()
+        glued = None if operator is not None else _glued_operator(token["name"])
+        if glued is not None:
+            # Chinese is written without spaces: "红色的圆形来自：小明" is words, then 来自：小明.
+            start = token.start("name") + len(token["name"]) - len(glued)
+            words.append(text[position:start])
+            reading.read(OPERATORS[glued], value, text[start : token.end()].rstrip(_STOPS))
+            position = token.end()
+            continue
         if operator is None:
             spaced = not token.start() or text[token.start() - 1].isspace()
             if spaced and _looks_like_operator(token["name"], token["value"]):
@@ -184,6 +199,17 @@ def parse_query(text: str, now: float) -> ParsedQuery:
     return ParsedQuery(
         " ".join(" ".join(words).split()), reading.filters(), tuple(reading.problems)
     )
+
+
+def _glued_operator(name: str) -> str | None:
+    """The Chinese spelling of an operator that ``name`` (a run of Chinese characters) ends
+    with, after at least one other character, or None."""
+    if name.isascii():
+        return None
+    for spelling in _CHINESE_SPELLINGS:
+        if len(name) > len(spelling) and name.endswith(spelling):
+            return spelling
+    return None
 
 
 def _looks_like_operator(name: str, value: str | None) -> bool:
