@@ -110,7 +110,9 @@ class SearchFilters:
 
 #: What is wrong with one operator of a query: it is unknown, its date or period cannot be
 #: read, its kind or sort order does not exist, or it has no value.
-ProblemKind = Literal["unknown_operator", "bad_date", "bad_period", "bad_kind", "bad_sort", "empty"]
+ProblemKind = Literal[
+    "unknown_operator", "bad_date", "bad_period", "bad_kind", "bad_sort", "empty", "no_dates"
+]
 
 
 @dataclass(frozen=True)

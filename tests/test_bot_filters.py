@@ -104,6 +104,8 @@ async def test_bad_filters_and_unknown_posters_get_a_one_line_hint(
     nobody = await world.text_in(group)
     world.fake.send_text(world.fake.private_chat(carol), carol, "猫 之后：昨天左右")
     chinese = await world.text_in(world.fake.private_chat(carol))
+    world.fake.send_text(group, alice, "/search a cat after:2025-08 before:2025-07")
+    no_dates = await world.text_in(group)
 
     assert bad_date.params["text"] == (
         "I can't read the date in “after:yesterdayish”: write 2025-07-14, 2025-07 or 2025."
@@ -113,6 +115,7 @@ async def test_bad_filters_and_unknown_posters_get_a_one_line_hint(
         nobody.params["text"] == "Nobody called @nobody has posted a picture here that I indexed."
     )
     assert chinese.params["text"].startswith("我读不懂“之后：昨天左右”里的日期")
+    assert no_dates.params["text"].startswith("“after:2025-08 before:2025-07” leaves no day")
     assert not world.fake.calls("sendMediaGroup")
 
 

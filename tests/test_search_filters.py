@@ -81,6 +81,18 @@ def test_chinese_operators_written_right_after_the_words_without_a_space() -> No
     assert parse_query("会议纪要注意：红色", NOW).filters == SearchFilters()
 
 
+def test_dates_that_leave_no_time_between_them_are_a_problem_not_an_empty_result() -> None:
+    assert parse_query("a cat after:2025-08 before:2025-07", NOW).problems == (
+        QueryProblem("no_dates", "after:2025-08 before:2025-07"),
+    )
+    assert parse_query("之后：2025-06-02 日期：2025-06-01", NOW).problems == (
+        QueryProblem("no_dates", "之后：2025-06-02 日期：2025-06-01"),
+    )
+    assert parse_query("last:7d before:2020", NOW).problems[0].kind == "no_dates"
+    # A day's own span is not empty, nor are dates in order.
+    assert parse_query("on:2025-06-01 after:2025-06-01 before:2025-07", NOW).problems == ()
+
+
 #: A value each operator accepts.
 VALUES = {
     "from": "@ben",

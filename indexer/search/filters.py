@@ -116,6 +116,8 @@ class _Reading:
         self.kinds: list[ImageKind] = []
         self.newest = False
         self.problems: list[QueryProblem] = []
+        #: The date operators as written, for the hint when they leave no time between them.
+        self.dates: list[str] = []
 
     def since(self, moment: float) -> None:
         self.after = moment if self.after is None else max(self.after, moment)
@@ -132,6 +134,7 @@ class _Reading:
         elif operator in ("after", "before", "on"):
             self._read_date(operator, value, token)
         elif operator == "last":
+            self.dates.append(token)
             period = _PERIOD.fullmatch(value.lower())
             if period is None or period["unit"] not in _UNITS:
                 self.problems.append(QueryProblem("bad_period", token))
@@ -149,6 +152,7 @@ class _Reading:
             self.problems.append(QueryProblem("bad_sort", token))
 
     def _read_date(self, operator: str, value: str, token: str) -> None:
+        self.dates.append(token)
         span = date_span(value)
         if span is None:
             self.problems.append(QueryProblem("bad_date", token))
@@ -159,6 +163,12 @@ class _Reading:
         else:
             self.since(span[0])
             self.until(span[1])
+
+    def check_dates(self) -> None:
+        """A problem when the dates leave no time between them (``after:2025-08 before:2025-07``):
+        a hint, not a silent empty result."""
+        if self.after is not None and self.before is not None and self.after >= self.before:
+            self.problems.append(QueryProblem("no_dates", " ".join(self.dates)))
 
     def filters(self) -> SearchFilters:
         return SearchFilters(
@@ -196,6 +206,7 @@ def parse_query(text: str, now: float) -> ParsedQuery:
         reading.read(operator, value, token.group().strip().rstrip(_STOPS))
         position = token.end()
     words.append(text[position:])
+    reading.check_dates()
     return ParsedQuery(
         " ".join(" ".join(words).split()), reading.filters(), tuple(reading.problems)
     )
@@ -247,6 +258,7 @@ _MEANINGS = {
     "bad_kind": "{token!r}: the kinds are photo, video, gif and sticker",
     "bad_sort": "{token!r}: the only order besides the best first is sort:new",
     "empty": "{token!r} needs a value right after the colon, e.g. from:@ben",
+    "no_dates": "{token!r} leaves no day between the dates: after: must come before before:",
 }
 
 
