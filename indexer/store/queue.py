@@ -131,8 +131,9 @@ class Queue:
         to_hand_over: bool = False,
     ) -> list[PendingImage]:
         """Queued pictures that are due and can be fetched, oldest first, taking turns between
-        collections (each one's oldest, then each one's second...), so a chat's backlog of
-        thousands does not hold up another chat's new picture.
+        collections (each one's oldest, then each one's second...), and inside a collection
+        between its posters, so a chat's backlog of thousands does not hold up another chat's
+        new picture, nor one person's flood (a hundred slow GIFs) another person's picture.
 
         A picture can be fetched if its bytes were handed over, or if its source scheme (the
         part before ``:``) is one of ``schemes``. ``exclude_ids`` (already being downloaded)
@@ -148,13 +149,15 @@ class Queue:
         skip_collections = ",".join("?" * len(exclude_collections))
         rows = await self._db.fetchall(
             "SELECT id, collection_id, source, attempts FROM ("
-            "SELECT id, collection_id, source, attempts, "
-            "row_number() OVER (PARTITION BY collection_id ORDER BY id) AS turn FROM images "
+            "SELECT id, collection_id, source, attempts, row_number() OVER ("
+            "PARTITION BY collection_id ORDER BY poster_turn, id) AS turn FROM ("
+            "SELECT id, collection_id, source, attempts, row_number() OVER ("
+            "PARTITION BY collection_id, poster_id ORDER BY id) AS poster_turn FROM images "
             "WHERE status = 'pending' AND deleted = 0 AND (retry_at IS NULL OR retry_at <= ?) "
             f"AND ({fetchable} substr(source, 1, instr(source, ':') - 1) IN ({marks})) "
             f"AND id NOT IN ({skip_ids}) AND collection_id NOT IN ({skip_collections})"
-            ") ORDER BY turn, id LIMIT ?",
-            (time.time(), *schemes, *exclude_ids, *exclude_collections, limit),
+            ") WHERE poster_turn <= ?) ORDER BY turn, id LIMIT ?",
+            (time.time(), *schemes, *exclude_ids, *exclude_collections, limit, limit),
         )
         return [PendingImage(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 
