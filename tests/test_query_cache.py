@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import numpy as np
 import pytest
 
-from indexer.config import LimitsConfig
 from indexer.embed.pipeline import EmbeddingPipeline
 from indexer.embed.query_cache import QueryVectors
 from indexer.model.embedder import Embedder
-from tests.test_query_batching import RecordingEmbedder
+from tests.recording_pipeline import RecordingEmbedder
 
-
-@pytest.fixture
-async def recording(embedder: Embedder) -> RecordingEmbedder:
-    return RecordingEmbedder(embedder)
-
-
-@pytest.fixture
-async def pipeline(recording: RecordingEmbedder) -> AsyncIterator[EmbeddingPipeline]:
-    pipeline = EmbeddingPipeline(recording, LimitsConfig())  # type: ignore[arg-type]
-    yield pipeline
-    pipeline.close()
+pytest_plugins = ["recording_pipeline"]
 
 
 async def test_a_query_asked_again_is_not_encoded_again(
