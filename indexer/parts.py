@@ -21,6 +21,12 @@ class Parts:
     frames: VectorBackend
 
     @property
+    def indexes(self) -> tuple[VectorBackend, VectorBackend, VectorBackend]:
+        """Every vector index, so what is done to all of them (load, rebuild, save, close) is
+        written once and a new kind of index is never left out."""
+        return (self.pictures, self.texts, self.frames)
+
+    @property
     def model_id(self) -> str:
         """The identity of the model whose vectors are written and searched."""
         return self.pipeline.embedder.identity

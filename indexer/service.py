@@ -198,7 +198,7 @@ class IndexService:
         async with contextlib.AsyncExitStack() as parts:
             parts.callback(self._pipeline.close)
             parts.push_async_callback(self._store.close)
-            for backend in (self._frames, self._texts, self._indexes):
+            for backend in reversed(self.engine.indexes):
                 # Closed after its final save: the save may still need the connection.
                 parts.push_async_callback(backend.close)
                 parts.push_async_callback(backend.save_due, True)
@@ -252,9 +252,8 @@ class IndexService:
 
     async def _check_collections(self, warn_about: Collection[str] | None) -> None:
         collections = await self._store.collections.all()
-        await self._indexes.load_all(list(collections.values()))
-        await self._texts.load_all(list(collections.values()))
-        await self._frames.load_all(list(collections.values()))
+        for backend in self.engine.indexes:
+            await backend.load_all(list(collections.values()))
         await self._reindexer.warn_if_needed(
             {
                 name: cid
@@ -494,7 +493,8 @@ class IndexService:
 
         A Telegram group that becomes a supergroup gets a new chat id; its pictures follow.
         A plain rename keeps the collection's id, so its indexes stay as they are; a merge
-        rebuilds both collections' indexes from SQLite (no re-embedding).
+        rebuilds both collections' indexes (pictures, texts, clip frames) from SQLite (no
+        re-embedding).
         """
         known = await self._store.collections.all()
         if old not in known or old == new:
@@ -503,7 +503,7 @@ class IndexService:
             await self._store.collections.rename(known[old], new)
             return
         await self._store.collections.merge(known[old], known[new])
-        for backend in (self._indexes, self._texts):
+        for backend in self.engine.indexes:
             await backend.rebuild(known[old])
             await backend.rebuild(known[new])
 

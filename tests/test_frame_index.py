@@ -160,3 +160,23 @@ async def test_a_clip_found_through_its_frames_still_obeys_the_filters(
     assert by_text and by_picture
     assert clip_id not in {hit.image.id for hit in by_text + by_picture}
     assert [hit.image.id for hit in videos] == [clip_id]
+
+
+async def test_a_clip_moved_by_a_merge_of_chats_is_still_found_by_its_frames(
+    config: IndexerConfig, embedder: Embedder, held_out_pictures: list[tuple[bytes, ShapeSpec]]
+) -> None:
+    """A group that becomes a supergroup while the new chat id already has pictures: both
+    collections' indexes are rebuilt from SQLite, the frame index too."""
+    clip_id = await _index(config, embedder, held_out_pictures)
+    async with await IndexService.open(config, embedder) as service:
+        await service.add_image(
+            "supergroup", ImageFacts("upload:new"), data=held_out_pictures[0][0]
+        )
+        await service.wait_idle()
+        # Both chats' indexes are in memory before the merge, as in a running bot.
+        for chat in ("chat", "supergroup"):
+            await service.search_text([chat], RED_CIRCLE.caption_en, k=1)
+        await service.move_collection("chat", "supergroup")
+        hits = await service.search_text(["supergroup"], RED_CIRCLE.caption_en, k=1)
+    assert hits[0].image.id == clip_id
+    assert hits[0].moment is not None and hits[0].moment >= 6.5
