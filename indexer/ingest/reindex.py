@@ -82,7 +82,6 @@ class Reindexer:
         await self._engine.frames.rebuild(collection_id)
         if failed == 0:
             await self._engine.store.vectors.drop_other_models(collection_id, self._engine.model_id)
-            await self._engine.pictures.delete_other_models(collection_id)
-            await self._engine.texts.delete_other_models(collection_id)
-            await self._engine.frames.delete_other_models(collection_id)
+            for index in self._engine.indexes:
+                await index.delete_other_models(collection_id)
         return ReindexProgress(done, len(targets), failed, time.monotonic() - started)

@@ -74,9 +74,8 @@ class Worker(BackgroundLoop):
             if not await self._engine.store.queue.next_pending(
                 1, self._engine.pipeline.schemes
             ) and not await self._engine.store.texts.without_vector(self._engine.model_id, 1):
-                await self._engine.pictures.wait_growth()
-                await self._engine.texts.wait_growth()
-                await self._engine.frames.wait_growth()
+                for index in self._engine.indexes:
+                    await index.wait_growth()
                 return
             self._idle.clear()
             self._wake.set()
@@ -124,9 +123,8 @@ class Worker(BackgroundLoop):
         if time.monotonic() < self._save_again_at:
             return
         try:
-            await self._engine.pictures.save_due(force=force)
-            await self._engine.texts.save_due(force=force)
-            await self._engine.frames.save_due(force=force)
+            for index in self._engine.indexes:
+                await index.save_due(force=force)
         except Exception as exc:
             self._save_again_at = time.monotonic() + self._save_trouble.failed(exc)
         else:
