@@ -51,25 +51,28 @@ def mentions_of(message: Message, username: str) -> list[str]:
     ]
 
 
+def _leads_with_search(words: list[str], username: str) -> bool:
+    """Whether the first word is /search, /s or /similar, alone or addressed to @username."""
+    if not words:
+        return False
+    name, _, addressee = words[0].partition("@")
+    return name in SEARCH_COMMANDS and addressee.lower() in ("", username.lower())
+
+
 def caption_asks(message: Message, username: str) -> bool:
     """Whether a picture's caption asks this bot for a search with the picture: it starts with
     /search, /s or /similar (alone or addressed to @username), or mentions @username."""
     words = (message.caption or "").split()
-    if not words:
-        return False
-    name, _, addressee = words[0].partition("@")
-    if name in SEARCH_COMMANDS and addressee.lower() in ("", username.lower()):
-        return True
-    return f"@{username}".lower() in (word.lower() for word in words)
+    return _leads_with_search(words, username) or f"@{username}".lower() in (
+        word.lower() for word in words
+    )
 
 
 def caption_words(message: Message, username: str) -> str:
     """A picture's caption without a leading /search, /s or /similar (or one addressed to
     @username) and without mentions of @username: the words to search the picture with."""
     words = (message.caption or "").split()
-    if words:
-        name, _, addressee = words[0].partition("@")
-        if name in SEARCH_COMMANDS and addressee.lower() in ("", username.lower()):
-            words = words[1:]
+    if _leads_with_search(words, username):
+        words = words[1:]
     mention = f"@{username}".lower()
     return " ".join(word for word in words if word.lower() != mention)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from indexer.records import SearchFilters
-from indexer.store.database import Database
+from indexer.store.database import LIVE, Database
 
 #: Searchable pictures: embedded originals, not forgotten.
-_SEARCHABLE = "deleted = 0 AND status = 'indexed' AND repost_of IS NULL"
+_SEARCHABLE = f"status = 'indexed' AND {LIVE}"
 
 #: Every poster of a collection with the @username and name of their latest picture.
 _POSTERS = """
@@ -114,13 +114,6 @@ class Selection:
             (collection_id, *params, limit),
         )
         return [(row[0], int(row[1])) for row in rows]
-
-    async def posted_at(self, ids: Sequence[int]) -> dict[int, float | None]:
-        """When each picture was posted (None: unknown), by id."""
-        rows = await self._db.fetchall_by_ids(
-            "SELECT id, posted_at FROM images WHERE id IN (:ids)", ids
-        )
-        return {int(row[0]): row[1] for row in rows}
 
 
 def _conditions(
