@@ -19,7 +19,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -373,22 +373,25 @@ def _only(
     texts: dict[int, tuple[float, ImageText]], among: dict[int, np.ndarray] | None
 ) -> dict[int, tuple[float, ImageText]]:
     """The caption and tag matches of pictures that pass the filters (all without any)."""
-    if among is None or not texts:
-        return texts
-    allowed = np.concatenate(list(among.values()))
-    ids = np.fromiter(texts, dtype=np.int64, count=len(texts))
-    return {int(i): texts[int(i)] for i in ids[np.isin(ids, allowed)]}
+    passing = _passing_pictures(texts, among)
+    return {i: match for i, match in texts.items() if passing is None or i in passing}
 
 
 def _passing(clip_of: dict[int, int], among: dict[int, np.ndarray] | None) -> dict[int, int]:
     """Frame id → clip id for the clips that pass the filters (all without any): a frame
     index holds frame ids, so the filters' picture ids are applied once frames are clips."""
-    if among is None or not clip_of:
-        return clip_of
-    allowed = np.concatenate(list(among.values()))
-    clips = np.fromiter(clip_of.values(), dtype=np.int64, count=len(clip_of))
-    passing = set(clips[np.isin(clips, allowed)].tolist())
-    return {frame: clip for frame, clip in clip_of.items() if clip in passing}
+    passing = _passing_pictures(clip_of.values(), among)
+    return {frame: clip for frame, clip in clip_of.items() if passing is None or clip in passing}
+
+
+def _passing_pictures(
+    image_ids: Collection[int], among: dict[int, np.ndarray] | None
+) -> set[int] | None:
+    """Those of ``image_ids`` that pass the filters, or None when there are none."""
+    if among is None or not image_ids:
+        return None
+    ids = np.fromiter(image_ids, dtype=np.int64, count=len(image_ids))
+    return set(ids[np.isin(ids, np.concatenate(list(among.values())))].tolist())
 
 
 def _page(
