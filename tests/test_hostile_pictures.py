@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -54,9 +53,19 @@ def index_in_child(config: Path, folder: Path) -> tuple[int, str, int]:
     in bytes (its own, from wait4)."""
     log = config.parent / "index.log"
     with log.open("w") as out:
+        # The cap is set by the new interpreter before it becomes the indexer (exec), not by a
+        # preexec_fn: that runs in a fork of this test process, where another test's gRPC
+        # threads (Milvus) may abort the fork before it reaches exec.
+        capped = (
+            "import os, resource, sys; "
+            f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_CAP}, {ADDRESS_SPACE_CAP})); "
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+        )
         child = subprocess.Popen(
             [
                 sys.executable,
+                "-c",
+                capped,
                 "-m",
                 "indexer",
                 "--config",
@@ -69,9 +78,6 @@ def index_in_child(config: Path, folder: Path) -> tuple[int, str, int]:
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=lambda: resource.setrlimit(
-                resource.RLIMIT_AS, (ADDRESS_SPACE_CAP, ADDRESS_SPACE_CAP)
-            ),
         )
         _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
